@@ -1,0 +1,72 @@
+# Two commands for a new user: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export REGISTRY_DEV ?= 1
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test test-core test-browser setup setup-dev lint lock migrate demo clean help
+
+help:
+	@echo "make run    set up, migrate, load demo data and serve http://$(HOST):$(PORT)"
+	@echo "make test   set up with dev tools and run the whole test suite"
+
+# The venv is rebuilt when it is missing or its Python is older than 3.12.
+$(PY):
+	@py=$$(.ci/find-python) || exit 1; \
+	echo "Creating $(VENV) with $$py"; \
+	rm -rf $(VENV); "$$py" -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check uv || true
+
+define install
+	@if [ -x $(VENV)/bin/uv ]; then \
+	  $(VENV)/bin/uv pip install --quiet --python $(PY) -r $(1); \
+	else \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -r $(1); \
+	fi
+	@touch $@
+endef
+
+$(VENV)/.installed-run: requirements.lock | $(PY)
+	$(call install,requirements.lock)
+
+$(VENV)/.installed-dev: requirements-dev.lock | $(PY)
+	$(call install,requirements-dev.lock)
+	@touch $(VENV)/.installed-run
+
+setup: $(VENV)/.installed-run
+setup-dev: $(VENV)/.installed-dev
+
+migrate: setup
+	@$(PY) manage.py migrate --noinput -v0
+
+demo: migrate
+	@$(PY) manage.py seed_demo
+
+run: demo
+	@$(PY) manage.py collectstatic --noinput -v0
+	@echo "Serving the registry at http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
+	@exec $(VENV)/bin/gunicorn registry_site.wsgi --bind $(HOST):$(PORT) --workers 2 \
+	  --access-logfile - --error-logfile -
+
+test: test-core test-browser
+
+test-core: setup-dev
+	@$(PY) -m pytest --ignore=tests/browser $(PYTEST_ARGS)
+
+# Browser tests need their own process: DJANGO_ALLOW_ASYNC_UNSAFE is process-wide.
+test-browser: setup-dev
+	@DJANGO_ALLOW_ASYNC_UNSAFE=true $(PY) -m pytest tests/browser $(PYTEST_ARGS)
+
+lint: setup-dev
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+# Regenerate the pinned lock files after editing pyproject.toml.
+lock: $(PY)
+	$(VENV)/bin/uv pip compile pyproject.toml -q -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev -q -o requirements-dev.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache

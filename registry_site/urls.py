@@ -1,0 +1,31 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from registry_site import views
+from registry_site.access import LOGIN, PUBLIC, access
+
+admin.site.site_header = "Model registry administration"
+admin.site.site_title = "Model registry admin"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path(
+        "accounts/login/",
+        access(PUBLIC)(auth_views.LoginView.as_view(redirect_authenticated_user=True)),
+        name="login",
+    ),
+    path("accounts/logout/", access(PUBLIC)(auth_views.LogoutView.as_view()), name="logout"),
+    path(
+        "accounts/password/",
+        access(LOGIN)(auth_views.PasswordChangeView.as_view()),
+        name="password_change",
+    ),
+    path(
+        "accounts/password/done/",
+        access(LOGIN)(auth_views.PasswordChangeDoneView.as_view()),
+        name="password_change_done",
+    ),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,65 @@
+"""Site-wide pages: the dashboard home and the health probe."""
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from registry_site import __version__
+from registry_site.access import LOGIN, PUBLIC, access
+
+log = logging.getLogger(__name__)
+
+
+@access(LOGIN)
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """The dashboard. Any signed-in user; shows only what they may see."""
+    return render(request, "registry_site/home.html", {"system": _system_summary()})
+
+
+def _system_summary() -> dict:
+    storage = settings.STORAGES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return {
+        "database": connection.vendor,
+        "storage": "S3" if settings.S3_BUCKET else "local files",
+        "storage_backend": storage,
+        "version": __version__,
+    }
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def _check_storage() -> None:
+    # exists() on a key that is never written: a round trip that needs no write permission.
+    default_storage.exists(f"healthz/{uuid.uuid4().hex}")
+
+
+@access(PUBLIC)
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness and readiness. Public, no secrets: names only the part that failed."""
+    checks = {"database": _check_database, "storage": _check_storage}
+    results = {}
+    for name, check in checks.items():
+        try:
+            check()
+        except Exception:
+            log.exception("healthz: %s check failed", name)
+            results[name] = "error"
+        else:
+            results[name] = "ok"
+    healthy = all(value == "ok" for value in results.values())
+    body = {"status": "ok" if healthy else "error", "checks": results, "version": __version__}
+    return JsonResponse(body, status=200 if healthy else 503)
