@@ -16,6 +16,15 @@ from django.urls import URLPattern, URLResolver
 PUBLIC = "public"  # anyone, signed in or not (login page, /healthz)
 LOGIN = "login"  # any signed-in user; what they see is scoped to them
 STAFF = "staff"  # the Django admin's own rule
+# Object rules: signed in, and the view fetches its model through models_app.access with the
+# named role (404 for those who may not view it, 403 for viewers without the role).
+MODEL_VIEW = "model:view"
+MODEL_EDIT = "model:edit"
+MODEL_REVIEW = "model:review"
+MODEL_PROMOTE = "model:promote"
+MODEL_MANAGE = "model:manage"
+# Aliases: edit for ordinary ones, promote for production/staging (decided by the alias named).
+MODEL_ALIAS = "model:alias"
 
 # Routes whose views come from other packages, declared by their URL prefix.
 PREFIX_RULES = {

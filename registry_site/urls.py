@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
-from registry_site import views
+from registry_site import account, views
 from registry_site.access import LOGIN, PUBLIC, access
 
 admin.site.site_header = "Model registry administration"
@@ -27,5 +27,10 @@ urlpatterns = [
         access(LOGIN)(auth_views.PasswordChangeDoneView.as_view()),
         name="password_change_done",
     ),
+    path("accounts/profile/", account.profile, name="profile"),
+    path("accounts/tokens/<int:pk>/revoke/", account.token_revoke_view, name="token_revoke"),
+    path("accounts/teams/", account.teams, name="teams"),
     path("admin/", admin.site.urls),
+    path("", include("approvals.urls")),
+    path("", include("models_app.urls")),
 ]

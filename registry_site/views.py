@@ -21,7 +21,24 @@ log = logging.getLogger(__name__)
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """The dashboard. Any signed-in user; shows only what they may see."""
-    return render(request, "registry_site/home.html", {"system": _system_summary()})
+    from models_app.access import visible_models, visible_versions
+    from models_app.models import Dataset
+
+    models = visible_models(request.user)
+    versions = visible_versions(request.user)
+    context = {
+        "system": _system_summary(),
+        "counts": {
+            "models": models.count(),
+            "versions": versions.count(),
+            "datasets": Dataset.objects.count(),
+        },
+        "recent_models": models.with_summary().order_by("-updated_at")[:6],
+        "recent_versions": versions.select_related("model", "created_by").order_by("-created_at")[
+            :8
+        ],
+    }
+    return render(request, "registry_site/home.html", context)
 
 
 def _system_summary() -> dict:

@@ -16,3 +16,33 @@ def team(name: str, *members: User) -> Group:
     g = Group.objects.create(name=name)
     g.user_set.add(*members)
     return g
+
+
+def registered_model(owner: User, name: str = "fraud-detector", **fields):
+    """A model created through the service, so its owner holds manage."""
+    from models_app import services
+
+    return services.model_create(actor=owner, name=name, **fields)
+
+
+def version(model, actor: User, *, metrics=None, files=None, **metadata):
+    """A version with optional metrics ({"accuracy": 0.9} or rows) and files ({path: bytes})."""
+    from models_app import services, storage
+    from models_app.metadata import parse_metadata
+
+    if metrics is not None:
+        metadata["metrics"] = metrics
+    incoming = [storage.incoming_from_bytes(p, c) for p, c in (files or {}).items()]
+    return services.version_create(
+        actor=actor, model=model, metadata=parse_metadata(metadata), files=incoming
+    )
+
+
+def grant(principal, model, role) -> None:
+    """Give a user or group a role (and the roles it implies) on a model."""
+    from guardian.shortcuts import assign_perm
+
+    from models_app.access import Role
+
+    for r in Role(role).implied:
+        assign_perm(r.perm, principal, model)

@@ -74,3 +74,30 @@ def test_pages_carry_strict_content_security_policy(client):
     assert "frame-ancestors 'none'" in csp
     assert "object-src 'none'" in csp
     assert response["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.django_db
+def test_dashboard_counts_only_visible_models(client_for, owner, viewer, assert_constant_queries):
+    visible = factories.registered_model(owner, "shared-model")
+    factories.grant(viewer, visible, "view")
+    hidden = factories.registered_model(owner, "secret-model")
+    factories.version(hidden, owner)
+    c = client_for(viewer)
+
+    def get():
+        response = c.get(reverse("home"))
+        assert response.status_code == 200
+        return response
+
+    html = get().content.decode()
+    assert "shared-model" in html
+    assert "secret-model" not in html
+    assert "<strong>1</strong> model" in html
+
+    def grow():
+        for i in range(5):
+            m = factories.registered_model(owner, f"more-{i}")
+            factories.grant(viewer, m, "view")
+            factories.version(m, owner)
+
+    assert_constant_queries(get, grow)

@@ -1,5 +1,4 @@
 import pytest
-from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
@@ -16,7 +15,7 @@ def test_seed_demo_is_idempotent_and_prints_working_logins(capsys):
     assert demo.DEMO_PASSWORD in first
     for d in demo.DEMO_USERS:
         assert d.username in first
-        assert authenticate(username=d.username, password=demo.DEMO_PASSWORD) is not None
+        assert User.objects.get(username=d.username).check_password(demo.DEMO_PASSWORD)
     assert User.objects.get(username="admin").is_superuser
     assert User.objects.get(username="dana").groups.filter(name="fraud-team").exists()
 
@@ -28,4 +27,52 @@ def test_seed_demo_keeps_a_changed_password(capsys):
     dana.set_password("a-new-password-of-danas")
     dana.save()
     call_command("seed_demo")
-    assert authenticate(username="dana", password="a-new-password-of-danas") is not None
+    assert User.objects.get(username="dana").check_password("a-new-password-of-danas")
+
+
+@pytest.mark.django_db
+def test_seed_demo_builds_a_living_catalogue_with_lineage_and_sharing(capsys):
+    from approvals.audit import verify_chain
+    from models_app.access import Role, roles_for, visible_models
+    from models_app.models import RegisteredModel, VersionParent
+
+    call_command("seed_demo")
+    fraud = RegisteredModel.objects.get(slug="card-fraud-detector")
+    assert fraud.versions.count() == 6
+    aucs = [v.metrics.get(name="auc").value for v in fraud.versions.order_by("number")]
+    assert aucs != sorted(aucs)  # metrics move both ways, like real retrains
+    assert VersionParent.objects.filter(
+        relation="fine_tuned", child__model__slug="ticket-router"
+    ).exists()
+    victor = User.objects.get(username="victor")
+    rita = User.objects.get(username="rita")
+    outsider_ish = User.objects.get(username="pat")
+    assert fraud in visible_models(victor)  # through the fraud team
+    assert Role.REVIEW in roles_for(rita, fraud)  # through the model-risk team
+    assert Role.EDIT not in roles_for(outsider_ish, fraud)
+    assert verify_chain().ok
+    call_command("seed_demo")
+    assert fraud.versions.count() == 6
+
+
+@pytest.mark.django_db
+def test_seed_demo_tells_a_review_story(capsys):
+    from approvals.models import AliasAssignment
+    from approvals.services import production_of, versions_waiting_for
+    from models_app.models import RegisteredModel
+
+    call_command("seed_demo")
+    fraud = RegisteredModel.objects.get(slug="card-fraud-detector")
+    statuses = dict(fraud.versions.values_list("number", "status"))
+    assert statuses == {
+        1: "approved",
+        2: "approved",
+        3: "rejected",
+        4: "approved",
+        5: "approved",
+        6: "in_review",
+    }
+    assert production_of(fraud).number == 4  # moved to 5, rolled back to 4
+    assert AliasAssignment.objects.filter(model=fraud, kind="rollback").count() == 1
+    rita = User.objects.get(username="rita")
+    assert list(versions_waiting_for(rita).values_list("number", flat=True)) == [6]

@@ -1,6 +1,9 @@
 from django.core.management.base import BaseCommand
+from django.test.utils import override_settings
 
 from registry_site import demo
+
+DUMMY_MAIL = "django.core.mail.backends.dummy.EmailBackend"
 
 
 class Command(BaseCommand):
@@ -13,9 +16,19 @@ class Command(BaseCommand):
         parser.add_argument("--quiet-logins", action="store_true", help="Do not print logins.")
 
     def handle(self, *args, quiet_logins=False, **options):
+        from models_app.demo import seed_catalogue
+
         users = demo.seed_users()
+        # The demo's own review history would otherwise mail every demo user.
+        with override_settings(MAILERS={"default": {"BACKEND": DUMMY_MAIL}}):
+            models = seed_catalogue(users)
         if not quiet_logins:
             self.stdout.write(f"Demo logins (password for all: {demo.DEMO_PASSWORD}):")
             for d in demo.DEMO_USERS:
                 self.stdout.write(f"  {d.username:<8} {d.role}")
-        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(users)} users."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data ready: {len(users)} users, {len(models)} new models "
+                "(existing ones kept)."
+            )
+        )

@@ -1,0 +1,249 @@
+"""Reviews, aliases and the audit log."""
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    """One change of state, append-only and chained: each row hashes the one before it.
+
+    The actor and model are kept as plain columns next to non-constraining foreign keys, so a
+    deleted user or model never rewrites history (an UPDATE would break the chain).
+    """
+
+    seq = models.PositiveBigIntegerField(unique=True, editable=False)
+    created_at = models.DateTimeField(editable=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64)
+    model = models.ForeignKey(
+        "models_app.RegisteredModel",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    target_type = models.CharField(max_length=32, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=300, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-seq"]
+        indexes = [
+            models.Index(fields=["model", "-seq"], name="audit_model_seq_idx"),
+            models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),
+            models.Index(fields=["action"], name="audit_action_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.target_label}"
+
+
+class ReviewPolicy(models.Model):
+    """How versions of one model are reviewed. Set by holders of the manage role."""
+
+    model = models.OneToOneField(
+        "models_app.RegisteredModel", on_delete=models.CASCADE, related_name="review_policy"
+    )
+    required_approvals = models.PositiveSmallIntegerField(default=1)
+    require_description = models.BooleanField(default=True)
+    require_training_dataset = models.BooleanField(default=True)
+    require_metrics = models.BooleanField(default=True)
+    verify_artifacts = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "review policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(required_approvals__gte=1, required_approvals__lte=10),
+                name="policy_required_approvals_1_to_10",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Review policy of {self.model}"
+
+
+class MetricGate(models.Model):
+    """A metric rule of a policy: a threshold, a regression tolerance against production, or
+    both. ``split`` empty means the metric without a split."""
+
+    policy = models.ForeignKey(ReviewPolicy, on_delete=models.CASCADE, related_name="gates")
+    metric = models.CharField(max_length=250)
+    split = models.CharField(max_length=100, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    max_regression = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="How much worse than production the metric may be (absolute, ≥ 0).",
+    )
+
+    class Meta:
+        ordering = ["metric", "split"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy", "metric", "split"], name="gate_unique_metric_split"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(threshold__isnull=False)
+                | models.Q(max_regression__isnull=False),
+                name="gate_has_a_rule",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_regression__isnull=True) | models.Q(max_regression__gte=0),
+                name="gate_regression_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric}{f' on {self.split}' if self.split else ''}"
+
+
+class Review(models.Model):
+    class Decision(models.TextChoices):
+        APPROVE = "approve", "Approved"
+        REJECT = "reject", "Rejected"
+
+    version = models.ForeignKey(
+        "models_app.ModelVersion", on_delete=models.CASCADE, related_name="reviews"
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews"
+    )
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    reason = models.TextField(blank=True)
+    override_reason = models.TextField(
+        blank=True, help_text="Why the reviewer approved despite failing gates."
+    )
+    gates = models.JSONField(default=list, help_text="The gate checklist as the reviewer saw it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # A withdrawn submission discards its reviews (kept for the record, no longer counted).
+    discarded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "reviewer"],
+                condition=models.Q(discarded_at__isnull=True),
+                name="review_one_per_reviewer",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(decision="reject") | ~models.Q(reason=""),
+                name="review_reject_needs_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} {self.get_decision_display().lower()} {self.version}"
+
+
+class Comment(models.Model):
+    version = models.ForeignKey(
+        "models_app.ModelVersion", on_delete=models.CASCADE, related_name="comments"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="comments"
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
+    )
+    metric = models.CharField(max_length=250, blank=True, help_text="The metric it is about.")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"Comment by {self.author} on {self.version}"
+
+
+class Alias(models.Model):
+    """A movable, named pointer to one version of a model (``production``, ``champion``…).
+
+    One row per (model, name), so at any moment exactly one version holds an alias: the
+    database, not only the code, guarantees a single production version.
+    """
+
+    PROTECTED_NAMES = ("production", "staging")
+
+    model = models.ForeignKey(
+        "models_app.RegisteredModel", on_delete=models.CASCADE, related_name="aliases"
+    )
+    name = models.CharField(max_length=64)
+    version = models.ForeignKey(
+        "models_app.ModelVersion", on_delete=models.RESTRICT, related_name="aliases"
+    )
+    protected = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-protected", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "name"], name="alias_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model}@{self.name}"
+
+
+class AliasAssignment(models.Model):
+    """History of an alias: every move, rollback and removal, never edited."""
+
+    class Kind(models.TextChoices):
+        PROMOTE = "promote", "Moved"
+        ROLLBACK = "rollback", "Rolled back"
+        REMOVE = "remove", "Removed"
+
+    model = models.ForeignKey(
+        "models_app.RegisteredModel", on_delete=models.CASCADE, related_name="alias_history"
+    )
+    alias_name = models.CharField(max_length=64)
+    # The numbers are kept too: a draft that once held an alias may be deleted later.
+    version = models.ForeignKey(
+        "models_app.ModelVersion",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="alias_assignments",
+    )
+    version_number = models.PositiveIntegerField(null=True, blank=True)
+    previous_version = models.ForeignKey(
+        "models_app.ModelVersion",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    previous_number = models.PositiveIntegerField(null=True, blank=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    note = models.TextField(blank=True)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    assigned_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-assigned_at", "-pk"]
+        indexes = [
+            models.Index(fields=["model", "alias_name", "-assigned_at"], name="alias_history_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model}@{self.alias_name} → {self.version} ({self.kind})"

@@ -1,0 +1,128 @@
+"""Email notifications of the review workflow, sent after the transaction commits.
+
+Who hears what: eligible reviewers on submission; the author on each decision and comment;
+participants (author, commenters, reviewers) on comments; promoters when a version is approved
+and when production moves. Nobody is told about their own action. A failing mail server is
+logged, never turned into a failed request: the change itself has already been committed.
+"""
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mass_mail
+from django.db import transaction
+from guardian.shortcuts import get_users_with_perms
+
+from models_app.access import Role
+
+log = logging.getLogger(__name__)
+
+
+def _holders(model, role: Role):
+    return get_users_with_perms(
+        model, only_with_perms_in=[role.perm], with_group_users=True
+    ).filter(is_active=True)
+
+
+def _send(subject: str, body: str, recipients, *, exclude=()) -> int:
+    excluded = {u.pk for u in exclude if u is not None}
+    addresses = sorted({u.email for u in recipients if u.email and u.pk not in excluded})
+    if not addresses:
+        return 0
+    messages = [(subject, body, settings.DEFAULT_FROM_EMAIL, [a]) for a in addresses]
+    try:
+        return send_mass_mail(messages, fail_silently=False)
+    except Exception:  # noqa: BLE001 (mail is best effort after commit)
+        log.exception("could not send %r to %d recipients", subject, len(addresses))
+        return 0
+
+
+def _url(path: str) -> str:
+    return settings.SITE_URL + path
+
+
+def _version(pk):
+    from models_app.models import ModelVersion
+
+    return ModelVersion.objects.select_related("model", "created_by", "submitted_by").get(pk=pk)
+
+
+def submitted(version_pk: int) -> None:
+    v = _version(version_pk)
+    review_url = _url(f"/models/{v.model.slug}/versions/{v.number}/review/")
+    _send(
+        f"[registry] Review requested: {v.model.name} v{v.number}",
+        f"{v.submitted_by} submitted {v.model.name} version {v.number} for review.\n\n"
+        f"Review it: {review_url}\n",
+        _holders(v.model, Role.REVIEW),
+        exclude=(v.created_by, v.submitted_by),
+    )
+
+
+def decided(review_pk: int) -> None:
+    from approvals.models import Review
+
+    r = Review.objects.select_related("version__model", "reviewer").get(pk=review_pk)
+    v = r.version
+    verb = "approved" if r.decision == Review.Decision.APPROVE else "rejected"
+    body = f"{r.reviewer} {verb} {v.model.name} version {v.number}."
+    if r.reason:
+        body += f"\n\nReason: {r.reason}"
+    body += f"\n\n{_url(v.get_absolute_url())}\n"
+    _send(
+        f"[registry] {v.model.name} v{v.number} {verb} by {r.reviewer}",
+        body,
+        [v.created_by, v.submitted_by] if v.submitted_by else [v.created_by],
+        exclude=(r.reviewer,),
+    )
+
+
+def approved(version_pk: int) -> None:
+    v = _version(version_pk)
+    _send(
+        f"[registry] Ready to promote: {v.model.name} v{v.number} approved",
+        f"{v.model.name} version {v.number} is approved and may be promoted.\n\n"
+        f"{_url(v.model.get_absolute_url())}\n",
+        _holders(v.model, Role.PROMOTE),
+    )
+
+
+def commented(comment_pk: int) -> None:
+    from approvals.models import Comment, Review
+
+    c = Comment.objects.select_related("version__model", "author").get(pk=comment_pk)
+    v = c.version
+    User = get_user_model()
+    participant_ids = set(
+        Comment.objects.filter(version=v).values_list("author_id", flat=True)
+    ) | set(Review.objects.filter(version=v).values_list("reviewer_id", flat=True))
+    participant_ids |= {v.created_by_id, v.submitted_by_id} - {None}
+    about = f" about {c.metric}" if c.metric else ""
+    _send(
+        f"[registry] New comment on {v.model.name} v{v.number}",
+        f"{c.author} commented{about}:\n\n{c.body}\n\n{_url(v.get_absolute_url())}\n",
+        User.objects.filter(pk__in=participant_ids, is_active=True),
+        exclude=(c.author,),
+    )
+
+
+def alias_moved(entry_pk: int) -> None:
+    from approvals.models import Alias, AliasAssignment
+
+    e = AliasAssignment.objects.select_related("model", "assigned_by").get(pk=entry_pk)
+    if e.alias_name not in Alias.PROTECTED_NAMES:
+        return
+    what = "rolled back" if e.kind == AliasAssignment.Kind.ROLLBACK else "moved"
+    _send(
+        f"[registry] {e.model.name}@{e.alias_name} {what} to v{e.version_number}",
+        f"{e.assigned_by} {what} {e.alias_name} of {e.model.name} from version "
+        f"{e.previous_number} to {e.version_number}.\n\nNote: {e.note or '–'}\n\n"
+        f"{_url(e.model.get_absolute_url())}\n",
+        _holders(e.model, Role.PROMOTE),
+        exclude=(e.assigned_by,),
+    )
+
+
+def alias_moved_on_commit(entry_pk: int) -> None:
+    transaction.on_commit(lambda: alias_moved(entry_pk))

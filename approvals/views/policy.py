@@ -1,0 +1,89 @@
+"""A model's review policy: quorum, required documentation, metric gates. Manage role."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from approvals import gates, services
+from models_app.access import Role, get_model_for_user
+from registry_site.access import MODEL_MANAGE, access
+
+GATE_ROWS = 8
+
+
+def _float(raw: str, what: str) -> float | None:
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValidationError(f"{what} must be a number, got {raw[:30]!r}.") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValidationError(f"{what} must be a finite number.")
+    return value
+
+
+def _gates_from_post(post) -> list[dict]:
+    rows = []
+    for i in range(GATE_ROWS):
+        metric = post.get(f"gate-{i}-metric", "").strip()
+        if not metric:
+            continue
+        rows.append(
+            {
+                "metric": metric[:250],
+                "split": post.get(f"gate-{i}-split", "").strip()[:100],
+                "threshold": _float(post.get(f"gate-{i}-threshold"), f"Threshold of {metric}"),
+                "max_regression": _float(
+                    post.get(f"gate-{i}-max_regression"), f"Tolerance of {metric}"
+                ),
+            }
+        )
+    return rows
+
+
+@access(MODEL_MANAGE)
+@require_http_methods(["GET", "POST"])
+def policy_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    """Manage role: how many approvals, which gates."""
+    model = get_model_for_user(request.user, slug, Role.MANAGE)
+    errors: list[str] = []
+    if request.method == "POST":
+        try:
+            raw = request.POST.get("required_approvals", "1")
+            if not raw.isdigit():
+                raise ValidationError("Required approvals must be a whole number from 1 to 10.")
+            services.policy_update(
+                actor=request.user,
+                model=model,
+                required_approvals=int(raw),
+                require_description="require_description" in request.POST,
+                require_training_dataset="require_training_dataset" in request.POST,
+                require_metrics="require_metrics" in request.POST,
+                verify_artifacts="verify_artifacts" in request.POST,
+                metric_gates=_gates_from_post(request.POST),
+            )
+        except (ValidationError, PermissionDenied) as e:
+            errors = e.messages if isinstance(e, ValidationError) else [str(e)]
+        else:
+            messages.success(request, f"Review policy of {model.name} saved.")
+            return redirect("approvals:policy", model.slug)
+    policy = gates.policy_for(model)
+    existing = list(policy.gates.all()) if policy.pk else []
+    rows = existing + [None] * (GATE_ROWS - len(existing))
+    context = {
+        "nav_section": "models",
+        "model": model,
+        "policy": policy,
+        "rows": rows,
+        "errors": errors,
+        "breadcrumbs": [
+            ("Models", "/models/"),
+            (model.name, model.get_absolute_url()),
+            ("Review policy", None),
+        ],  # fmt: skip
+    }
+    return render(request, "approvals/policy.html", context, status=400 if errors else 200)

@@ -1,0 +1,248 @@
+"""A version's review page and the workflow actions on it (submit, withdraw, approve, reject,
+comment, archive). Reads need the view role; each action needs its own role and is POST."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from approvals import gates, services
+from approvals.models import Comment, Review
+from models_app import diff
+from models_app.access import Role, get_version_for_user
+from models_app.errors import Conflict
+from models_app.models import MetricSpec, ModelVersion, VersionDataset
+from registry_site.access import MODEL_EDIT, MODEL_MANAGE, MODEL_REVIEW, MODEL_VIEW, access
+
+DETAIL_PREFETCH = (
+    "metrics",
+    "params",
+    "dependencies",
+    "tags",
+    "artifacts",
+    Prefetch("dataset_links", VersionDataset.objects.select_related("dataset")),
+    "parent_links__parent__model",
+)
+
+
+def _versions_for_review(version: ModelVersion, against_number: int | None):
+    """The candidate and what it is compared with: production, or the version asked for."""
+    production = services.production_of(version.model)
+    against = production
+    if against_number is not None:
+        against = ModelVersion.objects.filter(model=version.model, number=against_number).first()
+        if against is None:
+            raise Http404("No such version to compare with.")
+    wanted = [version.pk] + ([against.pk] if against and against.pk != version.pk else [])
+    loaded = {
+        v.pk: v
+        for v in ModelVersion.objects.filter(pk__in=wanted)
+        .select_related("model", "created_by", "submitted_by")
+        .prefetch_related(*DETAIL_PREFETCH)
+    }
+    candidate = loaded[version.pk]
+    candidate.model = version.model  # keeps the roles the access helper attached
+    other = loaded.get(against.pk) if against and against.pk != version.pk else None
+    return candidate, other, production
+
+
+@access(MODEL_VIEW)
+@require_GET
+def review_page(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """The candidate beside production (or ?against=N). View role to read; review to decide."""
+    version = get_version_for_user(request.user, slug, number, Role.VIEW)
+    return _render_review(request, version)
+
+
+def _render_review(request: HttpRequest, version: ModelVersion, status: int = 200):
+    model = version.model
+    raw_against = request.GET.get("against", "")
+    against_number = int(raw_against) if raw_against.isdigit() else None
+    candidate, against, production = _versions_for_review(version, against_number)
+    specs = dict(MetricSpec.objects.filter(model=model).values_list("name", "higher_is_better"))
+    columns = [against, candidate] if against else [candidate]
+    metrics = diff.metric_table(
+        [v.metric_map() for v in columns], lambda name: model.higher_is_better(name, specs)
+    )
+    policy = gates.policy_for(model)
+    checklist = gates.evaluate(candidate, policy=policy, production=production)
+    reviews = list(
+        Review.objects.filter(version=candidate).select_related("reviewer").order_by("created_at")
+    )
+    comments = list(
+        Comment.objects.filter(version=candidate, parent__isnull=True)
+        .select_related("author")
+        .prefetch_related(Prefetch("replies", Comment.objects.select_related("author")))
+    )
+    roles = model.user_roles
+    decided = any(r.reviewer_id == request.user.pk and r.discarded_at is None for r in reviews)
+    is_author = request.user.pk in (candidate.created_by_id, candidate.submitted_by_id)
+    context = {
+        "nav_section": "models",
+        "model": model,
+        "version": candidate,
+        "against": against,
+        "production": production,
+        "columns": columns,
+        "metrics": metrics,
+        "sections": diff.compare_sections(columns),
+        "checklist": checklist,
+        "failing": gates.failing(checklist),
+        "policy": policy,
+        "reviews": reviews,
+        "approvals": sum(
+            1 for r in reviews if r.decision == Review.Decision.APPROVE and r.discarded_at is None
+        ),
+        "comments": comments,
+        "other_numbers": list(
+            model.versions.exclude(pk=candidate.pk).values_list("number", flat=True)[:50]
+        ),
+        "can_review": (
+            Role.REVIEW in roles
+            and candidate.status == ModelVersion.Status.IN_REVIEW
+            and not is_author
+            and not decided
+        ),
+        "review_blocker": _review_blocker(candidate, roles, is_author, decided),
+        "can_override": Role.MANAGE in roles,
+        "can_withdraw": candidate.status == ModelVersion.Status.IN_REVIEW and is_author,
+        "can_submit": candidate.status == ModelVersion.Status.DRAFT and Role.EDIT in roles,
+        "metric_names": sorted({m.name for m in candidate.metrics.all()}),
+        "breadcrumbs": [
+            ("Models", "/models/"),
+            (model.name, model.get_absolute_url()),
+            (f"v{candidate.number}", candidate.get_absolute_url()),
+            ("Review", None),
+        ],
+    }
+    return render(request, "approvals/review.html", context, status=status)
+
+
+def _review_blocker(version, roles, is_author, decided) -> str:
+    if version.status != ModelVersion.Status.IN_REVIEW:
+        return f"This version is {version.get_status_display().lower()}: nothing to decide."
+    if Role.REVIEW not in roles:
+        return "You do not hold the review role on this model."
+    if is_author:
+        return "You registered or submitted this version; someone else must review it."
+    if decided:
+        return "You have reviewed this version."
+    return ""
+
+
+def _act(request, version, action, success: str):
+    """Run one service call. Success redirects to the review page; a refusal renders the
+    review page again with the reason and the refusal's status (409, 403 or 400)."""
+    try:
+        action()
+    except (Conflict, PermissionDenied) as e:
+        messages.error(request, str(e))
+        return _refused(request, version, 409 if isinstance(e, Conflict) else 403)
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+        return _refused(request, version, 400)
+    messages.success(request, success)
+    return redirect(f"{version.get_absolute_url()}review/")
+
+
+def _refused(request, version, status: int) -> HttpResponse:
+    version.refresh_from_db(fields=["status", "submitted_by", "submitted_at", "decided_at"])
+    return _render_review(request, version, status)
+
+
+@access(MODEL_EDIT)
+@require_POST
+def submit(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """Edit role: send a draft to review."""
+    version = get_version_for_user(request.user, slug, number, Role.EDIT)
+    return _act(
+        request, version,
+        lambda: services.version_submit(actor=request.user, version=version),
+        f"Version {number} submitted for review; reviewers have been notified.",
+    )  # fmt: skip
+
+
+@access(MODEL_VIEW)
+@require_POST
+def withdraw(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """The author or submitter: back to draft."""
+    version = get_version_for_user(request.user, slug, number, Role.VIEW)
+    return _act(
+        request, version,
+        lambda: services.version_withdraw(
+            actor=request.user, version=version, reason=request.POST.get("reason", "")
+        ),
+        f"Version {number} withdrawn to draft; its reviews were discarded.",
+    )  # fmt: skip
+
+
+@access(MODEL_REVIEW)
+@require_POST
+def approve(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """Review role, not the author or submitter; failing gates need manage and a reason."""
+    version = get_version_for_user(request.user, slug, number, Role.REVIEW)
+    return _act(
+        request, version,
+        lambda: services.review_approve(
+            actor=request.user, version=version,
+            reason=request.POST.get("reason", ""),
+            override_reason=request.POST.get("override_reason", ""),
+        ),
+        f"You approved version {number}.",
+    )  # fmt: skip
+
+
+@access(MODEL_REVIEW)
+@require_POST
+def reject(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """Review role; a reason is required."""
+    version = get_version_for_user(request.user, slug, number, Role.REVIEW)
+    return _act(
+        request, version,
+        lambda: services.review_reject(
+            actor=request.user, version=version, reason=request.POST.get("reason", "")
+        ),
+        f"You rejected version {number}.",
+    )  # fmt: skip
+
+
+@access(MODEL_VIEW)
+@require_POST
+def comment(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """Anyone who may view the model may comment; may reply to a comment or name a metric."""
+    version = get_version_for_user(request.user, slug, number, Role.VIEW)
+    parent = None
+    raw_parent = request.POST.get("parent", "")
+    if raw_parent:
+        parent = (
+            Comment.objects.filter(pk=raw_parent, version=version).first()
+            if (raw_parent.isdigit())
+            else None
+        )
+        if parent is None:
+            messages.error(request, "The comment you replied to does not exist.")
+            return _refused(request, version, 400)
+    return _act(
+        request, version,
+        lambda: services.comment_add(
+            actor=request.user, version=version, body=request.POST.get("body", ""),
+            metric=request.POST.get("metric", ""), parent=parent,
+        ),
+        "Comment posted.",
+    )  # fmt: skip
+
+
+@access(MODEL_MANAGE)
+@require_POST
+def archive(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """Manage role: retire an approved or rejected version (not one holding production)."""
+    version = get_version_for_user(request.user, slug, number, Role.MANAGE)
+    return _act(
+        request, version,
+        lambda: services.version_archive(
+            actor=request.user, version=version, reason=request.POST.get("reason", "")
+        ),
+        f"Version {number} archived.",
+    )  # fmt: skip

@@ -1,0 +1,151 @@
+"""Who may do what to a registered model: the one access helper for models and everything
+that belongs to them (versions, artifacts, reviews, aliases).
+
+Roles are granted to users or teams (groups) as django-guardian object permissions on the
+registered model. A role implies the permissions it needs, so granting "edit" stores view+edit.
+An *internal* model is viewable by every signed-in user; a *private* one only through grants.
+Superusers hold every role. Global (model-level) Django permissions grant nothing here: we call
+guardian with accept_global_perms=False on purpose, so that a permission given to a user in the
+admin for another reason never opens every model.
+
+Views never fetch a model by id and check afterwards: they call get_model_for_user() (or the
+version/artifact variants), which raises Http404 for anyone who may not view it, exactly as for
+a model that does not exist, and PermissionDenied (403) for a viewer lacking the needed role.
+"""
+
+from enum import StrEnum
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from guardian.core import ObjectPermissionChecker
+from guardian.shortcuts import get_objects_for_user
+
+from models_app.models import Artifact, ModelVersion, RegisteredModel
+
+
+class Role(StrEnum):
+    VIEW = "view"
+    EDIT = "edit"
+    REVIEW = "review"
+    PROMOTE = "promote"
+    MANAGE = "manage"
+
+    @property
+    def perm(self) -> str:
+        return f"{self.value}_registeredmodel"
+
+    @property
+    def implied(self) -> tuple["Role", ...]:
+        """The roles this one includes (itself first)."""
+        return ROLE_IMPLIES[self]
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_IMPLIES: dict[Role, tuple[Role, ...]] = {
+    Role.VIEW: (Role.VIEW,),
+    Role.EDIT: (Role.EDIT, Role.VIEW),
+    Role.REVIEW: (Role.REVIEW, Role.VIEW),
+    Role.PROMOTE: (Role.PROMOTE, Role.VIEW),
+    Role.MANAGE: (Role.MANAGE, Role.EDIT, Role.REVIEW, Role.PROMOTE, Role.VIEW),
+}
+ROLE_LABELS = {
+    Role.VIEW: "View: see the model, its versions and files",
+    Role.EDIT: "Edit: register versions, edit drafts, submit for review",
+    Role.REVIEW: "Review: approve or reject versions in review",
+    Role.PROMOTE: "Promote: move production/staging, roll back",
+    Role.MANAGE: "Manage: settings, sharing, review policy, delete",
+}
+ALL_PERMS = [role.perm for role in Role]
+
+
+def visible_models(user: AbstractBaseUser | AnonymousUser) -> QuerySet[RegisteredModel]:
+    """Every model the user may view, as one queryset (no per-row permission checks)."""
+    if not user.is_authenticated or not user.is_active:
+        return RegisteredModel.objects.none()
+    if user.is_superuser:
+        return RegisteredModel.objects.all()
+    granted = get_objects_for_user(
+        user,
+        Role.VIEW.perm,
+        klass=RegisteredModel,
+        accept_global_perms=False,
+        with_superuser=False,
+    ).values("pk")
+    return RegisteredModel.objects.filter(
+        Q(visibility=RegisteredModel.Visibility.INTERNAL) | Q(pk__in=granted)
+    )
+
+
+def roles_for(user, model: RegisteredModel) -> set[Role]:
+    """The roles the user holds on the model (with implied ones)."""
+    if not user.is_authenticated or not user.is_active:
+        return set()
+    if user.is_superuser:
+        return set(Role)
+    perms = set(ObjectPermissionChecker(user).get_perms(model))
+    roles = {role for role in Role if role.perm in perms}
+    if model.visibility == RegisteredModel.Visibility.INTERNAL:
+        roles.add(Role.VIEW)
+    return roles
+
+
+def check_role(user, model: RegisteredModel, role: Role) -> set[Role]:
+    """Raise 404 if the user may not view the model, 403 if they lack ``role``."""
+    roles = roles_for(user, model)
+    if Role.VIEW not in roles:
+        raise Http404("No such model.")
+    if role not in roles:
+        raise PermissionDenied(f"This needs the {role.value} role on {model.name}.")
+    return roles
+
+
+def get_model_for_user(user, slug: str, role: Role = Role.VIEW) -> RegisteredModel:
+    """The model with this slug if the user may view it (404 otherwise) and holds ``role``
+    (403 otherwise). The held roles are attached as ``model.user_roles``."""
+    model = visible_models(user).select_related("owner", "team").filter(slug=slug).first()
+    if model is None:
+        raise Http404("No such model.")
+    model.user_roles = check_role(user, model, role)
+    return model
+
+
+def get_version_for_user(user, slug: str, number: int, role: Role = Role.VIEW) -> ModelVersion:
+    model = get_model_for_user(user, slug, role)
+    version = ModelVersion.objects.filter(model=model, number=number).first()
+    if version is None:
+        raise Http404("No such version.")
+    version.model = model  # keep the roles attached
+    return version
+
+
+def get_artifact_for_user(user, slug: str, number: int, path: str) -> Artifact:
+    version = get_version_for_user(user, slug, number, Role.VIEW)
+    artifact = Artifact.objects.filter(version=version, path=path).first()
+    if artifact is None:
+        raise Http404("No such file.")
+    artifact.version = version
+    return artifact
+
+
+def visible_versions(user) -> QuerySet[ModelVersion]:
+    """Versions of every model the user may view (for compare, datasets, lineage, search)."""
+    return ModelVersion.objects.filter(model__in=visible_models(user))
+
+
+def models_with_role(user, role: Role) -> QuerySet[RegisteredModel]:
+    """Models on which the user holds ``role`` (directly or through a team)."""
+    if not user.is_authenticated or not user.is_active:
+        return RegisteredModel.objects.none()
+    if user.is_superuser:
+        return RegisteredModel.objects.all()
+    granted = get_objects_for_user(
+        user, role.perm, klass=RegisteredModel, accept_global_perms=False, with_superuser=False
+    ).values("pk")
+    if role == Role.VIEW:
+        return visible_models(user)
+    return RegisteredModel.objects.filter(pk__in=granted)

@@ -1,0 +1,416 @@
+"""The catalogue: registered models, their numbered versions and everything a version carries."""
+
+import math
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Count, Max, Q
+from django.urls import reverse
+
+from models_app.names import MAX_NAME_LENGTH
+
+# Metrics where a smaller value is better unless the model says otherwise.
+LOWER_IS_BETTER = {
+    "loss", "log_loss", "logloss", "val_loss", "test_loss", "mse", "rmse", "mae", "mape",
+    "error", "error_rate", "latency", "latency_ms", "latency_p50_ms", "latency_p95_ms",
+    "latency_p99_ms", "inference_ms", "brier", "brier_score", "perplexity", "wer", "cer",
+    "false_positive_rate", "fpr", "false_negative_rate", "fnr", "size_mb", "ece",
+}  # fmt: skip
+
+
+def default_higher_is_better(metric_name: str) -> bool:
+    name = metric_name.lower()
+    if name in LOWER_IS_BETTER:
+        return False
+    return not name.endswith(("_loss", "_error", "_ms", "_seconds", "_rmse", "_mae", "_mse"))
+
+
+class RegisteredModelQuerySet(models.QuerySet):
+    def with_summary(self):
+        """Each model with its latest version number and per-status counts, in one query."""
+        return self.select_related("owner", "team").annotate(
+            latest_number=Max("versions__number"),
+            version_count=Count("versions", distinct=True),
+            draft_count=Count("versions", filter=Q(versions__status="draft"), distinct=True),
+            in_review_count=Count(
+                "versions", filter=Q(versions__status="in_review"), distinct=True
+            ),
+            approved_count=Count("versions", filter=Q(versions__status="approved"), distinct=True),
+        )
+
+    def search(self, text: str):
+        """Name, description, tag keys and values. Full-text on PostgreSQL (plus substring on
+        name and tags, so partial names still match); substring elsewhere."""
+        from django.db import connection
+
+        tagged = ModelTag.objects.filter(Q(key__icontains=text) | Q(value__icontains=text))
+        match = Q(name__icontains=text) | Q(pk__in=tagged.values("model"))
+        if connection.vendor == "postgresql":
+            from django.contrib.postgres.search import SearchQuery, SearchVector
+
+            return self.alias(document=SearchVector("name", "description")).filter(
+                match | Q(document=SearchQuery(text, search_type="websearch"))
+            )
+        return self.filter(match | Q(description__icontains=text))
+
+    def tagged(self, key: str, value: str | None = None):
+        """Models with this tag key (and value, when given)."""
+        tags = ModelTag.objects.filter(key=key)
+        if value is not None:
+            tags = tags.filter(value=value)
+        return self.filter(pk__in=tags.values("model"))
+
+    def having_versions(self, **lookups):
+        """Models with at least one version matching the lookups (no join, no duplicates)."""
+        return self.filter(pk__in=ModelVersion.objects.filter(**lookups).values("model"))
+
+
+class RegisteredModel(models.Model):
+    class Task(models.TextChoices):
+        CLASSIFICATION = "classification", "Classification"
+        REGRESSION = "regression", "Regression"
+        RANKING = "ranking", "Ranking"
+        FORECASTING = "forecasting", "Forecasting"
+        CLUSTERING = "clustering", "Clustering"
+        ANOMALY_DETECTION = "anomaly_detection", "Anomaly detection"
+        TEXT_GENERATION = "text_generation", "Text generation"
+        OTHER = "other", "Other"
+
+    class Visibility(models.TextChoices):
+        PRIVATE = "private", "Private: only people and teams it is shared with"
+        INTERNAL = "internal", "Internal: every signed-in user may view"
+
+    name = models.CharField(max_length=MAX_NAME_LENGTH)
+    # NFKC, case-folded, homoglyphs mapped, separators collapsed: see models_app.names.
+    name_key = models.CharField(max_length=MAX_NAME_LENGTH * 2, unique=True, editable=False)
+    slug = models.CharField(max_length=MAX_NAME_LENGTH * 2, unique=True, editable=False)
+    description = models.TextField(blank=True, help_text="Markdown.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_models"
+    )
+    team = models.ForeignKey(
+        Group, on_delete=models.SET_NULL, null=True, blank=True, related_name="models"
+    )
+    task = models.CharField(max_length=32, choices=Task.choices, default=Task.CLASSIFICATION)
+    visibility = models.CharField(
+        max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE
+    )
+    # Version numbers are never reused, even after a delete: the next one is kept here.
+    next_version_number = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RegisteredModelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name_key"]
+        verbose_name = "registered model"
+        permissions = [
+            ("edit_registeredmodel", "Can register and edit versions"),
+            ("review_registeredmodel", "Can approve or reject versions"),
+            ("promote_registeredmodel", "Can move protected aliases and roll back"),
+            ("manage_registeredmodel", "Can change settings, sharing and delete"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("models_app:model_detail", args=[self.slug])
+
+    def higher_is_better(self, metric_name: str, specs: dict[str, bool] | None = None) -> bool:
+        if specs is None:
+            specs = dict(self.metric_specs.values_list("name", "higher_is_better"))
+        return specs.get(metric_name, default_higher_is_better(metric_name))
+
+
+class ModelTag(models.Model):
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="tags")
+    key = models.CharField(max_length=250)
+    value = models.CharField(max_length=5000, blank=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "key"], name="model_tag_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class MetricSpec(models.Model):
+    """A model's declaration of a metric's direction (and later, its review thresholds)."""
+
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="metric_specs"
+    )
+    name = models.CharField(max_length=250)
+    higher_is_better = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "name"], name="metric_spec_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({'higher' if self.higher_is_better else 'lower'} is better)"
+
+
+class ModelVersionQuerySet(models.QuerySet):
+    def for_grid(self):
+        return self.select_related("created_by").prefetch_related("metrics")
+
+    def for_detail(self):
+        return self.select_related("model", "created_by").prefetch_related(
+            "metrics",
+            "params",
+            "dependencies",
+            "tags",
+            "artifacts",
+            "dataset_links__dataset",
+            "parent_links__parent__model",
+            "child_links__child__model",
+        )
+
+    def ordered_by_metric(self, name: str, split: str = "", *, descending: bool = True):
+        """Sorted by one metric's value (versions without it last), then newest first."""
+        value = Metric.objects.filter(version=models.OuterRef("pk"), name=name, split=split)
+        sort_value = models.Subquery(value.values("value")[:1])
+        order = sort_value.desc(nulls_last=True) if descending else sort_value.asc(nulls_last=True)
+        return self.order_by(order, "-number")
+
+
+class ModelVersion(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        IN_REVIEW = "in_review", "In review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        ARCHIVED = "archived", "Archived"
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(editable=False)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False
+    )
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="registered_versions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    framework = models.CharField(max_length=100, blank=True)
+    framework_version = models.CharField(max_length=50, blank=True)
+    python_version = models.CharField(max_length=20, blank=True)
+    requirements = models.TextField(blank=True, help_text="requirements.txt as given.")
+    signature = models.JSONField(null=True, blank=True)
+
+    # Set by the approvals workflow: who sent the version to review (they may not approve it).
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="submitted_versions",
+        editable=False,
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    decided_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    source_run = models.CharField("training run", max_length=500, blank=True)
+    source_repository = models.CharField("code repository", max_length=500, blank=True)
+    source_commit = models.CharField("commit", max_length=64, blank=True)
+
+    objects = ModelVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["model", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "number"], name="version_unique_number"),
+        ]
+        indexes = [models.Index(fields=["status"], name="version_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} v{self.number}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("models_app:version_detail", args=[self.model.slug, self.number])
+
+    @property
+    def is_editable(self) -> bool:
+        """Files and metadata may change only while a version is a draft."""
+        return self.status == self.Status.DRAFT
+
+    def metric_map(self) -> dict[tuple[str, str], float]:
+        return {(m.name, m.split): m.value for m in self.metrics.all()}
+
+
+class VersionTag(models.Model):
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="tags")
+    key = models.CharField(max_length=250)
+    value = models.CharField(max_length=5000, blank=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "key"], name="version_tag_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class Metric(models.Model):
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="metrics")
+    name = models.CharField(max_length=250)
+    value = models.FloatField()
+    split = models.CharField(max_length=100, blank=True, help_text="e.g. test, validation")
+
+    class Meta:
+        ordering = ["name", "split"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "name", "split"], name="metric_unique_name_split"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}{f' ({self.split})' if self.split else ''} = {self.value}"
+
+    def clean(self):
+        if not math.isfinite(self.value):
+            raise ValidationError({"value": "Metric values must be finite numbers."})
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.split})" if self.split else self.name
+
+
+class Param(models.Model):
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="params")
+    key = models.CharField(max_length=250)
+    value = models.CharField(max_length=6000, blank=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "key"], name="param_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class Dependency(models.Model):
+    """One parsed requirement, so two versions' dependencies can be diffed."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="dependencies")
+    name = models.CharField(max_length=200)
+    specifier = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "name"], name="dependency_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.specifier}"
+
+
+class Dataset(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    uri = models.CharField("URI", max_length=1000, blank=True)
+    digest = models.CharField(max_length=200, blank=True, help_text="e.g. sha256:…")
+    row_count = models.PositiveBigIntegerField(null=True, blank=True)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="datasets"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("models_app:dataset_detail", args=[self.pk])
+
+
+class VersionDataset(models.Model):
+    class Role(models.TextChoices):
+        TRAIN = "train", "Training"
+        VALIDATION = "validation", "Validation"
+        TEST = "test", "Test"
+
+    version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="dataset_links"
+    )
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="version_links")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.TRAIN)
+
+    class Meta:
+        ordering = ["role", "dataset__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "dataset", "role"], name="version_dataset_unique_role"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.role} {self.dataset}"
+
+
+class VersionParent(models.Model):
+    class Relation(models.TextChoices):
+        FINE_TUNED = "fine_tuned", "Fine-tuned from"
+        RETRAINED = "retrained", "Retrained from"
+        DISTILLED = "distilled", "Distilled from"
+
+    child = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="parent_links")
+    parent = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="child_links")
+    relation = models.CharField(max_length=16, choices=Relation.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["child", "parent"], name="version_parent_unique"),
+            models.CheckConstraint(
+                condition=~Q(child=models.F("parent")), name="version_parent_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.child} {self.get_relation_display().lower()} {self.parent}"
+
+
+class Artifact(models.Model):
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="artifacts")
+    path = models.CharField(max_length=255, help_text="Relative path inside the version.")
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    content_type = models.CharField(max_length=200, default="application/octet-stream")
+    # Built from server-generated ids only, never from the client's file name.
+    storage_key = models.CharField(max_length=300, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "path"], name="artifact_unique_path"),
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+    def get_absolute_url(self) -> str:
+        return reverse(
+            "models_app:artifact_download",
+            args=[self.version.model.slug, self.version.number, self.path],
+        )

@@ -1,0 +1,564 @@
+"""Every change to the catalogue: one function each, one transaction each, one audit event each.
+
+Files are written to storage before the transaction that records them, under fresh keys; if
+anything fails afterwards they are deleted again, and a crash in between leaves only keys no
+row points at, which ``manage.py sweep_orphans`` removes.
+"""
+
+import logging
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, ProtectedError
+from guardian.models import GroupObjectPermission, UserObjectPermission
+from guardian.shortcuts import assign_perm
+
+from approvals import audit
+from models_app import storage
+from models_app.access import Role
+from models_app.errors import Conflict
+from models_app.metadata import (
+    VersionMetadata,
+    check_unique_paths,
+    parse_requirements,
+    validate_artifact_path,
+)
+from models_app.models import (
+    Artifact,
+    Dataset,
+    Dependency,
+    Metric,
+    MetricSpec,
+    ModelTag,
+    ModelVersion,
+    Param,
+    RegisteredModel,
+    VersionDataset,
+    VersionParent,
+    VersionTag,
+)
+from models_app.names import name_key, validate_model_name
+
+log = logging.getLogger(__name__)
+
+MODEL_FIELDS = ("name", "description", "task", "visibility", "team")
+
+
+def _model_state(model: RegisteredModel) -> dict:
+    return {
+        "name": model.name,
+        "description": model.description,
+        "task": model.task,
+        "visibility": model.visibility,
+        "team": model.team.name if model.team_id else None,
+        "tags": dict(model.tags.values_list("key", "value")) if model.pk else {},
+    }
+
+
+def _set_name(model: RegisteredModel, name: str) -> None:
+    display = validate_model_name(name)
+    model.name = display
+    model.name_key = name_key(display)
+    model.slug = model.name_key
+
+
+def _name_taken(name: str) -> ValidationError:
+    return ValidationError(
+        {"name": [f"The name {name!r} is taken (or too close to an existing name)."]},
+        code="name_taken",
+    )
+
+
+def model_create(
+    *,
+    actor,
+    name: str,
+    description: str = "",
+    task: str = RegisteredModel.Task.CLASSIFICATION,
+    visibility: str = RegisteredModel.Visibility.PRIVATE,
+    team: Group | None = None,
+    tags: dict[str, str] | None = None,
+    metric_directions: dict[str, bool] | None = None,
+) -> RegisteredModel:
+    """Create a model; its creator becomes its manager. A clashing name is a ValidationError."""
+    model = RegisteredModel(
+        description=description, task=task, visibility=visibility, team=team, owner=actor
+    )
+    _set_name(model, name)
+    model.full_clean(exclude=["name_key", "slug"])
+    if RegisteredModel.objects.filter(name_key=model.name_key).exists():
+        raise _name_taken(model.name)
+    try:
+        with transaction.atomic():
+            model.save()
+            for key, value in (tags or {}).items():
+                ModelTag.objects.create(model=model, key=key, value=value)
+            for metric, higher in (metric_directions or {}).items():
+                MetricSpec.objects.create(model=model, name=metric, higher_is_better=higher)
+            for role in Role.MANAGE.implied:
+                assign_perm(role.perm, actor, model)
+            audit.record(
+                actor=actor,
+                action="model.created",
+                target=model,
+                model=model,
+                after=_model_state(model),
+            )
+    except IntegrityError:
+        # Two people creating the same name at once: the unique key decides, the loser is told.
+        raise _name_taken(model.name) from None
+    return model
+
+
+def model_update(*, actor, model: RegisteredModel, **changes) -> RegisteredModel:
+    """Change name, description, task, visibility, team and/or tags (``tags`` replaces all)."""
+    unknown = set(changes) - set(MODEL_FIELDS) - {"tags"}
+    if unknown:
+        raise ValidationError(f"Cannot change {', '.join(sorted(unknown))}.")
+    try:
+        with transaction.atomic():
+            model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+            before = _model_state(model)
+            tags = changes.pop("tags", None)
+            if "name" in changes and changes["name"] != model.name:
+                _set_name(model, changes.pop("name"))
+                if (
+                    RegisteredModel.objects.filter(name_key=model.name_key)
+                    .exclude(pk=model.pk)
+                    .exists()
+                ):
+                    raise _name_taken(model.name)
+            changes.pop("name", None)
+            for field, value in changes.items():
+                setattr(model, field, value)
+            model.full_clean(exclude=["name_key", "slug"])
+            model.save()
+            if tags is not None:
+                model.tags.all().delete()
+                ModelTag.objects.bulk_create(
+                    ModelTag(model=model, key=k, value=v) for k, v in tags.items()
+                )
+            after = _model_state(model)
+            if after != before:
+                audit.record(
+                    actor=actor,
+                    action="model.updated",
+                    target=model,
+                    model=model,
+                    before={k: v for k, v in before.items() if before[k] != after[k]},
+                    after={k: v for k, v in after.items() if before[k] != after[k]},
+                )
+    except IntegrityError:
+        raise _name_taken(model.name) from None
+    return model
+
+
+def metric_direction_set(
+    *, actor, model: RegisteredModel, metric: str, higher_is_better: bool
+) -> None:
+    with transaction.atomic():
+        spec, _ = MetricSpec.objects.update_or_create(
+            model=model, name=metric, defaults={"higher_is_better": higher_is_better}
+        )
+        audit.record(
+            actor=actor,
+            action="model.metric_direction_set",
+            target=model,
+            model=model,
+            after={"metric": metric, "higher_is_better": higher_is_better},
+        )
+
+
+def model_delete(*, actor, model: RegisteredModel, reason: str = "") -> None:
+    """Delete a model, its versions and files, and every grant on it (a new model with the
+    same name starts with none)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    with transaction.atomic():
+        model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        keys = list(
+            Artifact.objects.filter(version__model=model).values_list("storage_key", flat=True)
+        )
+        state = _model_state(model) | {"versions": model.versions.count()}
+        audit.record(
+            actor=actor,
+            action="model.deleted",
+            target=model,
+            model=model,
+            before=state,
+            reason=reason,
+        )
+        ct = ContentType.objects.get_for_model(RegisteredModel)
+        UserObjectPermission.objects.filter(content_type=ct, object_pk=str(model.pk)).delete()
+        GroupObjectPermission.objects.filter(content_type=ct, object_pk=str(model.pk)).delete()
+        try:
+            VersionParent.objects.filter(child__model=model).delete()
+            model.delete()
+        except ProtectedError:
+            raise Conflict(
+                f"Versions of {model.name} are parents of other models' versions; "
+                "delete or re-link those first."
+            ) from None
+        transaction.on_commit(lambda: storage.delete_quietly(keys))
+
+
+# ---------------------------------------------------------------------------------------------
+# Versions
+
+
+def _resolve_parents(meta: VersionMetadata, *, actor) -> list:
+    """Parents are looked up among models the actor may view: a hidden model is 'not found'."""
+    from models_app.access import visible_models
+
+    rows = []
+    errors = {}
+    visible = visible_models(actor)
+    for i, parent in enumerate(meta.parents):
+        version = (
+            ModelVersion.objects.filter(
+                model__in=visible, model__name_key=name_key(parent.model), number=parent.version
+            )
+            .select_related("model")
+            .first()
+        )
+        if version is None:
+            errors[f"parents[{i}]"] = [f"No version {parent.version} of {parent.model!r} found."]
+        else:
+            rows.append((version, parent.relation))
+    if errors:
+        raise ValidationError(errors)
+    return rows
+
+
+def _write_metadata(version: ModelVersion, meta: VersionMetadata, *, actor, parents) -> None:
+    Metric.objects.bulk_create(
+        Metric(version=version, name=m.name, value=m.value, split=m.split) for m in meta.metrics
+    )
+    Param.objects.bulk_create(
+        Param(version=version, key=k, value=v) for k, v in meta.params.items()
+    )
+    VersionTag.objects.bulk_create(
+        VersionTag(version=version, key=k, value=v) for k, v in meta.tags.items()
+    )
+    Dependency.objects.bulk_create(
+        Dependency(version=version, name=n, specifier=s)
+        for n, s in parse_requirements(meta.requirements)
+    )
+    for d in meta.datasets:
+        dataset, created = Dataset.objects.get_or_create(
+            name=d.name,
+            defaults={
+                "uri": d.uri,
+                "digest": d.digest,
+                "row_count": d.row_count,
+                "description": d.description,
+                "created_by": actor,
+            },
+        )
+        if not created and d.digest and dataset.digest and d.digest != dataset.digest:
+            raise ValidationError(
+                {
+                    "datasets": [
+                        f"Dataset {d.name!r} is registered with digest {dataset.digest}, "
+                        f"not {d.digest}. Register the new data under a new name."
+                    ]
+                }
+            )
+        VersionDataset.objects.create(version=version, dataset=dataset, role=d.role)
+    for parent, relation in parents:
+        if parent.pk == version.pk:
+            raise ValidationError({"parents": ["A version cannot be its own parent."]})
+        VersionParent.objects.create(child=version, parent=parent, relation=relation)
+
+
+def _apply_scalars(version: ModelVersion, meta: VersionMetadata) -> None:
+    for field in (
+        "description",
+        "framework",
+        "framework_version",
+        "python_version",
+        "requirements",
+        "signature",
+        "source_run",
+        "source_repository",
+        "source_commit",
+    ):
+        setattr(version, field, getattr(meta, field))
+
+
+def version_state(version: ModelVersion) -> dict:
+    """A version's metadata as a plain dict, for audit before/after and for diffs."""
+    return {
+        "description": version.description,
+        "framework": version.framework,
+        "framework_version": version.framework_version,
+        "python_version": version.python_version,
+        "requirements": version.requirements,
+        "signature": version.signature,
+        "source": {
+            "run": version.source_run,
+            "repository": version.source_repository,
+            "commit": version.source_commit,
+        },
+        "metrics": [
+            {"name": m.name, "value": m.value, "split": m.split} for m in version.metrics.all()
+        ],
+        "params": {p.key: p.value for p in version.params.all()},
+        "tags": {t.key: t.value for t in version.tags.all()},
+        "datasets": [
+            {"name": link.dataset.name, "role": link.role}
+            for link in version.dataset_links.select_related("dataset")
+        ],
+        "parents": [
+            {
+                "model": link.parent.model.name,
+                "version": link.parent.number,
+                "relation": link.relation,
+            }
+            for link in version.parent_links.select_related("parent__model")
+        ],
+    }
+
+
+def _prepare_files(files: list[storage.IncomingFile], existing: set[str] = frozenset()) -> None:
+    errors = []
+    for f in files:
+        try:
+            validate_artifact_path(f.path)
+        except ValidationError as e:
+            errors.extend(e.messages)
+    try:
+        check_unique_paths([f.path for f in files])
+    except ValidationError as e:
+        errors.extend(e.messages)
+    for f in files:
+        if f.path in existing:
+            errors.append(f"This version already has a file at {f.path}.")
+    if errors:
+        raise ValidationError({"files": errors})
+
+
+def _store_files(model: RegisteredModel, files: list[storage.IncomingFile]) -> list[str]:
+    """Write every file under a fresh key; on failure delete what was written and re-raise."""
+    keys: list[str] = []
+    try:
+        for f in files:
+            key = storage.new_storage_key(model.pk)
+            keys.append(key)
+            storage.store(key, f)
+    except BaseException:
+        storage.delete_quietly(keys)
+        raise
+    return keys
+
+
+def version_create(
+    *,
+    actor,
+    model: RegisteredModel,
+    metadata: VersionMetadata,
+    files: list[storage.IncomingFile] = (),
+) -> ModelVersion:
+    """Register a new version (a draft) with its metadata and files. The number is the next
+    one of the model, assigned under a row lock, never reused."""
+    files = list(files)
+    _prepare_files(files)
+    parents = _resolve_parents(metadata, actor=actor)
+    keys = _store_files(model, files)
+    try:
+        with transaction.atomic():
+            locked = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+            number = locked.next_version_number
+            RegisteredModel.objects.filter(pk=model.pk).update(
+                next_version_number=F("next_version_number") + 1
+            )
+            version = ModelVersion(model=locked, number=number, created_by=actor)
+            _apply_scalars(version, metadata)
+            version.save()
+            _write_metadata(version, metadata, actor=actor, parents=parents)
+            Artifact.objects.bulk_create(
+                Artifact(
+                    version=version,
+                    path=f.path,
+                    size=f.size,
+                    sha256=f.sha256,
+                    content_type=f.content_type,
+                    storage_key=key,
+                )
+                for f, key in zip(files, keys, strict=True)
+            )
+            audit.record(
+                actor=actor,
+                action="version.created",
+                target=version,
+                model=locked,
+                after={
+                    "number": number,
+                    "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
+                    "metrics": {
+                        m.name + (f"@{m.split}" if m.split else ""): m.value
+                        for m in metadata.metrics
+                    },
+                },
+            )
+    except BaseException:
+        storage.delete_quietly(keys)
+        raise
+    finally:
+        for f in files:
+            f.discard()
+    version.model = model
+    return version
+
+
+def _lock_draft(version: ModelVersion) -> ModelVersion:
+    locked = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+    if not locked.is_editable:
+        raise Conflict(
+            f"Version {locked.number} is {locked.get_status_display().lower()}: its files and "
+            "metadata are frozen. Register a new version instead."
+        )
+    return locked
+
+
+def version_update(*, actor, version: ModelVersion, metadata: VersionMetadata) -> ModelVersion:
+    """Replace a draft's metadata (files are changed with artifact_add/artifact_delete)."""
+    parents = _resolve_parents(metadata, actor=actor)
+    with transaction.atomic():
+        locked = _lock_draft(version)
+        before = version_state(locked)
+        _apply_scalars(locked, metadata)
+        locked.save()
+        for related in ("metrics", "params", "tags", "dependencies", "dataset_links",
+                        "parent_links"):  # fmt: skip
+            getattr(locked, related).all().delete()
+        _write_metadata(locked, metadata, actor=actor, parents=parents)
+        after = version_state(locked)
+        changed = [k for k in after if after[k] != before[k]]
+        audit.record(
+            actor=actor,
+            action="version.updated",
+            target=locked,
+            model=locked.model,
+            before={k: before[k] for k in changed},
+            after={k: after[k] for k in changed},
+        )
+    return locked
+
+
+def artifact_add(
+    *, actor, version: ModelVersion, files: list[storage.IncomingFile]
+) -> list[Artifact]:
+    files = list(files)
+    existing = set(version.artifacts.values_list("path", flat=True))
+    _prepare_files(files, existing)
+    if not version.is_editable:
+        raise Conflict(f"Version {version.number} is not a draft: its files are frozen.")
+    keys = _store_files(version.model, files)
+    try:
+        with transaction.atomic():
+            locked = _lock_draft(version)
+            artifacts = Artifact.objects.bulk_create(
+                Artifact(
+                    version=locked,
+                    path=f.path,
+                    size=f.size,
+                    sha256=f.sha256,
+                    content_type=f.content_type,
+                    storage_key=key,
+                )
+                for f, key in zip(files, keys, strict=True)
+            )
+            audit.record(
+                actor=actor,
+                action="artifact.added",
+                target=locked,
+                model=locked.model,
+                after={"files": [{"path": f.path, "sha256": f.sha256} for f in files]},
+            )
+    except IntegrityError:
+        storage.delete_quietly(keys)
+        raise ValidationError({"files": ["A file with that path was added meanwhile."]}) from None
+    except BaseException:
+        storage.delete_quietly(keys)
+        raise
+    finally:
+        for f in files:
+            f.discard()
+    return artifacts
+
+
+def artifact_delete(*, actor, artifact: Artifact) -> None:
+    with transaction.atomic():
+        locked = _lock_draft(artifact.version)
+        artifact = Artifact.objects.get(pk=artifact.pk, version=locked)
+        key = artifact.storage_key
+        audit.record(
+            actor=actor,
+            action="artifact.deleted",
+            target=locked,
+            model=locked.model,
+            before={"path": artifact.path, "sha256": artifact.sha256},
+        )
+        artifact.delete()
+        transaction.on_commit(lambda: storage.delete_quietly([key]))
+
+
+def version_delete(*, actor, version: ModelVersion) -> None:
+    """Only drafts may be deleted; the number is never given out again."""
+    with transaction.atomic():
+        locked = _lock_draft(version)
+        if locked.child_links.exists():
+            raise Conflict(
+                f"Version {locked.number} is the parent of other versions; it cannot be deleted."
+            )
+        held = list(locked.aliases.values_list("name", flat=True))
+        if held:
+            raise Conflict(f"Version {locked.number} holds {', '.join(held)}; move it first.")
+        keys = list(locked.artifacts.values_list("storage_key", flat=True))
+        audit.record(
+            actor=actor,
+            action="version.deleted",
+            target=locked,
+            model=locked.model,
+            before=version_state(locked),
+        )
+        locked.delete()
+        transaction.on_commit(lambda: storage.delete_quietly(keys))
+
+
+# ---------------------------------------------------------------------------------------------
+# Datasets
+
+
+def dataset_create(
+    *,
+    actor,
+    name: str,
+    uri: str = "",
+    digest: str = "",
+    row_count: int | None = None,
+    description: str = "",
+) -> Dataset:
+    dataset = Dataset(
+        name=name.strip(),
+        uri=uri,
+        digest=digest,
+        row_count=row_count,
+        description=description,
+        created_by=actor,
+    )
+    dataset.full_clean()
+    try:
+        with transaction.atomic():
+            dataset.save()
+            audit.record(
+                actor=actor,
+                action="dataset.created",
+                target=dataset,
+                after={"name": dataset.name, "uri": uri, "digest": digest},
+            )
+    except IntegrityError:
+        raise ValidationError({"name": ["A dataset with this name exists."]}) from None
+    return dataset

@@ -1,0 +1,172 @@
+"""Artifact bytes: staging incoming files locally, storing them, reading them back.
+
+Every incoming file is first a local file with a known size and SHA-256 (the upload handler
+hashes while Django spools the upload to disk; the CLI and API hash while copying). Only then is
+it stored, under a key made of server ids, and only after that does a database row point at it.
+
+S3 uploads go from the local file's path with bounded concurrency: s3transfer's default upload
+of a file object buffers up to ten 8 MiB parts in memory per upload.
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, default_storage
+
+CHUNK = 1024 * 1024
+
+
+@dataclass
+class IncomingFile:
+    """A file ready to store: a local path with its size and digest already known."""
+
+    path: str  # the relative path inside the version, as the client named it (validated)
+    local_path: str
+    size: int
+    sha256: str
+    content_type: str = "application/octet-stream"
+    owned: bool = False  # a temporary file of ours: may be moved instead of copied
+
+    def discard(self) -> None:
+        if self.owned:
+            Path(self.local_path).unlink(missing_ok=True)
+
+
+def hash_file(local_path: str) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(local_path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def incoming_from_path(
+    path: str, local_path: str, content_type: str = "application/octet-stream"
+) -> IncomingFile:
+    size, sha = hash_file(local_path)
+    return IncomingFile(path, local_path, size, sha, content_type)
+
+
+def incoming_from_bytes(
+    path: str, content: bytes, content_type: str = "application/octet-stream"
+) -> IncomingFile:
+    """Small in-memory content (demo data, tests) as an owned temporary file."""
+    fd, tmp = tempfile.mkstemp(prefix="incoming-", dir=settings.FILE_UPLOAD_TEMP_DIR)
+    with os.fdopen(fd, "wb") as out:
+        out.write(content)
+    incoming = incoming_from_path(path, tmp, content_type)
+    incoming.owned = True
+    return incoming
+
+
+def spool_stream(stream, *, max_bytes: int) -> tuple[str, int, str]:
+    """Copy a stream into a temporary file while hashing it; refuse past ``max_bytes``."""
+    from models_app.errors import UploadTooLarge
+
+    digest = hashlib.sha256()
+    size = 0
+    fd, tmp = tempfile.mkstemp(prefix="upload-", dir=settings.FILE_UPLOAD_TEMP_DIR)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise UploadTooLarge(max_bytes)
+                digest.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp, size, digest.hexdigest()
+
+
+def new_storage_key(model_id: int) -> str:
+    """Server ids only: the model's id and a fresh random id, never the client's file name."""
+    return f"artifacts/{model_id}/{uuid.uuid4().hex}"
+
+
+def store(key: str, incoming: IncomingFile) -> None:
+    storage = default_storage
+    if _is_s3(storage):
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(
+            max_concurrency=2, multipart_chunksize=8 * 1024 * 1024, use_threads=True
+        )
+        storage.bucket.Object(storage._normalize_name(key)).upload_file(
+            incoming.local_path,
+            ExtraArgs={"ContentType": incoming.content_type},
+            Config=config,
+        )
+        return
+    if isinstance(storage, FileSystemStorage) and incoming.owned:
+        target = Path(storage.path(key))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(incoming.local_path, target)
+        return
+    with open(incoming.local_path, "rb") as f:
+        saved = storage.save(key, File(f))
+    if saved != key:  # storages that rename on clash: ours never clash, so this is a bug
+        storage.delete(saved)
+        raise RuntimeError(f"storage renamed {key} to {saved}")
+
+
+def delete_quietly(keys: list[str]) -> None:
+    for key in keys:
+        try:
+            default_storage.delete(key)
+        except Exception:  # noqa: BLE001 (cleanup must go on; sweep_orphans catches the rest)
+            import logging
+
+            logging.getLogger(__name__).exception("could not delete %s", key)
+
+
+def open_stored(key: str):
+    """A stored file as a stream to read in chunks. On S3 this is the GET response body itself:
+    django-storages' S3File would buffer the whole object in memory first."""
+    if _is_s3(default_storage):
+        return default_storage.bucket.Object(default_storage._normalize_name(key)).get()["Body"]
+    return default_storage.open(key, "rb")
+
+
+def stored_digest(key: str) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with open_stored(key) as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def _is_s3(storage) -> bool:
+    try:
+        from storages.backends.s3 import S3Storage
+    except ImportError:
+        return False
+    return isinstance(storage, S3Storage)  # default_storage proxies __class__
+
+
+def presigned_url(key: str, *, filename: str) -> str | None:
+    """A short-lived S3 URL that downloads as an attachment, or None on local storage."""
+    storage = default_storage
+    if not _is_s3(storage):
+        return None
+    from django.utils.http import content_disposition_header
+
+    return storage.url(
+        key,
+        parameters={
+            "ResponseContentDisposition": content_disposition_header(True, filename),
+            "ResponseContentType": "application/octet-stream",
+        },
+    )

@@ -1,0 +1,35 @@
+from django.urls import path
+
+from models_app.views import browse, compare, datasets, files, manage, register, sharing
+
+app_name = "models_app"
+
+version = "models/<str:slug>/versions/<int:number>/"
+
+urlpatterns = [
+    path("models/", browse.model_list, name="model_list"),
+    path("models/new/", manage.model_create, name="model_create"),
+    path("models/<str:slug>/", browse.model_detail, name="model_detail"),
+    path("models/<str:slug>/edit/", manage.model_edit, name="model_edit"),
+    path("models/<str:slug>/delete/", manage.model_delete, name="model_delete"),
+    path("models/<str:slug>/sharing/", sharing.model_sharing, name="model_sharing"),
+    path(
+        "models/<str:slug>/sharing/remove/",
+        sharing.model_sharing_remove,
+        name="model_sharing_remove",
+    ),
+    path("models/<str:slug>/versions.csv", browse.versions_csv, name="versions_csv"),
+    path("models/<str:slug>/versions/new/", register.version_create, name="version_create"),
+    path(version, browse.version_detail, name="version_detail"),
+    path(version + "edit/", register.version_edit, name="version_edit"),
+    path(version + "delete/", register.version_delete, name="version_delete"),
+    path(version + "lineage/", browse.version_lineage, name="version_lineage"),
+    path(version + "files/add/", register.artifact_add, name="artifact_add"),
+    path(version + "files/delete/<path:path>", register.artifact_delete, name="artifact_delete"),
+    path(version + "files/<path:path>", files.artifact_download, name="artifact_download"),
+    path(version + "download.zip", files.version_zip, name="version_zip"),
+    path("compare/", compare.compare, name="compare"),
+    path("datasets/", datasets.dataset_list, name="dataset_list"),
+    path("datasets/new/", datasets.dataset_create, name="dataset_create"),
+    path("datasets/<int:pk>/", datasets.dataset_detail, name="dataset_detail"),
+]

@@ -1,0 +1,400 @@
+"""Browsing the catalogue: the model list, a model's page (charts and a grid of versions), the
+CSV export, a version's page and its lineage. All read-only; every lookup goes through
+models_app.access, so a model the user may not view is a 404 like a missing one.
+"""
+
+import csv
+import json
+from dataclasses import dataclass
+
+from django import forms
+from django.contrib.auth.models import Group
+from django.core.paginator import Paginator
+from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet, prefetch_related_objects
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET
+
+from approvals.models import AuditEvent, Review
+from approvals.views.aliases import aliases_context
+from models_app import charts
+from models_app.access import Role, get_model_for_user, get_version_for_user, visible_models
+from models_app.diff import MetricKey, metric_label
+from models_app.models import (
+    Metric,
+    ModelVersion,
+    RegisteredModel,
+    VersionDataset,
+    VersionParent,
+)
+from registry_site.access import LOGIN, MODEL_VIEW, access
+
+PAGE_SIZE = 25
+CHART_VERSIONS = 50  # charts show the most recent versions only
+MAX_CHARTS = 12
+MAX_METRIC_SORTS = 200
+TIMELINE_LIMIT = 50
+LINEAGE_DEPTH = 5
+CSV_CHUNK = 500
+
+# ---------------------------------------------------------------------------------------------
+# Model list
+
+MODEL_SORTS = {
+    "name": ("Name", ["name_key"]),
+    "-updated_at": ("Recently updated", ["-updated_at", "name_key"]),
+    "-created_at": ("Newest", ["-created_at", "name_key"]),
+    "-latest": ("Latest version", [F("latest_number").desc(nulls_last=True), "name_key"]),
+}
+
+
+class ModelFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    team = forms.CharField(required=False, max_length=150)
+    owner = forms.CharField(required=False, max_length=150)
+    framework = forms.CharField(required=False, max_length=100)
+    task = forms.ChoiceField(
+        required=False, choices=[("", "Any task"), *RegisteredModel.Task.choices]
+    )
+    tag = forms.CharField(required=False, max_length=500, help_text="key or key=value")
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any status"), *ModelVersion.Status.choices],
+        help_text="has a version in this status",
+    )
+    sort = forms.ChoiceField(
+        required=False, choices=[(k, label) for k, (label, _) in MODEL_SORTS.items()]
+    )
+
+
+def _filter_models(models: QuerySet, data: dict) -> QuerySet:
+    """Apply the valid filters; ``data`` holds only values that passed validation."""
+    if data.get("q"):
+        models = models.search(data["q"])
+    if data.get("team"):
+        models = models.filter(team__name=data["team"])
+    if data.get("owner"):
+        models = models.filter(owner__username=data["owner"])
+    if data.get("framework"):
+        models = models.having_versions(framework__iexact=data["framework"])
+    if data.get("task"):
+        models = models.filter(task=data["task"])
+    if data.get("tag"):
+        key, has_value, value = data["tag"].partition("=")
+        models = models.tagged(key.strip(), value.strip() if has_value else None)
+    if data.get("status"):
+        models = models.having_versions(status=data["status"])
+    return models
+
+
+@access(LOGIN)
+@require_GET
+def model_list(request: HttpRequest) -> HttpResponse:
+    """Any signed-in user; lists only the models they may view."""
+    form = ModelFilterForm(request.GET)
+    form.is_valid()  # invalid fields are reported on the page and ignored
+    data = form.cleaned_data
+    visible = visible_models(request.user)
+    models = _filter_models(visible, data).with_summary()
+    sort = data.get("sort") or "name"
+    models = models.order_by(*MODEL_SORTS[sort][1])
+    page = Paginator(models, PAGE_SIZE).get_page(request.GET.get("page"))
+    teams = Group.objects.filter(models__in=visible).distinct().order_by("name")
+    return render(
+        request,
+        "models_app/model_list.html",
+        {
+            "nav_section": "models",
+            "breadcrumbs": [("Models", None)],
+            "form": form,
+            "page": page,
+            "team_names": list(teams.values_list("name", flat=True)),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Model page
+
+
+def _metric_keys(model: RegisteredModel, limit: int | None = None) -> list[MetricKey]:
+    keys = Metric.objects.filter(version__model=model).values_list("name", "split").distinct()
+    keys = keys.order_by("name", "split")
+    return list(keys[:limit] if limit else keys)
+
+
+@dataclass(frozen=True)
+class VersionSort:
+    value: str  # as in the URL: "-number", "status", "metric:accuracy@test", "-metric:loss"
+    field: str  # "number", "created_at", "status" or "metric"
+    descending: bool
+    metric: MetricKey | None = None
+
+
+VERSION_SORT_FIELDS = ("number", "created_at", "status")
+
+
+def parse_version_sort(value: str, metric_keys: list[MetricKey]) -> VersionSort | None:
+    """``[-]number|created_at|status`` or ``[-]metric:<name>[@<split>]``; None if unknown."""
+    descending = value.startswith("-")
+    name = value.removeprefix("-")
+    if name in VERSION_SORT_FIELDS:
+        return VersionSort(value, name, descending)
+    if name.startswith("metric:"):
+        metric, _, split = name.removeprefix("metric:").partition("@")
+        if (metric, split) in metric_keys:
+            return VersionSort(value, "metric", descending, (metric, split))
+    return None
+
+
+def metric_sort_value(key: MetricKey) -> str:
+    return f"metric:{key[0]}@{key[1]}" if key[1] else f"metric:{key[0]}"
+
+
+def _sorted_versions(versions: QuerySet, sort: VersionSort) -> QuerySet:
+    if sort.field == "metric":
+        return versions.ordered_by_metric(*sort.metric, descending=sort.descending)
+    prefix = "-" if sort.descending else ""
+    return versions.order_by(f"{prefix}{sort.field}", "-number")
+
+
+def _charts(model: RegisteredModel, specs: dict[str, bool]) -> tuple[list[charts.Chart], int]:
+    """One chart per metric over the most recent versions, in one query."""
+    recent = model.versions.order_by("-number").values("pk")[:CHART_VERSIONS]
+    rows = Metric.objects.filter(version__in=recent).values_list(
+        "version__number", "name", "split", "value"
+    )
+    by_key = charts.series(rows)
+    made = [
+        charts.Chart(key, model.higher_is_better(key[0], specs), points)
+        for key, points in list(by_key.items())[:MAX_CHARTS]
+    ]
+    return made, max(0, len(by_key) - MAX_CHARTS)
+
+
+@access(MODEL_VIEW)
+@require_GET
+def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """Anyone who may view the model (404 otherwise); buttons follow the user's roles."""
+    model = get_model_for_user(request.user, slug)
+    specs = dict(model.metric_specs.values_list("name", "higher_is_better"))
+    metric_keys = _metric_keys(model, MAX_METRIC_SORTS)
+    requested = request.GET.get("sort", "")
+    sort = parse_version_sort(requested or "-number", metric_keys)
+    sort_ignored = sort is None
+    sort = sort or parse_version_sort("-number", [])
+    versions = _sorted_versions(model.versions.for_grid(), sort)
+    page = Paginator(versions, PAGE_SIZE).get_page(request.GET.get("page"))
+    maps = [(v, v.metric_map()) for v in page.object_list]
+    columns = sorted({key for _, m in maps for key in m})
+    made_charts, charts_left_out = _charts(model, specs)
+    return render(
+        request,
+        "models_app/model_detail.html",
+        aliases_context(request, model)
+        | {
+            "nav_section": "models",
+            "breadcrumbs": [("Models", reverse("models_app:model_list")), (model.name, None)],
+            "model": model,
+            "tags": model.tags.all(),
+            "can_edit": Role.EDIT in model.user_roles,
+            "can_manage": Role.MANAGE in model.user_roles,
+            "page": page,
+            "sort": sort,
+            "sort_ignored": requested if sort_ignored else "",
+            "columns": [
+                (metric_label(k), metric_sort_value(k), model.higher_is_better(k[0], specs))
+                for k in columns
+            ],
+            "rows": [(v, [m.get(k) for k in columns]) for v, m in maps],
+            "metric_sorts": [(metric_label(k), metric_sort_value(k)) for k in metric_keys],
+            "charts": made_charts,
+            "charts_left_out": charts_left_out,
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV export
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value) -> str | float:
+    """Text cells that a spreadsheet would run as a formula get a leading quote."""
+    if isinstance(value, float | int):
+        return value
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_lines(keys: list[MetricKey], versions):
+    writer = csv.writer(_Echo())
+    header = ["number", "status", "created_by", "created_at", "framework", "framework_version"]
+    yield writer.writerow([csv_safe(h) for h in header + [metric_label(k) for k in keys]])
+    for v in versions:
+        metrics = v.metric_map()
+        row = [
+            v.number,
+            v.status,
+            v.created_by.get_username(),
+            v.created_at.isoformat(),
+            v.framework,
+            v.framework_version,
+        ]
+        yield writer.writerow([csv_safe(c) for c in row] + [metrics.get(k, "") for k in keys])
+
+
+@access(MODEL_VIEW)
+@require_GET
+def versions_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    """Anyone who may view the model (404 otherwise): every version, streamed."""
+    model = get_model_for_user(request.user, slug)
+    keys = _metric_keys(model)
+    versions = model.versions.for_grid().order_by("number").iterator(chunk_size=CSV_CHUNK)
+    response = StreamingHttpResponse(
+        _csv_lines(keys, versions), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = content_disposition_header(True, f"{model.slug}-versions.csv")
+    return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Version page and lineage
+
+
+def _links_with_visibility(qs: QuerySet, side: str, user) -> QuerySet:
+    """Parent/child links with ``is_visible``: may the user view the model on that side?"""
+    visible = visible_models(user).filter(pk=OuterRef(f"{side}__model_id"))
+    return qs.select_related(f"{side}__model").annotate(is_visible=Exists(visible))
+
+
+@access(MODEL_VIEW)
+@require_GET
+def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """Anyone who may view the model (404 otherwise); draft actions need the edit role.
+    Parents and children in models the user may not view appear as "hidden version"."""
+    version = get_version_for_user(request.user, slug, number)
+    model = version.model
+    prefetch_related_objects(
+        [version],
+        "metrics",
+        "params",
+        "dependencies",
+        "tags",
+        "artifacts",
+        "aliases",
+        Prefetch("reviews", Review.objects.select_related("reviewer")),
+        Prefetch("dataset_links", VersionDataset.objects.select_related("dataset")),
+        Prefetch(
+            "parent_links",
+            _links_with_visibility(VersionParent.objects.order_by("pk"), "parent", request.user),
+        ),
+        Prefetch(
+            "child_links",
+            _links_with_visibility(VersionParent.objects.order_by("pk"), "child", request.user),
+        ),
+        "created_by",
+    )
+    specs = dict(model.metric_specs.values_list("name", "higher_is_better"))
+    timeline = AuditEvent.objects.filter(
+        target_type="modelversion", target_id=str(version.pk)
+    ).order_by("-seq")[:TIMELINE_LIMIT]
+    return render(
+        request,
+        "models_app/version_detail.html",
+        {
+            "nav_section": "models",
+            "breadcrumbs": _version_breadcrumbs(version),
+            "model": model,
+            "version": version,
+            "metrics": [(m, model.higher_is_better(m.name, specs)) for m in version.metrics.all()],
+            "signature_json": (
+                json.dumps(version.signature, indent=2, sort_keys=True, ensure_ascii=False)
+                if version.signature is not None
+                else ""
+            ),
+            "can_edit_draft": Role.EDIT in model.user_roles and version.is_editable,
+            "can_submit": Role.EDIT in model.user_roles and version.is_editable,
+            "can_archive": Role.MANAGE in model.user_roles
+            and version.status in (ModelVersion.Status.APPROVED, ModelVersion.Status.REJECTED),
+            "aliases_held": [a.name for a in version.aliases.all()],
+            "overrides": [r for r in version.reviews.all() if r.override_reason],
+            "timeline": timeline,
+        },
+    )
+
+
+def _version_breadcrumbs(version: ModelVersion, *extra) -> list:
+    return [
+        ("Models", reverse("models_app:model_list")),
+        (version.model.name, version.model.get_absolute_url()),
+        (f"v{version.number}", version.get_absolute_url() if extra else None),
+        *extra,
+    ]
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    version: ModelVersion | None  # None when the user may not view it
+    note: str  # how it is linked to the previous generation, e.g. "fine-tuned from fraud v2"
+
+
+def walk_lineage(version: ModelVersion, user, *, up: bool) -> list[list[LineageNode]]:
+    """Ancestors (up) or descendants, breadth-first, one query per generation, at most
+    LINEAGE_DEPTH generations. A hidden version is shown but not walked past."""
+    near, far = ("child", "parent") if up else ("parent", "child")
+    labels = {version.pk: f"{version.model.name} v{version.number}"}
+    frontier = {version.pk}
+    seen = {version.pk}
+    generations = []
+    for _ in range(LINEAGE_DEPTH):
+        links = VersionParent.objects.filter(**{f"{near}_id__in": frontier}).order_by("pk")
+        generation, frontier = [], set()
+        for link in _links_with_visibility(links, far, user):
+            node = getattr(link, far)
+            if node.pk in seen:
+                continue
+            seen.add(node.pk)
+            via = labels[getattr(link, f"{near}_id")]
+            if link.is_visible:
+                labels[node.pk] = f"{node.model.name} v{node.number}"
+                frontier.add(node.pk)
+            relation = link.get_relation_display().lower()
+            note = f"{via} was {relation} it" if up else f"{relation} {via}"
+            generation.append(LineageNode(node if link.is_visible else None, note))
+        if generation:
+            generations.append(generation)
+        if not frontier:
+            break
+    return generations
+
+
+@access(MODEL_VIEW)
+@require_GET
+def version_lineage(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """Anyone who may view the model (404 otherwise); versions of models they may not view
+    appear as "hidden version" and are not followed further."""
+    version = get_version_for_user(request.user, slug, number)
+    datasets = version.dataset_links.select_related("dataset")
+    return render(
+        request,
+        "models_app/version_lineage.html",
+        {
+            "nav_section": "models",
+            "breadcrumbs": _version_breadcrumbs(version, ("Lineage", None)),
+            "model": version.model,
+            "version": version,
+            "datasets": datasets,
+            "ancestors": walk_lineage(version, request.user, up=True),
+            "descendants": walk_lineage(version, request.user, up=False),
+            "depth": LINEAGE_DEPTH,
+        },
+    )

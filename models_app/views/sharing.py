@@ -1,0 +1,78 @@
+"""The sharing page of a model: who holds which role. Manage role only."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from models_app.access import Role, get_model_for_user
+from models_app.errors import Conflict
+from models_app.sharing import find_principal, grants_for, sharing_set
+from registry_site.access import MODEL_MANAGE, access
+
+
+def _roles_from_post(request: HttpRequest) -> set[Role]:
+    chosen = set()
+    for value in request.POST.getlist("roles"):
+        try:
+            chosen.add(Role(value))
+        except ValueError:
+            raise ValidationError({"roles": [f"Unknown role {value!r}."]}) from None
+    return chosen
+
+
+@access(MODEL_MANAGE)
+@require_http_methods(["GET", "POST"])
+def model_sharing(request: HttpRequest, slug: str) -> HttpResponse:
+    """List and change grants. Outsiders 404; viewers without manage 403."""
+    model = get_model_for_user(request.user, slug, Role.MANAGE)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        kind = request.POST.get("kind", "user")
+        try:
+            if kind not in ("user", "team"):
+                raise ValidationError({"kind": ["Choose a user or a team."]})
+            principal = find_principal(kind, request.POST.get("name", ""))
+            roles = _roles_from_post(request)
+            if not roles:
+                raise ValidationError({"roles": ["Pick at least one role (or use Remove)."]})
+            sharing_set(actor=request.user, model=model, principal=principal, roles=roles)
+        except ValidationError as e:
+            errors = e.message_dict
+        except Conflict as e:
+            errors = {"roles": [str(e)]}
+        else:
+            messages.success(request, f"Sharing of {model.name} updated.")
+            return redirect("models_app:model_sharing", model.slug)
+    context = {
+        "model": model,
+        "grants": grants_for(model),
+        "roles": list(Role),
+        "errors": errors,
+        "posted": request.POST if errors else {},
+        "nav_section": "models",
+        "breadcrumbs": [
+            ("Models", "/models/"),
+            (model.name, model.get_absolute_url()),
+            ("Sharing", None),
+        ],
+    }
+    return render(request, "models_app/sharing.html", context, status=400 if errors else 200)
+
+
+@access(MODEL_MANAGE)
+@require_POST
+def model_sharing_remove(request: HttpRequest, slug: str) -> HttpResponse:
+    """Remove every role of one user or team. Manage role only; the last manager stays."""
+    model = get_model_for_user(request.user, slug, Role.MANAGE)
+    try:
+        principal = find_principal(request.POST.get("kind", "user"), request.POST.get("name", ""))
+        sharing_set(actor=request.user, model=model, principal=principal, roles=set())
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+    except Conflict as e:
+        messages.error(request, str(e))
+    else:
+        messages.success(request, f"Removed {request.POST.get('name')} from {model.name}.")
+    return redirect("models_app:model_sharing", model.slug)

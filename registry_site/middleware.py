@@ -1,0 +1,66 @@
+from django.http import JsonResponse
+
+from approvals.audit import current_ip
+
+
+class AuditContextMiddleware:
+    """Makes the client address available to audit.record() for the length of a request.
+
+    REMOTE_ADDR is the peer as the WSGI server saw it; behind a proxy, configure the proxy
+    (or gunicorn's --forwarded-allow-ips) so that it is the client's address.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = current_ip.set(request.META.get("REMOTE_ADDR") or None)
+        try:
+            return self.get_response(request)
+        finally:
+            current_ip.reset(token)
+
+
+QUERY_TOKEN_PARAMS = ("token", "access_token", "api_key", "apikey", "bearer")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def api_error(status: int, code: str, message: str) -> JsonResponse:
+    response = JsonResponse({"error": {"code": code, "message": message}}, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="model-registry"'
+    return response
+
+
+class TokenAuthMiddleware:
+    """``Authorization: Bearer <token>`` signs the request in as the token's user.
+
+    Token requests are exempt from CSRF (no cookies are involved); a read-only token may only
+    read. Invalid, expired and revoked tokens all get the same 401. A token in the query string
+    is refused: URLs end up in logs and browser history.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from registry_site.tokens import authenticate_token
+
+        if any(p in request.GET for p in QUERY_TOKEN_PARAMS):
+            return api_error(
+                400, "token_in_query", "Send tokens in the Authorization header, not in the URL."
+            )
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header.lower().startswith("bearer "):
+            request.api_token = None
+            return self.get_response(request)
+        token = authenticate_token(header[7:].strip())
+        if token is None:
+            return api_error(401, "unauthenticated", "Invalid or expired token.")
+        if request.method not in SAFE_METHODS and not token.can_write:
+            return api_error(403, "read_only_token", "This token is read-only.")
+        request.user = token.user
+        request._cached_user = token.user
+        request.api_token = token
+        request._dont_enforce_csrf_checks = True
+        return self.get_response(request)
