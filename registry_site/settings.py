@@ -107,6 +107,8 @@ INSTALLED_APPS = [
     "guardian",
     "axes",
     "registry_site",
+    "registry_site.api",
+    "registry_site.mlflow_compat",
     "models_app",
     "approvals",
 ]

@@ -31,6 +31,8 @@ urlpatterns = [
     path("accounts/tokens/<int:pk>/revoke/", account.token_revoke_view, name="token_revoke"),
     path("accounts/teams/", account.teams, name="teams"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("registry_site.api.urls")),
+    path("api/2.0/", include("registry_site.mlflow_compat.urls")),
     path("", include("approvals.urls")),
     path("", include("models_app.urls")),
 ]

@@ -12,7 +12,7 @@ without its row. Requests run inside a rolled-back transaction per persona, so o
 successful delete does not change what the next one sees.
 """
 
-from dataclasses import dataclass, field
+import json
 
 import pytest
 from django.db import transaction
@@ -22,12 +22,14 @@ from django.urls import get_resolver, reverse
 from models_app.access import Role
 from models_app.models import RegisteredModel
 from registry_site.access import all_routes
-from registry_site.tokens import token_create
 from tests import factories
+from tests.api import matrix as api_matrix
+from tests.matrix_rules import LOGIN, PUBLIC, STAFF, F, M, R, V, World, own_token, v
+from tests.mlflow_compat import matrix as mlflow_matrix
 
 pytestmark = pytest.mark.django_db
 
-PUBLIC, LOGIN, STAFF = "public", "login", "staff"
+
 PERSONAS = [
     "anonymous", "outsider", "viewer", "editor", "reviewer", "promoter", "manager", "staff",
     "superuser",
@@ -42,38 +44,6 @@ ROLES = {
 }
 
 
-@dataclass
-class World:
-    model: RegisteredModel
-    version: object
-    users: dict = field(default_factory=dict)
-
-
-def v(w: World) -> list:
-    return [w.model.slug, w.version.number]
-
-
-@dataclass(frozen=True)
-class R:
-    need: object  # PUBLIC, LOGIN, STAFF or a Role
-    method: str = "get"
-    args: object = None  # callable(world, user) -> list of URL args
-    data: object = None  # dict or callable(world) -> dict
-    query: str = ""
-    ends_at_login: bool = False  # the action itself redirects to the login page (sign-out)
-
-
-def _own_token(user) -> int:
-    """The id of a token of the requesting user (anonymous: any id, it never gets that far)."""
-    if user is None:
-        return 1
-    return token_create(actor=user, user=user, name=f"matrix-{user.pk}")[0].pk
-
-
-M = lambda w, u: [w.model.slug]  # noqa: E731
-V = lambda w, u: v(w)  # noqa: E731
-F = lambda w, u: [*v(w), "model.bin"]  # noqa: E731
-
 ROUTES = {
     # site
     "home": R(LOGIN),
@@ -83,7 +53,7 @@ ROUTES = {
     "password_change": R(LOGIN),
     "password_change_done": R(LOGIN),
     "profile": R(LOGIN),
-    "token_revoke": R(LOGIN, "post", args=lambda w, u: [_own_token(u)]),
+    "token_revoke": R(LOGIN, "post", args=lambda w, u: [own_token(u)]),
     "teams": R(LOGIN),
     # catalogue
     "models_app:model_list": R(LOGIN),
@@ -131,6 +101,10 @@ ROUTES = {
     "approvals:alias_delete": R(Role.EDIT, "post", args=lambda w, u: [w.model.slug, "champion"]),
     "approvals:policy": R(Role.MANAGE, args=M),
 }
+# Areas that add routes contribute their rows from tests/<area>/matrix.py.
+ROUTES.update(api_matrix.ROUTES)
+ROUTES.update(mlflow_matrix.ROUTES)
+
 ADMIN_URLS = ["/admin/", "/admin/models_app/registeredmodel/", "/admin/auth/user/"]
 
 
@@ -201,6 +175,8 @@ def expected(rule: R, persona: str, held: set[Role]) -> str:
 def observed(response) -> str:
     if response.status_code == 302 and "/accounts/login/" in response.get("Location", ""):
         return "login"
+    if response.status_code == 401:  # API routes answer anonymous callers with 401
+        return "login"
     if response.status_code in (403, 404, 405):
         return str(response.status_code)
     return "allowed"
@@ -211,32 +187,48 @@ def request(world: World, name: str, rule: R, persona: str):
     client = Client()
     if user is not None:
         client.force_login(user)
-    args = rule.args(world, user) if rule.args else []
-    target = reverse(name, args=args)
+    if rule.path:
+        target = rule.path(world, user)
+    else:
+        target = reverse(name, args=rule.args(world, user) if rule.args else [])
     if rule.query:
         second = world.model.versions.exclude(pk=world.version.pk).first()
-        target += "?" + rule.query.format(v1=world.version.pk, v2=second.pk)
+        query = rule.query.format(
+            v1=world.version.pk, v2=second.pk, slug=world.model.slug, name=world.model.name
+        )
+        target += ("&" if "?" in target else "?") + query
     data = rule.data(world) if callable(rule.data) else (rule.data or {})
+    if rule.json:
+        return client.generic(
+            rule.method.upper(), target, json.dumps(data), content_type="application/json"
+        )
     return getattr(client, rule.method)(target, data)
+
+
+def rules_of(name: str) -> list[R]:
+    entry = ROUTES[name]
+    return entry if isinstance(entry, list) else [entry]
 
 
 @pytest.mark.parametrize("visibility", ["private", "internal"])
 @pytest.mark.parametrize("name", sorted(ROUTES))
 def test_permission_matrix(name, visibility):
     world = build_world(visibility)
-    rule = ROUTES[name]
     table = []
-    for persona in PERSONAS:
-        with transaction.atomic():
-            response = request(world, name, rule, persona)
-            transaction.set_rollback(True)
-        want = expected(rule, persona, holds(world, persona, visibility))
-        got = observed(response)
-        if rule.ends_at_login and got == "login":
-            got = "allowed"
-        table.append((persona, want, got, response.status_code))
-    wrong = [row for row in table if row[1] != row[2]]
-    assert not wrong, f"{name} on a {visibility} model: (persona, expected, got, status) {wrong}"
+    for rule in rules_of(name):
+        for persona in PERSONAS:
+            with transaction.atomic():
+                response = request(world, name, rule, persona)
+                transaction.set_rollback(True)
+            want = expected(rule, persona, holds(world, persona, visibility))
+            got = observed(response)
+            if rule.ends_at_login and got == "login":
+                got = "allowed"
+            table.append((rule.method, persona, want, got, response.status_code))
+    wrong = [row for row in table if row[2] != row[3]]
+    assert not wrong, (
+        f"{name} on a {visibility} model: (method, persona, expected, got, status) {wrong}"
+    )
 
 
 @pytest.mark.parametrize("url", ADMIN_URLS)
