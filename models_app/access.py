@@ -114,6 +114,20 @@ def get_model_for_user(user, slug: str, role: Role = Role.VIEW) -> RegisteredMod
     return model
 
 
+def get_model_by_name_for_user(user, name: str, role: Role = Role.VIEW) -> RegisteredModel:
+    """Like get_model_for_user, for APIs that address models by name: the name is compared the
+    way names clash (case, width, look-alikes, separators), so the slug works too."""
+    from models_app.names import name_key
+
+    model = (
+        visible_models(user).select_related("owner", "team").filter(name_key=name_key(name)).first()
+    )
+    if model is None:
+        raise Http404("No such model.")
+    model.user_roles = check_role(user, model, role)
+    return model
+
+
 def get_version_for_user(user, slug: str, number: int, role: Role = Role.VIEW) -> ModelVersion:
     model = get_model_for_user(user, slug, role)
     version = ModelVersion.objects.filter(model=model, number=number).first()

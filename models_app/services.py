@@ -359,11 +359,17 @@ def version_create(
     model: RegisteredModel,
     metadata: VersionMetadata,
     files: list[storage.IncomingFile] = (),
+    adopt: list[storage.StoredFile] = (),
 ) -> ModelVersion:
     """Register a new version (a draft) with its metadata and files. The number is the next
-    one of the model, assigned under a row lock, never reused."""
+    one of the model, assigned under a row lock, never reused.
+
+    ``adopt``: files already in storage under server-made keys (e.g. uploaded through the
+    MLflow artifact proxy); the version takes their keys over. They are not deleted when the
+    registration fails: their owner keeps them."""
     files = list(files)
-    _prepare_files(files)
+    adopted = list(adopt)
+    _prepare_files(files + adopted)
     parents = _resolve_parents(metadata, actor=actor)
     keys = _store_files(model, files)
     try:
@@ -386,7 +392,10 @@ def version_create(
                     content_type=f.content_type,
                     storage_key=key,
                 )
-                for f, key in zip(files, keys, strict=True)
+                for f, key in [
+                    *zip(files, keys, strict=True),
+                    *((a, a.storage_key) for a in adopted),
+                ]
             )
             audit.record(
                 actor=actor,
@@ -395,7 +404,10 @@ def version_create(
                 model=locked,
                 after={
                     "number": number,
-                    "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
+                    "files": [
+                        {"path": f.path, "sha256": f.sha256, "size": f.size}
+                        for f in files + adopted
+                    ],
                     "metrics": {
                         m.name + (f"@{m.split}" if m.split else ""): m.value
                         for m in metadata.metrics

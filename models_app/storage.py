@@ -39,6 +39,17 @@ class IncomingFile:
             Path(self.local_path).unlink(missing_ok=True)
 
 
+@dataclass
+class StoredFile:
+    """A file already in storage under a server-made key, to be adopted by a version."""
+
+    path: str
+    storage_key: str
+    size: int
+    sha256: str
+    content_type: str = "application/octet-stream"
+
+
 def hash_file(local_path: str) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0

@@ -24,8 +24,10 @@ from models_app.models import RegisteredModel
 from registry_site.access import all_routes
 from tests import factories
 from tests.api import matrix as api_matrix
+from tests.approvals import webhook_matrix
 from tests.matrix_rules import LOGIN, PUBLIC, STAFF, F, M, R, V, World, own_token, v
 from tests.mlflow_compat import matrix as mlflow_matrix
+from tests.models_app import card_matrix
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +106,8 @@ ROUTES = {
 # Areas that add routes contribute their rows from tests/<area>/matrix.py.
 ROUTES.update(api_matrix.ROUTES)
 ROUTES.update(mlflow_matrix.ROUTES)
+ROUTES.update(webhook_matrix.ROUTES)
+ROUTES.update(card_matrix.ROUTES)
 
 ADMIN_URLS = ["/admin/", "/admin/models_app/registeredmodel/", "/admin/auth/user/"]
 

@@ -146,3 +146,33 @@ def test_adding_a_file_at_an_existing_path_is_refused(owner):
             actor=owner, version=version, files=[storage.incoming_from_bytes("a.bin", b"2")]
         )
     assert Artifact.objects.count() == 1
+
+
+def test_version_can_adopt_files_already_in_storage(owner):
+    from django.core.files.base import ContentFile
+
+    from models_app import storage
+
+    model = factories.registered_model(owner)
+    key = storage.new_storage_key(model.pk)
+    default_storage.save(key, ContentFile(b"staged"))
+    import hashlib
+
+    staged = storage.StoredFile("model/weights.bin", key, 6, hashlib.sha256(b"staged").hexdigest())
+    version = services.version_create(
+        actor=owner, model=model, metadata=parse_metadata({}), adopt=[staged]
+    )
+    artifact = version.artifacts.get()
+    assert (artifact.path, artifact.storage_key, artifact.size) == ("model/weights.bin", key, 6)
+
+
+def test_model_is_found_by_name_the_way_names_clash(owner, outsider):
+    from django.http import Http404
+
+    from models_app.access import get_model_by_name_for_user
+
+    model = factories.registered_model(owner, "Fraud Detector")
+    assert get_model_by_name_for_user(owner, "fraud-detector") == model
+    assert get_model_by_name_for_user(owner, "FRAUD DETECTOR") == model
+    with pytest.raises(Http404):
+        get_model_by_name_for_user(outsider, "Fraud Detector")

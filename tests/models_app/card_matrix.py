@@ -1,0 +1,3 @@
+"""Rows of the permission matrix for model cards, inspection and lineage pages."""
+
+ROUTES: dict = {}
