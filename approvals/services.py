@@ -344,7 +344,7 @@ def _move(*, actor, model, name, version, kind, note) -> AliasAssignment:
     audit.record(
         actor=actor,
         action="alias.rolled_back" if kind == AliasAssignment.Kind.ROLLBACK else "alias.moved",
-        target=alias,
+        target=version,  # so the version's timeline shows when it became production
         model=model,
         before={"alias": name, "version": previous.number if previous else None},
         after={"alias": name, "version": version.number},
@@ -449,7 +449,7 @@ def alias_delete(*, actor, model: RegisteredModel, name: str, note: str = "") ->
             note=note, assigned_by=actor, assigned_at=timezone.now(),
         )  # fmt: skip
         audit.record(
-            actor=actor, action="alias.removed", target=alias, model=model,
+            actor=actor, action="alias.removed", target=alias.version, model=model,
             before={"alias": name, "version": alias.version.number}, reason=note,
         )  # fmt: skip
         alias.delete()

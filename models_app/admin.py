@@ -2,11 +2,33 @@
 "Object permissions" page (django-guardian). Non-superuser staff see only models they may view;
 all changes to models go through the services (the admin edits no catalogue rows directly)."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
 from guardian.admin import GuardedModelAdmin
+from guardian.forms import GroupObjectPermissionsForm, UserObjectPermissionsForm
 
-from models_app.access import visible_models
+from models_app.access import Role, visible_models
+from models_app.errors import Conflict
 from models_app.models import Dataset, RegisteredModel
+from models_app.sharing import sharing_set
+
+
+def _roles_form(base, actor):
+    """Guardian's object-permission form, limited to the registry's roles and saved through
+    sharing_set(): role implications, the last-manager rule and the audit event apply."""
+
+    class RolesForm(base):
+        def get_obj_perms_field_choices(self):
+            return [(role.perm, role.label) for role in Role]
+
+        def save_obj_perms(self):
+            chosen = set(self.cleaned_data[self.get_obj_perms_field_name()])
+            roles = {role for role in Role if role.perm in chosen}
+            principal = getattr(self, "user", None) or self.group
+            sharing_set(actor=actor, model=self.obj, principal=principal, roles=roles)
+
+    return RolesForm
 
 
 @admin.register(RegisteredModel)
@@ -30,6 +52,49 @@ class RegisteredModelAdmin(GuardedModelAdmin):
 
     def get_queryset(self, request):
         return visible_models(request.user).select_related("owner", "team")
+
+    # Object permissions (roles) in the admin: superusers only; everyone else uses the model's
+    # sharing page, which checks the manage role.
+    def obj_perms_manage_view(self, request, object_pk):
+        self._superuser_only(request)
+        return super().obj_perms_manage_view(request, object_pk)
+
+    def obj_perms_manage_user_view(self, request, object_pk, user_id):
+        self._superuser_only(request)
+        return self._refusals_as_messages(
+            request,
+            lambda: super(RegisteredModelAdmin, self).obj_perms_manage_user_view(
+                request, object_pk, user_id
+            ),
+        )
+
+    def obj_perms_manage_group_view(self, request, object_pk, group_id):
+        self._superuser_only(request)
+        return self._refusals_as_messages(
+            request,
+            lambda: super(RegisteredModelAdmin, self).obj_perms_manage_group_view(
+                request, object_pk, group_id
+            ),
+        )
+
+    @staticmethod
+    def _refusals_as_messages(request, view):
+        try:
+            return view()
+        except Conflict as e:
+            messages.error(request, str(e))
+            return redirect(request.path)
+
+    def get_obj_perms_manage_user_form(self, request):
+        return _roles_form(UserObjectPermissionsForm, request.user)
+
+    def get_obj_perms_manage_group_form(self, request):
+        return _roles_form(GroupObjectPermissionsForm, request.user)
+
+    @staticmethod
+    def _superuser_only(request) -> None:
+        if not request.user.is_superuser:
+            raise PermissionDenied("Only administrators manage roles here; use the sharing page.")
 
     def has_add_permission(self, request):
         return False  # models are created in the registry, where creation is audited

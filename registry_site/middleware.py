@@ -64,3 +64,51 @@ class TokenAuthMiddleware:
         request.api_token = token
         request._dont_enforce_csrf_checks = True
         return self.get_response(request)
+
+
+class DeniedActionAuditMiddleware:
+    """A signed-in user refused an action (a non-GET request answered 403) leaves an audit
+    event: who tried what, where. Reads are not recorded: a 403 on a page is not an attempt to
+    change anything. Runs in its own transaction, after the refused request's."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code == 403
+            and request.method not in SAFE_METHODS
+            and getattr(request, "user", None) is not None
+            and request.user.is_authenticated
+        ):
+            self._record(request)
+        return response
+
+    @staticmethod
+    def _record(request) -> None:
+        import logging
+
+        from django.db import transaction
+
+        from approvals import audit
+        from models_app.models import RegisteredModel
+
+        match = request.resolver_match
+        slug = match.kwargs.get("slug") if match else None
+        model = RegisteredModel.objects.filter(slug=slug).first() if slug else None
+        try:
+            with transaction.atomic():
+                audit.record(
+                    actor=request.user,
+                    action="access.denied",
+                    target=model,
+                    model=model,
+                    after={
+                        "method": request.method,
+                        "path": request.path[:300],
+                        "view": match.view_name if match else "",
+                    },
+                )
+        except Exception:  # noqa: BLE001 (the refusal stands even if it cannot be recorded)
+            logging.getLogger(__name__).exception("could not record a denied action")

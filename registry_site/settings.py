@@ -125,6 +125,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "registry_site.middleware.AuditContextMiddleware",
     "registry_site.middleware.TokenAuthMiddleware",
+    "registry_site.middleware.DeniedActionAuditMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 

@@ -174,3 +174,24 @@ def test_create_token_command_prints_a_working_token(client, owner, capsys):
     token = ApiToken.objects.get()
     assert token.scope == "write"
     assert token.expires_at > timezone.now() + timedelta(days=29)
+
+
+def test_a_refused_action_is_audited(client_for, owner, viewer):
+    model = factories.registered_model(owner, "fraud")
+    factories.grant(viewer, model, "view")
+    response = client_for(viewer).post(reverse("models_app:model_sharing", args=[model.slug]))
+    assert response.status_code == 403
+    event = AuditEvent.objects.get(action="access.denied")
+    assert event.actor == viewer
+    assert event.model_id == model.pk
+    assert event.after["path"] == f"/models/{model.slug}/sharing/"
+
+
+def test_a_refused_read_is_not_audited(client_for, owner, viewer):
+    model = factories.registered_model(owner, "fraud")
+    factories.grant(viewer, model, "view")
+    assert (
+        client_for(viewer).get(reverse("models_app:model_sharing", args=[model.slug])).status_code
+        == 403
+    )
+    assert not AuditEvent.objects.filter(action="access.denied").exists()
