@@ -1,0 +1,301 @@
+"""The registry's MLflow-compatible API side by side with a stock `mlflow server`, in one run.
+
+Both servers get the same workload through MLflow's REST API (plain HTTP, one connection per
+request on both sides, so neither keep-alive quirk nor client pooling favours one): populate
+M models × V versions, then measure, interleaving the two servers round by round:
+  - create-version throughput with 1 and 8 clients,
+  - p50/p95 latency of: get model, get version, get by alias, search the versions of one model,
+    a page of 100 models,
+  - throughput of gets with 8 clients,
+  - resident memory of each server's whole process tree at the end.
+
+Stock MLflow runs from its own venv (bench/.mlflow-venv, created on first use with
+`mlflow==3.17.2`), `--workers 2`, job execution off; the registry runs under gunicorn with
+2 sync workers. Backends: PostgreSQL (default) or SQLite for both (`--backend sqlite`).
+
+    .venv/bin/python bench/mlflow_compare.py                      # 100 × 100 = 10,000 versions
+    .venv/bin/python bench/mlflow_compare.py --models 5 --versions 4 --only registry   # smoke
+"""
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _server import ROOT, base_env, free_port, gunicorn, manage, temp_data_dir, tree_rss_mib  # noqa: E402
+
+MLFLOW_VENV = ROOT / "bench" / ".mlflow-venv"
+MLFLOW_VERSION = "3.17.2"
+PG = "postgres://postgres@127.0.0.1:5432"
+API = "/api/2.0/mlflow"
+
+
+class Server:
+    def __init__(self, name: str, url: str, pid: int, headers: dict):
+        self.name, self.url, self.pid, self.headers = name, url, pid, headers
+
+    def call(self, method: str, path: str, **kwargs) -> dict:
+        headers = {**self.headers, "Connection": "close"}
+        r = requests.request(method, self.url + API + path, headers=headers, timeout=60, **kwargs)
+        if r.status_code != 200:
+            raise RuntimeError(f"{self.name} {method} {path}: {r.status_code} {r.text[:200]}")
+        return r.json() if r.content else {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Starting the servers
+
+
+def psql(sql: str) -> None:
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", sql],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
+def fresh_pg_database(name: str) -> str:
+    psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(f"CREATE DATABASE {name}")
+    return f"{PG}/{name}"
+
+
+@contextmanager
+def registry_server(backend: str):
+    data = temp_data_dir()
+    db = fresh_pg_database("registry_bench") if backend == "postgres" else ""
+    env = base_env(data, **({"DATABASE_URL": db} if db else {}))
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "collectstatic", "--noinput", "-v0")
+    manage(env, "shell", "-c",
+           "from django.contrib.auth.models import User;"
+           "User.objects.create_user('bench', password='bench-password-123456')")  # fmt: skip
+    token = manage(env, "create_token", "bench", "--name", "bench", "--scope", "write").strip()
+    with gunicorn(env, workers=2) as (url, pid):
+        yield Server("registry", url, pid, {"Authorization": f"Bearer {token}"})
+
+
+def ensure_mlflow_venv() -> Path:
+    exe = MLFLOW_VENV / "bin" / "mlflow"
+    if not exe.exists():
+        print(f"creating {MLFLOW_VENV} with mlflow=={MLFLOW_VERSION} (once)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
+        uv = Path(sys.executable).parent / "uv"
+        installer = [str(uv), "pip", "install", "-q", "--python", str(MLFLOW_VENV / "bin/python")]
+        if not uv.exists():
+            installer = [str(MLFLOW_VENV / "bin/pip"), "install", "-q"]
+        subprocess.run([*installer, f"mlflow=={MLFLOW_VERSION}", "psycopg2-binary"], check=True)
+    return exe
+
+
+@contextmanager
+def mlflow_server(backend: str):
+    exe = ensure_mlflow_venv()
+    workdir = tempfile.mkdtemp(prefix="mlflow-bench-")
+    if backend == "postgres":
+        store = fresh_pg_database("mlflow_bench").replace("postgres://", "postgresql+psycopg2://")
+    else:
+        store = f"sqlite:///{workdir}/mlflow.db"
+    port = free_port()
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    proc = subprocess.Popen(
+        [str(exe), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+         "--backend-store-uri", store, "--artifacts-destination", f"{workdir}/artifacts"],
+        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(url + "/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("mlflow server did not start")
+        yield Server("mlflow", url, proc.pid, {})
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+# ---------------------------------------------------------------------------------------------
+# Workload
+
+
+def create_version(server: Server, model: str, i: int) -> None:
+    server.call("POST", "/model-versions/create",
+                json={"name": model, "source": f"s3://bench-bucket/{model}/{i}"})  # fmt: skip
+
+
+def populate(server: Server, models: int, versions: int) -> None:
+    def one_model(m: int) -> None:
+        name = f"bench-model-{m:04d}"
+        server.call("POST", "/registered-models/create", json={"name": name})
+        for i in range(versions):
+            create_version(server, name, i)
+        server.call("POST", "/registered-models/alias",
+                    json={"name": name, "alias": "champion", "version": "1"})  # fmt: skip
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one_model, range(models)))
+
+
+def create_throughput(server: Server, clients: int, count: int, tag: str) -> float:
+    name = f"throughput-{tag}-{clients}"
+    server.call("POST", "/registered-models/create", json={"name": name})
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(lambda i: create_version(server, name, i), range(count)))
+    return count / (time.perf_counter() - started)
+
+
+def operations(models: int, versions: int) -> dict:
+    def pick() -> str:
+        return f"bench-model-{random.randrange(models):04d}"
+
+    return {
+        "get model": lambda s: s.call("GET", "/registered-models/get", params={"name": pick()}),
+        "get version": lambda s: s.call(
+            "GET",
+            "/model-versions/get",
+            params={"name": pick(), "version": str(random.randint(1, versions))},
+        ),  # fmt: skip
+        "get by alias": lambda s: s.call(
+            "GET", "/registered-models/alias", params={"name": pick(), "alias": "champion"}
+        ),
+        "search versions of a model": lambda s: s.call(
+            "GET",
+            "/model-versions/search",
+            params={"filter": f"name='{pick()}'", "max_results": "1000"},
+        ),  # fmt: skip
+        "page of 100 models": lambda s: s.call(
+            "GET", "/registered-models/search", params={"max_results": "100"}
+        ),
+    }
+
+
+def latencies(server: Server, op, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        op(server)
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def get_throughput(server: Server, ops: dict, seconds: float) -> float:
+    funcs = [ops["get model"], ops["get version"], ops["get by alias"]]
+    done = [0] * 8
+    stop = time.perf_counter() + seconds
+
+    def worker(k: int) -> None:
+        while time.perf_counter() < stop:
+            random.choice(funcs)(server)
+            done[k] += 1
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / seconds
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=100)
+    parser.add_argument("--versions", type=int, default=100)
+    parser.add_argument("--samples", type=int, default=200, help="requests per latency figure")
+    parser.add_argument("--creates", type=int, default=200, help="versions per create figure")
+    parser.add_argument("--seconds", type=float, default=10, help="length of throughput runs")
+    parser.add_argument("--backend", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--only", choices=["registry", "mlflow"], default=None)
+    args = parser.parse_args()
+    random.seed(7)
+
+    with ExitStack() as stack:
+        servers = []
+        if args.only in (None, "registry"):
+            servers.append(stack.enter_context(registry_server(args.backend)))
+        if args.only in (None, "mlflow"):
+            servers.append(stack.enter_context(mlflow_server(args.backend)))
+        for s in servers:
+            t = time.perf_counter()
+            populate(s, args.models, args.versions)
+            print(f"populated {s.name}: {args.models * args.versions} versions in "
+                  f"{time.perf_counter() - t:.0f} s", file=sys.stderr)  # fmt: skip
+
+        results: dict[str, dict[str, float]] = {s.name: {} for s in servers}
+        rounds = 4
+        for clients in (1, 8):
+            for r in range(rounds):  # interleaved: registry, mlflow, registry, mlflow, ...
+                for s in servers:
+                    rate = create_throughput(s, clients, args.creates // rounds, f"r{r}")
+                    results[s.name].setdefault(f"create/s, {clients} client(s)", []).append(rate)
+        ops = operations(args.models, args.versions)
+        for name, op in ops.items():
+            samples = {s.name: [] for s in servers}
+            for _ in range(rounds):
+                for s in servers:
+                    samples[s.name] += latencies(s, op, max(1, args.samples // rounds))
+            for s in servers:
+                results[s.name][f"{name} p50 ms"] = pct(samples[s.name], 50)
+                results[s.name][f"{name} p95 ms"] = pct(samples[s.name], 95)
+        for s in servers:
+            results[s.name]["gets/s, 8 clients"] = get_throughput(s, ops, args.seconds)
+            results[s.name]["server memory MiB"] = tree_rss_mib(s.pid)
+
+    report(results, args)
+
+
+def report(results: dict, args) -> None:
+    rows = list(next(iter(results.values())).keys())
+    names = list(results)
+    print(f"\n{args.models} models × {args.versions} versions, {args.backend} backends, "
+          f"{args.samples} samples per latency\n")  # fmt: skip
+    header = f"| {'measure':<36} | " + " | ".join(f"{n:>10}" for n in names)
+    if len(names) == 2:
+        header += " | registry ÷ mlflow |"
+    print(header)
+    print(
+        "|"
+        + "-" * 38
+        + "|"
+        + "|".join("-" * 12 for _ in names)
+        + ("|" + "-" * 19 + "|" if len(names) == 2 else "")
+    )
+    for row in rows:
+        values = []
+        for n in names:
+            v = results[n][row]
+            values.append(statistics.mean(v) if isinstance(v, list) else v)
+        line = f"| {row:<36} | " + " | ".join(f"{v:>10.1f}" for v in values)
+        if len(names) == 2 and values[1]:
+            line += f" | {values[0] / values[1]:>17.2f} |"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
