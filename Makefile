@@ -44,11 +44,15 @@ migrate: setup
 demo: migrate
 	@$(PY) manage.py seed_demo
 
+# The webhook worker runs next to the server; Ctrl-C (or a TERM to make) stops both.
 run: demo
 	@$(PY) manage.py collectstatic --noinput -v0
-	@echo "Serving the registry at http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
-	@exec $(VENV)/bin/gunicorn registry_site.wsgi --bind $(HOST):$(PORT) --workers 2 \
-	  --access-logfile - --error-logfile -
+	@echo "Serving the registry at http://$(HOST):$(PORT)/ with the webhook worker (Ctrl-C stops both)"
+	@trap 'kill $$server $$worker 2>/dev/null' INT TERM HUP; \
+	$(PY) manage.py deliver_webhooks & worker=$$!; \
+	$(VENV)/bin/gunicorn registry_site.wsgi --bind $(HOST):$(PORT) --workers 2 \
+	  --access-logfile - --error-logfile - & server=$$!; \
+	wait $$server; status=$$?; kill $$worker 2>/dev/null; wait; exit $$status
 
 test: test-core test-browser
 

@@ -91,6 +91,9 @@ def record(
     )
     event.hash = compute_hash(event)
     event.save(force_insert=True)
+    from approvals.webhooks import enqueue_for_event  # not at the top: webhooks uses audit
+
+    enqueue_for_event(event)  # the outbox: deliveries commit or roll back with the change
     return event
 
 

@@ -247,3 +247,127 @@ class AliasAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model}@{self.alias_name} → {self.version} ({self.kind})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Webhooks: subscriptions of deployment tools, and the outbox of their deliveries.
+
+
+class WebhookQuerySet(models.QuerySet):
+    def with_summary(self):
+        """Each subscription with its delivery counts and last delivery time, in one query."""
+        pending = WebhookDelivery.Status.PENDING
+        failed = WebhookDelivery.Status.FAILED
+        return self.select_related("created_by").annotate(
+            pending_count=models.Count("deliveries", filter=models.Q(deliveries__status=pending)),
+            failed_count=models.Count("deliveries", filter=models.Q(deliveries__status=failed)),
+            last_delivery_at=models.Max("deliveries__created_at"),
+        )
+
+
+class Webhook(models.Model):
+    """A target URL told about changes of one model (``model`` set, manage role) or of every
+    model (``model`` empty, staff only). The secret signs each delivery, so it is stored; it is
+    shown once, when created or rotated."""
+
+    ALL_EVENTS = "all"
+
+    model = models.ForeignKey(
+        "models_app.RegisteredModel",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="webhooks",
+    )
+    url = models.CharField(max_length=2000)
+    events = models.JSONField(default=list, help_text='Event names, or ["all"].')
+    secret = models.CharField(max_length=200)
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WebhookQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(url__startswith="https://")
+                | models.Q(url__startswith="http://"),
+                name="webhook_url_http_or_https",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        from urllib.parse import urlsplit
+
+        # Scheme and host only: paths often carry tokens, and this lands in the audit log.
+        parts = urlsplit(self.url)
+        return f"Webhook {self.pk} to {parts.scheme}://{parts.netloc}"
+
+    def wants(self, event: str) -> bool:
+        return self.ALL_EVENTS in self.events or event in self.events
+
+
+class WebhookDeliveryQuerySet(models.QuerySet):
+    def due(self, now):
+        """Pending deliveries whose time has come, of active subscriptions, oldest first."""
+        return self.filter(
+            status=WebhookDelivery.Status.PENDING,
+            next_attempt_at__lte=now,
+            webhook__active=True,
+        ).order_by("next_attempt_at", "pk")
+
+
+class WebhookDelivery(models.Model):
+    """One event for one subscription: written in the transaction of the change (an outbox
+    row), sent by ``manage.py deliver_webhooks`` after commit, retried with backoff."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    uuid = models.UUIDField(unique=True, editable=False)
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=64)
+    payload = models.JSONField()
+    audit_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    redelivery_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    objects = WebhookDeliveryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due_idx"),
+            models.Index(fields=["webhook", "-created_at"], name="webhook_delivery_log_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(status="pending") | models.Q(next_attempt_at__isnull=False),
+                name="webhook_delivery_pending_is_scheduled",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} → webhook {self.webhook_id} ({self.status})"

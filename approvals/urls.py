@@ -23,3 +23,30 @@ urlpatterns = [
     path("models/<str:slug>/aliases/<str:name>/delete/", aliases.alias_delete, name="alias_delete"),
     path("models/<str:slug>/policy/", policy.policy_edit, name="policy"),
 ]
+
+# Webhooks: a model's subscriptions (manage role), and global ones (staff only).
+from approvals.views import webhooks  # noqa: E402
+
+hook = "webhooks/<int:pk>/"
+urlpatterns += [
+    path("models/<str:slug>/webhooks/", webhooks.webhooks_page, name="webhooks"),
+    path("models/<str:slug>/" + hook, webhooks.webhook_detail, name="webhook_detail"),
+    path("models/<str:slug>/" + hook + "edit/", webhooks.webhook_edit, name="webhook_edit"),
+    path("models/<str:slug>/" + hook + "delete/", webhooks.webhook_delete, name="webhook_delete"),
+    path("models/<str:slug>/" + hook + "test/", webhooks.webhook_test, name="webhook_test"),
+    path(
+        "models/<str:slug>/" + hook + "deliveries/<int:delivery>/redeliver/",
+        webhooks.webhook_redeliver,
+        name="webhook_redeliver",
+    ),
+    path("webhooks/", webhooks.global_webhooks, name="global_webhooks"),
+    path(hook, webhooks.global_webhook_detail, name="global_webhook_detail"),
+    path(hook + "edit/", webhooks.global_webhook_edit, name="global_webhook_edit"),
+    path(hook + "delete/", webhooks.global_webhook_delete, name="global_webhook_delete"),
+    path(hook + "test/", webhooks.global_webhook_test, name="global_webhook_test"),
+    path(
+        hook + "deliveries/<int:delivery>/redeliver/",
+        webhooks.global_webhook_redeliver,
+        name="global_webhook_redeliver",
+    ),
+]

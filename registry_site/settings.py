@@ -331,3 +331,32 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}, "axes.apps": {"level": "WARNING"}},
 }
+
+
+# --- Webhooks (approvals/webhooks, docs/webhooks.md) -----------------------------------------
+# Hosts, IP addresses or networks (CIDR) that webhooks may reach although they are loopback or
+# private (on-prem receivers; the tests' local receiver). Everything else must be public.
+def _webhook_allowed_hosts() -> list[str]:
+    import ipaddress
+
+    entries = env_list("REGISTRY_WEBHOOK_ALLOWED_HOSTS")
+    for entry in entries:
+        if "/" in entry:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ImproperlyConfigured(
+                    f"REGISTRY_WEBHOOK_ALLOWED_HOSTS: {entry!r} is not a network like 10.1.0.0/16"
+                ) from None
+    return entries
+
+
+REGISTRY_WEBHOOK_ALLOWED_HOSTS = _webhook_allowed_hosts()
+REGISTRY_WEBHOOK_TIMEOUT_SECONDS = env_int("REGISTRY_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+REGISTRY_WEBHOOK_MAX_ATTEMPTS = env_int("REGISTRY_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+REGISTRY_WEBHOOK_BACKOFF_SECONDS = env_int("REGISTRY_WEBHOOK_BACKOFF_SECONDS", 30, minimum=1)
+REGISTRY_WEBHOOK_MAX_RESPONSE_BYTES = env_int(
+    "REGISTRY_WEBHOOK_MAX_RESPONSE_BYTES", 64 * 1024, minimum=1024
+)
+REGISTRY_WEBHOOK_POLL_SECONDS = env_int("REGISTRY_WEBHOOK_POLL_SECONDS", 5, minimum=1)
+# --- end of webhooks -------------------------------------------------------------------------

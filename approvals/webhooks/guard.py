@@ -1,0 +1,135 @@
+"""The SSRF guard: a webhook may only reach public addresses.
+
+The target host is resolved once per attempt; every address it resolves to must be public
+(not loopback, private, link-local such as the 169.254.169.254 metadata service, multicast,
+reserved, unspecified or otherwise non-global), unless the host, the address or a network
+containing it is listed in ``REGISTRY_WEBHOOK_ALLOWED_HOSTS``. The sender then connects to an
+address that was checked, never resolving the name a second time (no DNS rebinding window).
+"""
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+
+MAX_URL_LENGTH = 2000
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class UnsafeTarget(Exception):
+    """The URL may not be called: bad form, unresolvable, or a non-public address."""
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str  # as in the URL, without brackets: sent as Host header and TLS SNI
+    port: int
+    path: str  # path and query
+    addresses: tuple[str, ...]  # checked addresses, in the resolver's order
+
+
+def parse_url(url: str) -> tuple[str, str, int, str]:
+    """(scheme, host, port, path+query) of an http(s) URL, or ValidationError with the reason."""
+    url = (url or "").strip()
+    if not url:
+        raise ValidationError("Give the URL of the receiver, like https://deploy.example.com/hook.")
+    if len(url) > MAX_URL_LENGTH:
+        raise ValidationError(f"The URL is longer than {MAX_URL_LENGTH} characters.")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        shown = f"{scheme}://" if scheme else "no scheme"
+        raise ValidationError(f"Use an http:// or https:// URL (got {shown}).")
+    if parts.username is not None or parts.password is not None:
+        raise ValidationError(
+            "Leave credentials out of the URL: receivers check the signature instead."
+        )
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+        port = parts.port
+    except (ValidationError, ValueError):
+        raise ValidationError(
+            "Enter a valid URL, like https://deploy.example.com/hooks/registry."
+        ) from None
+    if not parts.hostname:
+        raise ValidationError("The URL has no host.")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return scheme, parts.hostname, port or (443 if scheme == "https" else 80), path
+
+
+def _allowed_entries() -> tuple[set[str], list]:
+    names, networks = set(), []
+    for entry in settings.REGISTRY_WEBHOOK_ALLOWED_HOSTS:
+        entry = entry.strip().lower().strip("[]")
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            names.add(entry.rstrip("."))
+    return names, networks
+
+
+def _refusal(ip: IPAddress) -> str | None:
+    """Why this address may not be reached, or None when it is public."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_unspecified:
+        return "an unspecified address"
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address (where cloud metadata services live)"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_private:
+        return "a private address"
+    if ip.is_reserved:
+        return "a reserved address"
+    if not ip.is_global:
+        return "not a public address"
+    return None
+
+
+def resolve(host: str, port: int) -> tuple[str, ...]:
+    """Every address of the host, once (no second lookup later)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as e:
+        raise UnsafeTarget(f"{host} does not resolve ({e}).") from None
+    addresses: list[str] = []
+    for _family, _type, _proto, _name, sockaddr in infos:
+        if sockaddr[0] not in addresses:
+            addresses.append(sockaddr[0])
+    if not addresses:
+        raise UnsafeTarget(f"{host} does not resolve.")
+    return tuple(addresses)
+
+
+def check(url: str) -> Target:
+    """Resolve the URL's host once and check every address; raise UnsafeTarget when refused."""
+    try:
+        scheme, host, port, path = parse_url(url)
+    except ValidationError as e:
+        raise UnsafeTarget(e.messages[0]) from None
+    addresses = resolve(host, port)
+    names, networks = _allowed_entries()
+    if host.lower().rstrip(".") in names:
+        return Target(scheme, host, port, path, addresses)
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if any(ip in network for network in networks):
+            continue
+        why = _refusal(ip)
+        if why is not None:
+            shown = host if host == address else f"{host} resolves to {address}, which"
+            raise UnsafeTarget(
+                f"{shown} is {why}; webhooks may only reach public addresses "
+                "(an administrator can allow a host in REGISTRY_WEBHOOK_ALLOWED_HOSTS)."
+            )
+    return Target(scheme, host, port, path, addresses)

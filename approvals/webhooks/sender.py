@@ -1,0 +1,112 @@
+"""Signing and sending one delivery: stdlib HTTP, pinned to a checked address, no redirects.
+
+The signature is HMAC-SHA256 with the subscription's secret over ``f"{timestamp}.{body}"``,
+sent as ``X-Registry-Signature: sha256=<hex>`` next to ``X-Registry-Timestamp`` (Unix seconds),
+so a receiver can refuse stale or replayed requests. See docs/webhooks.md.
+"""
+
+import hashlib
+import hmac
+import http.client
+import json
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+
+from approvals.webhooks.guard import Target
+
+USER_AGENT = "model-registry-webhooks/1"
+
+
+def body_of(payload: dict) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    message = f"{timestamp}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def headers_for(*, secret: str, event: str, delivery_id: str, body: bytes, timestamp: int):
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Registry-Event": event,
+        "X-Registry-Delivery": delivery_id,
+        "X-Registry-Timestamp": str(timestamp),
+        "X-Registry-Signature": sign(secret, timestamp, body),
+        "Connection": "close",
+    }
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the checked address; the Host header still names the URL's host."""
+
+    def __init__(self, host: str, port: int, *, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """Connects to the checked address; TLS SNI and certificate checks use the URL's host."""
+
+    def __init__(self, host: str, port: int, *, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+@dataclass
+class Response:
+    status: int
+    location: str
+    body: bytes  # at most max_bytes
+    truncated: bool  # the receiver had more to say than max_bytes
+
+
+def post(target: Target, body: bytes, headers: dict, *, timeout: float, max_bytes: int) -> Response:
+    """POST once. Redirects are returned, not followed; the body read stops at ``max_bytes``;
+    the whole exchange must finish within ``timeout`` seconds. Raises OSError/HTTPException."""
+    deadline = time.monotonic() + timeout
+    last_error: OSError | None = None
+    for address in target.addresses:
+        kind = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
+        conn = kind(target.host, target.port, address=address, timeout=timeout)
+        try:
+            try:
+                conn.connect()
+            except OSError as e:  # try the next checked address
+                last_error = e
+                continue
+            sock = conn.sock  # the response keeps reading from it after conn lets go
+            conn.request("POST", target.path, body=body, headers=headers)
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            response = conn.getresponse()
+            chunks, size = [], 0
+            while size < max_bytes and not response.isclosed():  # closed: body fully read
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"the receiver took longer than {timeout:g} s")
+                sock.settimeout(remaining)
+                chunk = response.read(min(16384, max_bytes - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            truncated = not response.isclosed() and bool(response.read(1))
+            return Response(
+                status=response.status,
+                location=response.getheader("Location", ""),
+                body=b"".join(chunks),
+                truncated=truncated,
+            )
+        finally:
+            conn.close()
+    raise last_error or OSError("no address to connect to")

@@ -1,0 +1,72 @@
+"""The worker against real concurrency (PostgreSQL): it sees only committed deliveries, and
+workers running side by side never send the same delivery twice (SKIP LOCKED)."""
+
+import threading
+import uuid
+from collections import Counter
+
+import pytest
+from django.db import connection, connections, transaction  # noqa: F401 (skipif condition)
+from django.utils import timezone
+
+from approvals import services, webhooks
+from approvals.models import Webhook, WebhookDelivery
+from tests.approvals.conftest import good_version
+from tests.approvals.test_webhooks import receiver  # noqa: F401 (fixture)
+from tests.models_app.test_concurrency import run_at_once
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL row locks"),
+]
+
+
+def test_the_worker_sees_a_delivery_only_once_its_change_commits(receiver, model, owner, editor):  # noqa: F811
+    webhooks.webhook_create(actor=owner, model=model, url=receiver.url, events=["all"])
+    v = good_version(model, editor)
+    webhooks.deliver_due()
+    receiver.requests.clear()
+    written, release = threading.Event(), threading.Event()
+
+    def change():
+        try:
+            with transaction.atomic():
+                services.version_submit(actor=editor, version=v)
+                written.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=change)
+    thread.start()
+    assert written.wait(10)
+    assert webhooks.deliver_due().attempted == 0  # written, not committed: invisible
+    release.set()
+    thread.join(10)
+    summary = webhooks.deliver_due()
+    assert summary.delivered == 1
+    assert [r.json["event"] for r in receiver.requests] == ["version.submitted"]
+
+
+def test_concurrent_workers_never_send_a_delivery_twice(receiver, model, owner):  # noqa: F811
+    hook = webhooks.webhook_create(actor=owner, model=model, url=receiver.url, events=["all"])[0]
+    now = timezone.now()
+    WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
+            uuid=uuid.uuid4(),
+            webhook=hook,
+            event="ping",
+            payload={"n": i},
+            created_at=now,
+            next_attempt_at=now,
+        )  # fmt: skip
+        for i in range(40)
+    )
+    results = run_at_once(4, lambda i: webhooks.deliver_due(limit=5))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sum(r.delivered for r in results) == 40
+    assert sum(1 for r in results if r.delivered) > 1  # the work was shared
+    sent = Counter(r.headers["X-Registry-Delivery"] for r in receiver.requests)
+    assert len(sent) == 40 and set(sent.values()) == {1}
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"delivered"}
+    assert Webhook.objects.get().deliveries.filter(attempts=1).count() == 40
