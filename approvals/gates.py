@@ -7,7 +7,7 @@ once more inside the approval's transaction, where artifacts are re-hashed from 
 from dataclasses import asdict, dataclass
 
 from approvals.models import ReviewPolicy
-from models_app.models import ModelVersion, VersionDataset
+from models_app.models import CardTemplate, ModelCard, ModelVersion, VersionDataset
 
 
 @dataclass
@@ -64,6 +64,9 @@ def evaluate(
                 "" if ok else "Link the dataset the version was trained on.",
             )  # fmt: skip
         )
+    card_gate = _card_gate(version)
+    if card_gate is not None:
+        results.append(card_gate)
     if policy.require_metrics:
         results.append(
             GateResult(
@@ -110,9 +113,48 @@ def evaluate(
                 detail += f" by {abs(worse_by):.4g})"
                 results.append(GateResult(key, label, ok, detail))
 
+    results.append(_dangerous_files_gate(version))
     if policy.verify_artifacts:
         results.append(_artifact_gate(version, verify_files))
     return results
+
+
+def _card_gate(version: ModelVersion) -> GateResult | None:
+    """Documentation: the model card sections the model's card template requires."""
+    template = CardTemplate.objects.filter(model_id=version.model_id).first()
+    required = template.required_sections if template else []
+    if not required:
+        return None
+    card = ModelCard.objects.filter(version=version).first() or ModelCard(version=version)
+    missing = card.missing(required)
+    detail = (
+        f"Missing: {', '.join(missing)}."
+        if missing
+        else f"{len(required)} required section(s) written."
+    )
+    return GateResult(
+        "model_card", "Model card sections required by the template", not missing, detail
+    )
+
+
+def _dangerous_files_gate(version: ModelVersion) -> GateResult:
+    """No file imports dangerous code when loaded (from the inspection made on upload)."""
+    label = "No file runs dangerous code when loaded"
+    artifacts = list(version.artifacts.all())
+    bad = [a for a in artifacts if a.dangerous]
+    if bad:
+        detail = "; ".join(
+            f"{a.path}: {(a.danger_findings or ['dangerous'])[0]}" for a in bad[:3]
+        ) + (f"; and {len(bad) - 3} more file(s)" if len(bad) > 3 else "")
+        return GateResult("dangerous_files", label, False, detail)
+    loads_code = sum(1 for a in artifacts if a.executes_code)
+    unchecked = sum(1 for a in artifacts if not a.format)
+    detail = f"{len(artifacts) - unchecked} file(s) inspected"
+    if loads_code:
+        detail += f"; {loads_code} execute code when loaded, with no dangerous imports found"
+    if unchecked:
+        detail += f"; {unchecked} registered before inspection (not checked)"
+    return GateResult("dangerous_files", label, True, detail + ".")
 
 
 def _artifact_gate(version: ModelVersion, verify_files: bool) -> GateResult:

@@ -399,6 +399,14 @@ class Artifact(models.Model):
     # Built from server-generated ids only, never from the client's file name.
     storage_key = models.CharField(max_length=300, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # What models_app.inspection read from the file's headers on upload (never executing it).
+    # An empty format: registered before inspection existed.
+    format = models.CharField(max_length=40, blank=True, editable=False)
+    inspection = models.JSONField(default=dict, blank=True, editable=False)
+    findings = models.JSONField(default=list, blank=True, editable=False)
+    dangerous = models.BooleanField(
+        default=False, editable=False, help_text="Loading the file runs dangerous code."
+    )
 
     class Meta:
         ordering = ["path"]
@@ -414,3 +422,158 @@ class Artifact(models.Model):
             "models_app:artifact_download",
             args=[self.version.model.slug, self.version.number, self.path],
         )
+
+    @property
+    def executes_code(self) -> bool:
+        return bool((self.inspection or {}).get("executes_code"))
+
+    @property
+    def format_label(self) -> str:
+        from models_app.inspection import LABELS
+
+        return LABELS.get(self.format, self.format) if self.format else ""
+
+    @property
+    def inspection_summary(self) -> str:
+        from models_app.inspection.describe import one_line
+
+        return one_line(self.format, self.inspection or {})
+
+    @property
+    def danger_findings(self) -> list[str]:
+        return [f["message"] for f in self.findings or [] if f.get("level") == "danger"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Model cards
+
+
+class CardSection(models.TextChoices):
+    """The structured sections of a model card, in the order a reader expects them."""
+
+    INTENDED_USE = "intended_use", "Intended use"
+    OUT_OF_SCOPE = "out_of_scope", "Out-of-scope uses"
+    TRAINING_DATA = "training_data", "Training data"
+    EVALUATION = "evaluation", "Evaluation data and results"
+    ETHICS = "ethical_considerations", "Ethical considerations"
+    CAVEATS = "caveats", "Caveats and recommendations"
+
+
+class ModelCard(models.Model):
+    """A version's documentation: editable while the version is a draft, frozen afterwards."""
+
+    version = models.OneToOneField(ModelVersion, on_delete=models.CASCADE, related_name="card")
+    intended_use = models.TextField(blank=True)
+    out_of_scope = models.TextField(blank=True)
+    training_data = models.TextField(blank=True)
+    evaluation = models.TextField(blank=True)
+    ethical_considerations = models.TextField(blank=True)
+    caveats = models.TextField(blank=True)
+    notes = models.TextField(blank=True, help_text="Free Markdown.")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "model card"
+
+    def __str__(self) -> str:
+        return f"Card of {self.version}"
+
+    def sections(self) -> list[tuple[str, str, str]]:
+        """(key, label, text) of every structured section, in order."""
+        return [(key, label, getattr(self, key)) for key, label in CardSection.choices]
+
+    def missing(self, required: list[str]) -> list[str]:
+        """Labels of the required sections that are empty."""
+        labels = dict(CardSection.choices)
+        return [labels[k] for k in required if k in labels and not getattr(self, k).strip()]
+
+
+class CardTemplate(models.Model):
+    """Which card sections a model's versions must fill before approval (manage role)."""
+
+    model = models.OneToOneField(
+        RegisteredModel, on_delete=models.CASCADE, related_name="card_template"
+    )
+    required_sections = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Card template of {self.model}"
+
+    def clean(self):
+        unknown = set(self.required_sections) - set(CardSection.values)
+        if unknown:
+            raise ValidationError(
+                {"required_sections": f"Unknown sections: {', '.join(sorted(unknown))}."}
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Imports from another registry (manage.py import_registry)
+
+
+class RegistryImport(models.Model):
+    """One archive imported by ``manage.py import_registry``. Its audit history is kept in
+    ImportedAuditEvent, and anchored in this registry's own chain by a ``registry.imported``
+    event that records the archive's digest and the imported chain's head hash."""
+
+    archive_sha256 = models.CharField(max_length=64)
+    imported_at = models.DateTimeField()
+    imported_by = models.CharField(max_length=150, blank=True)
+    model_names = models.JSONField(default=list, help_text="Names of the models imported.")
+    audit_scope = models.CharField(max_length=16)  # "full" or "models"
+    audit_events = models.PositiveIntegerField(default=0)
+    audit_head_hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-imported_at"]
+
+    def __str__(self) -> str:
+        return f"Import of {self.archive_sha256[:12]} on {self.imported_at:%Y-%m-%d}"
+
+
+class ImportedAuditEvent(models.Model):
+    """An audit event of the registry an archive came from, stored verbatim (ids included) so
+    that its hash can be recomputed with approvals.audit.compute_hash. Never edited."""
+
+    batch = models.ForeignKey(RegistryImport, on_delete=models.PROTECT, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField()
+    actor_id = models.BigIntegerField(null=True, blank=True)  # in the source registry
+    actor_username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64)
+    model_id = models.BigIntegerField(null=True, blank=True)  # in the source registry
+    target_type = models.CharField(max_length=32, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=300, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    ip_address = models.CharField(max_length=45, null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+    # The model it is about, in this registry (None: not imported, or a site-wide event).
+    registered_model = models.ForeignKey(
+        RegisteredModel,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["batch", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "seq"], name="imported_event_unique_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"imported #{self.seq} {self.action} {self.target_label}"

@@ -5,18 +5,19 @@ anything fails afterwards they are deleted again, and a crash in between leaves 
 row points at, which ``manage.py sweep_orphans`` removes.
 """
 
+import dataclasses
 import logging
 
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, ProtectedError
 from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import assign_perm
 
 from approvals import audit
-from models_app import storage
-from models_app.access import Role
+from models_app import inspection, storage
+from models_app.access import Role, roles_for
 from models_app.errors import Conflict
 from models_app.metadata import (
     VersionMetadata,
@@ -26,10 +27,13 @@ from models_app.metadata import (
 )
 from models_app.models import (
     Artifact,
+    CardSection,
+    CardTemplate,
     Dataset,
     Dependency,
     Metric,
     MetricSpec,
+    ModelCard,
     ModelTag,
     ModelVersion,
     Param,
@@ -371,6 +375,10 @@ def version_create(
     adopted = list(adopt)
     _prepare_files(files + adopted)
     parents = _resolve_parents(metadata, actor=actor)
+    # Read every file before it is stored (store() may move the temporary file away).
+    inspected = _inspect_files(files, adopted)
+    filled = _fields_from_files(_metadata_fields(metadata), inspected, files, adopted)
+    metadata = dataclasses.replace(metadata, **filled)
     keys = _store_files(model, files)
     try:
         with transaction.atomic():
@@ -391,6 +399,7 @@ def version_create(
                     sha256=f.sha256,
                     content_type=f.content_type,
                     storage_key=key,
+                    **inspected[f.path].as_artifact_fields(),
                 )
                 for f, key in [
                     *zip(files, keys, strict=True),
@@ -412,6 +421,7 @@ def version_create(
                         m.name + (f"@{m.split}" if m.split else ""): m.value
                         for m in metadata.metrics
                     },
+                    **_inspection_audit(inspected, filled),
                 },
             )
     except BaseException:
@@ -467,6 +477,7 @@ def artifact_add(
     _prepare_files(files, existing)
     if not version.is_editable:
         raise Conflict(f"Version {version.number} is not a draft: its files are frozen.")
+    inspected = _inspect_files(files, (), existing)
     keys = _store_files(version.model, files)
     try:
         with transaction.atomic():
@@ -479,15 +490,21 @@ def artifact_add(
                     sha256=f.sha256,
                     content_type=f.content_type,
                     storage_key=key,
+                    **inspected[f.path].as_artifact_fields(),
                 )
                 for f, key in zip(files, keys, strict=True)
             )
+            filled = _fields_from_files(_version_fields(locked), inspected, files, ())
+            _apply_filled(locked, filled)
             audit.record(
                 actor=actor,
                 action="artifact.added",
                 target=locked,
                 model=locked.model,
-                after={"files": [{"path": f.path, "sha256": f.sha256} for f in files]},
+                after={
+                    "files": [{"path": f.path, "sha256": f.sha256} for f in files],
+                    **_inspection_audit(inspected, filled),
+                },
             )
     except IntegrityError:
         storage.delete_quietly(keys)
@@ -574,3 +591,202 @@ def dataset_create(
     except IntegrityError:
         raise ValidationError({"name": ["A dataset with this name exists."]}) from None
     return dataset
+
+
+# ---------------------------------------------------------------------------------------------
+# Inspection: what the files themselves say (read, never executed; see models_app.inspection)
+
+FILLABLE = ("framework", "framework_version", "python_version", "signature", "requirements")
+
+
+def _inspect_files(
+    files: list[storage.IncomingFile],
+    adopted: list[storage.StoredFile],
+    existing: set[str] = frozenset(),
+) -> dict[str, inspection.Inspection]:
+    """Each incoming file from its local path; adopted ones from storage (headers only)."""
+    items = [
+        (
+            f.path,
+            lambda seconds, f=f: inspection.inspect_file(f.local_path, f.path, seconds=seconds),
+        )
+        for f in files
+    ] + [
+        (
+            a.path,
+            lambda seconds, a=a: inspection.inspect_stored(
+                a.storage_key, a.path, a.size, seconds=seconds
+            ),
+        )
+        for a in adopted
+    ]
+    results = inspection.inspect_all(items)
+    inspection.add_version_context(results, [*existing, *results])
+    return results
+
+
+def _metadata_fields(meta: VersionMetadata) -> dict:
+    return {name: getattr(meta, name) for name in FILLABLE}
+
+
+def _version_fields(version: ModelVersion) -> dict:
+    return {name: getattr(version, name) for name in FILLABLE}
+
+
+def _fields_from_files(current: dict, inspected: dict, files, adopted) -> dict:
+    """The version fields the user left empty that the files fill: framework from any known
+    format, signature/Python version/requirements from an MLmodel file."""
+    local = {f.path: f.local_path for f in files}
+    stored = {a.path: a.storage_key for a in adopted}
+
+    def read_text(path: str) -> str | None:
+        if path in local:
+            return inspection.read_local_text(local[path])
+        if path in stored:
+            with storage.open_stored(stored[path]) as f:
+                data = f.read(inspection.REQUIREMENTS_BYTES + 1)
+            try:
+                return None if len(data) > inspection.REQUIREMENTS_BYTES else data.decode()
+            except UnicodeDecodeError:
+                return None
+        return None
+
+    suggested = inspection.suggested_metadata(inspected, read_text)
+    filled = {}
+    if not current["framework"] and suggested.get("framework"):
+        filled["framework"] = suggested["framework"]
+        if not current["framework_version"] and suggested.get("framework_version"):
+            filled["framework_version"] = suggested["framework_version"]
+    if not current["python_version"] and suggested.get("python_version"):
+        filled["python_version"] = suggested["python_version"]
+    if current["signature"] is None and suggested.get("signature"):
+        filled["signature"] = suggested["signature"]
+    if not current["requirements"].strip() and suggested.get("requirements"):
+        filled["requirements"] = suggested["requirements"]
+    return filled
+
+
+def _apply_filled(version: ModelVersion, filled: dict) -> None:
+    if not filled:
+        return
+    for name, value in filled.items():
+        setattr(version, name, value)
+    version.save(update_fields=[*filled, "updated_at"])
+    if "requirements" in filled:
+        version.dependencies.all().delete()
+        Dependency.objects.bulk_create(
+            Dependency(version=version, name=n, specifier=spec)
+            for n, spec in parse_requirements(filled["requirements"])
+        )
+
+
+def _inspection_audit(inspected: dict, filled: dict) -> dict:
+    entry = {"formats": {path: result.format for path, result in sorted(inspected.items())}}
+    dangerous = sorted(path for path, result in inspected.items() if result.dangerous)
+    if dangerous:
+        entry["dangerous_files"] = dangerous
+    if filled:
+        entry["filled_from_files"] = sorted(filled)
+    return entry
+
+
+# ---------------------------------------------------------------------------------------------
+# Model cards
+
+CARD_SECTION_MAX = 20_000
+CARD_NOTES_MAX = 50_000
+
+
+def _require_role(actor, model: RegisteredModel, role: Role) -> None:
+    if role not in roles_for(actor, model):
+        raise PermissionDenied(f"This needs the {role.value} role on {model.name}.")
+
+
+def _card_state(card: ModelCard) -> dict:
+    return {key: getattr(card, key) for key in [*CardSection.values, "notes"]}
+
+
+def _clean_card_text(sections: dict[str, str], notes: str) -> dict[str, str]:
+    unknown = set(sections) - set(CardSection.values)
+    if unknown:
+        raise ValidationError({"card": [f"Unknown sections: {', '.join(sorted(unknown))}."]})
+    errors: dict[str, list[str]] = {}
+    cleaned = {}
+    for key, value in [*sections.items(), ("notes", notes)]:
+        value = (value or "").strip()
+        limit = CARD_NOTES_MAX if key == "notes" else CARD_SECTION_MAX
+        if "\x00" in value:
+            errors[key] = ["must not contain NUL characters"]
+        elif len(value) > limit:
+            errors[key] = [f"is at most {limit:,} characters (got {len(value):,})"]
+        cleaned[key] = value
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def card_update(
+    *, actor, version: ModelVersion, sections: dict[str, str], notes: str | None = None
+) -> ModelCard:
+    """Write a draft's model card (the sections given; ``notes`` is the free Markdown). Edit
+    role; once the version leaves draft its card is frozen like its files."""
+    _require_role(actor, version.model, Role.EDIT)
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+        if not locked.is_editable:
+            raise Conflict(
+                f"Version {locked.number} is {locked.get_status_display().lower()}: its model "
+                "card is frozen. Register a new version to change it."
+            )
+        card = ModelCard.objects.select_for_update().filter(version=locked).first()
+        card = card or ModelCard(version=locked)
+        before = _card_state(card)
+        cleaned = _clean_card_text(sections, before["notes"] if notes is None else notes)
+        for key, value in cleaned.items():
+            setattr(card, key, value)
+        after = _card_state(card)
+        changed = [k for k in after if after[k] != before[k]]
+        if not changed and card.pk:
+            return card
+        card.updated_by = actor
+        card.save()
+        audit.record(
+            actor=actor,
+            action="card.updated",
+            target=locked,
+            model=locked.model,
+            before={k: before[k] for k in changed},
+            after={k: after[k] for k in changed},
+        )
+    return card
+
+
+def card_template_update(
+    *, actor, model: RegisteredModel, required_sections: list[str]
+) -> CardTemplate:
+    """Set which card sections every version of the model must fill before approval (the
+    documentation gate checks them). Manage role."""
+    _require_role(actor, model, Role.MANAGE)
+    wanted = [s for s in CardSection.values if s in set(required_sections)]
+    unknown = set(required_sections) - set(CardSection.values)
+    if unknown:
+        raise ValidationError(
+            {"required_sections": [f"Unknown sections: {', '.join(sorted(unknown))}."]}
+        )
+    with transaction.atomic():
+        template = CardTemplate.objects.select_for_update().filter(model=model).first()
+        before = list(template.required_sections) if template else []
+        if template is not None and before == wanted:
+            return template
+        template = template or CardTemplate(model=model)
+        template.required_sections = wanted
+        template.save()
+        audit.record(
+            actor=actor,
+            action="card_template.updated",
+            target=model,
+            model=model,
+            before={"required_sections": before},
+            after={"required_sections": wanted},
+        )
+    return template

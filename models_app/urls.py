@@ -23,7 +23,6 @@ urlpatterns = [
     path(version, browse.version_detail, name="version_detail"),
     path(version + "edit/", register.version_edit, name="version_edit"),
     path(version + "delete/", register.version_delete, name="version_delete"),
-    path(version + "lineage/", browse.version_lineage, name="version_lineage"),
     path(version + "files/add/", register.artifact_add, name="artifact_add"),
     path(version + "files/delete/<path:path>", register.artifact_delete, name="artifact_delete"),
     path(version + "files/<path:path>", files.artifact_download, name="artifact_download"),
@@ -32,4 +31,16 @@ urlpatterns = [
     path("datasets/", datasets.dataset_list, name="dataset_list"),
     path("datasets/new/", datasets.dataset_create, name="dataset_create"),
     path("datasets/<int:pk>/", datasets.dataset_detail, name="dataset_detail"),
+]
+
+# Model cards, lineage graph and dataset impact (views/cards.py, views/lineage.py).
+from models_app.views import cards, lineage  # noqa: E402
+
+urlpatterns += [
+    path(version + "lineage/", lineage.version_lineage, name="version_lineage"),
+    path(version + "card/", cards.version_card, name="version_card"),
+    path(version + "card/edit/", cards.card_edit, name="card_edit"),
+    path(version + "card.md", cards.card_markdown, name="card_markdown"),
+    path(version + "card/print/", cards.card_print, name="card_print"),
+    path("datasets/<int:pk>/impact/", lineage.dataset_impact, name="dataset_impact"),
 ]

@@ -1,13 +1,18 @@
-"""A model's review policy: quorum, required documentation, metric gates. Manage role."""
+"""A model's review policy: quorum, required documentation (model card sections included),
+metric gates. Manage role."""
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from approvals import gates, services
+from models_app import cards
+from models_app import services as catalogue
 from models_app.access import Role, get_model_for_user
+from models_app.models import CardSection
 from registry_site.access import MODEL_MANAGE, access
 
 GATE_ROWS = 8
@@ -56,16 +61,22 @@ def policy_edit(request: HttpRequest, slug: str) -> HttpResponse:
             raw = request.POST.get("required_approvals", "1")
             if not raw.isdigit():
                 raise ValidationError("Required approvals must be a whole number from 1 to 10.")
-            services.policy_update(
-                actor=request.user,
-                model=model,
-                required_approvals=int(raw),
-                require_description="require_description" in request.POST,
-                require_training_dataset="require_training_dataset" in request.POST,
-                require_metrics="require_metrics" in request.POST,
-                verify_artifacts="verify_artifacts" in request.POST,
-                metric_gates=_gates_from_post(request.POST),
-            )
+            with transaction.atomic():  # the policy and the card template change together
+                services.policy_update(
+                    actor=request.user,
+                    model=model,
+                    required_approvals=int(raw),
+                    require_description="require_description" in request.POST,
+                    require_training_dataset="require_training_dataset" in request.POST,
+                    require_metrics="require_metrics" in request.POST,
+                    verify_artifacts="verify_artifacts" in request.POST,
+                    metric_gates=_gates_from_post(request.POST),
+                )
+                catalogue.card_template_update(
+                    actor=request.user,
+                    model=model,
+                    required_sections=request.POST.getlist("card_required"),
+                )
         except (ValidationError, PermissionDenied) as e:
             errors = e.messages if isinstance(e, ValidationError) else [str(e)]
         else:
@@ -74,11 +85,13 @@ def policy_edit(request: HttpRequest, slug: str) -> HttpResponse:
     policy = gates.policy_for(model)
     existing = list(policy.gates.all()) if policy.pk else []
     rows = existing + [None] * (GATE_ROWS - len(existing))
+    required = request.POST.getlist("card_required") if errors else cards.required_sections(model)
     context = {
         "nav_section": "models",
         "model": model,
         "policy": policy,
         "rows": rows,
+        "card_sections": [(key, label, key in required) for key, label in CardSection.choices],
         "errors": errors,
         "breadcrumbs": [
             ("Models", "/models/"),

@@ -1,6 +1,6 @@
 """Browsing the catalogue: the model list, a model's page (charts and a grid of versions), the
-CSV export, a version's page and its lineage. All read-only; every lookup goes through
-models_app.access, so a model the user may not view is a 404 like a missing one.
+CSV export and a version's page (its lineage: views/lineage.py). All read-only; every lookup goes
+through models_app.access, so a model the user may not view is a 404 like a missing one.
 """
 
 import csv
@@ -22,6 +22,7 @@ from approvals.views.aliases import aliases_context
 from models_app import charts
 from models_app.access import Role, get_model_for_user, get_version_for_user, visible_models
 from models_app.diff import MetricKey, metric_label
+from models_app.lineage import LINEAGE_DEPTH, LineageNode, walk_lineage  # noqa: F401 (re-exported)
 from models_app.models import (
     Metric,
     ModelVersion,
@@ -36,7 +37,6 @@ CHART_VERSIONS = 50  # charts show the most recent versions only
 MAX_CHARTS = 12
 MAX_METRIC_SORTS = 200
 TIMELINE_LIMIT = 50
-LINEAGE_DEPTH = 5
 CSV_CHUNK = 500
 
 # ---------------------------------------------------------------------------------------------
@@ -339,62 +339,3 @@ def _version_breadcrumbs(version: ModelVersion, *extra) -> list:
         (f"v{version.number}", version.get_absolute_url() if extra else None),
         *extra,
     ]
-
-
-@dataclass(frozen=True)
-class LineageNode:
-    version: ModelVersion | None  # None when the user may not view it
-    note: str  # how it is linked to the previous generation, e.g. "fine-tuned from fraud v2"
-
-
-def walk_lineage(version: ModelVersion, user, *, up: bool) -> list[list[LineageNode]]:
-    """Ancestors (up) or descendants, breadth-first, one query per generation, at most
-    LINEAGE_DEPTH generations. A hidden version is shown but not walked past."""
-    near, far = ("child", "parent") if up else ("parent", "child")
-    labels = {version.pk: f"{version.model.name} v{version.number}"}
-    frontier = {version.pk}
-    seen = {version.pk}
-    generations = []
-    for _ in range(LINEAGE_DEPTH):
-        links = VersionParent.objects.filter(**{f"{near}_id__in": frontier}).order_by("pk")
-        generation, frontier = [], set()
-        for link in _links_with_visibility(links, far, user):
-            node = getattr(link, far)
-            if node.pk in seen:
-                continue
-            seen.add(node.pk)
-            via = labels[getattr(link, f"{near}_id")]
-            if link.is_visible:
-                labels[node.pk] = f"{node.model.name} v{node.number}"
-                frontier.add(node.pk)
-            relation = link.get_relation_display().lower()
-            note = f"{via} was {relation} it" if up else f"{relation} {via}"
-            generation.append(LineageNode(node if link.is_visible else None, note))
-        if generation:
-            generations.append(generation)
-        if not frontier:
-            break
-    return generations
-
-
-@access(MODEL_VIEW)
-@require_GET
-def version_lineage(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    """Anyone who may view the model (404 otherwise); versions of models they may not view
-    appear as "hidden version" and are not followed further."""
-    version = get_version_for_user(request.user, slug, number)
-    datasets = version.dataset_links.select_related("dataset")
-    return render(
-        request,
-        "models_app/version_lineage.html",
-        {
-            "nav_section": "models",
-            "breadcrumbs": _version_breadcrumbs(version, ("Lineage", None)),
-            "model": version.model,
-            "version": version,
-            "datasets": datasets,
-            "ancestors": walk_lineage(version, request.user, up=True),
-            "descendants": walk_lineage(version, request.user, up=False),
-            "depth": LINEAGE_DEPTH,
-        },
-    )
