@@ -25,8 +25,10 @@ def free_port() -> int:
 def manage(env: dict, *args: str, input_text: str | None = None) -> str:
     result = subprocess.run(
         [PYTHON, "manage.py", *args], cwd=ROOT, env=env, input=input_text,
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True,
     )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-2000:]}")
     return result.stdout
 
 
