@@ -1,0 +1,166 @@
+"""Turning catalogue objects into the API's JSON answers (plain dicts, checked against the
+answer schemas in registry_site.api.schemas on the way out)."""
+
+from django.db.models import Count, Exists, OuterRef, Prefetch
+from django.http import HttpRequest
+
+from approvals.models import Alias, Review
+from models_app import storage
+from models_app.access import Role, visible_models
+from models_app.models import Artifact, ModelVersion, RegisteredModel, VersionParent
+
+from .helpers import api_url
+
+
+def username(user) -> str | None:
+    return user.get_username() if user is not None else None
+
+
+def model_summary(request: HttpRequest, model: RegisteredModel) -> dict:
+    """Needs the model with ``with_summary()`` annotations and its tags prefetched."""
+    return {
+        "name": model.name,
+        "slug": model.slug,
+        "description": model.description,
+        "task": model.task,
+        "visibility": model.visibility,
+        "owner": model.owner.get_username(),
+        "team": model.team.name if model.team_id else None,
+        "tags": {t.key: t.value for t in model.tags.all()},
+        "latest_version": getattr(model, "latest_number", None),
+        "version_count": getattr(model, "version_count", 0),
+        "created_at": model.created_at,
+        "updated_at": model.updated_at,
+        "url": api_url(request, "model", model.slug),
+    }
+
+
+def model_detail(request: HttpRequest, model: RegisteredModel) -> dict:
+    summary = (
+        RegisteredModel.objects.filter(pk=model.pk).with_summary().prefetch_related("tags").get()
+    )
+    counts = dict.fromkeys(ModelVersion.Status.values, 0)
+    counts.update(model.versions.order_by().values_list("status").annotate(n=Count("pk")))
+    aliases = Alias.objects.filter(model=model).values_list("name", "version__number")
+    roles = getattr(model, "user_roles", set())
+    return model_summary(request, summary) | {
+        "your_roles": [role.value for role in Role if role in roles],
+        "aliases": dict(aliases),
+        "versions_by_status": counts,
+    }
+
+
+def file_out(request: HttpRequest, artifact: Artifact, version: ModelVersion) -> dict:
+    return {
+        "path": artifact.path,
+        "size": artifact.size,
+        "sha256": artifact.sha256,
+        "content_type": artifact.content_type,
+        "created_at": artifact.created_at,
+        "download_url": download_url(request, artifact, version),
+    }
+
+
+def download_url(request: HttpRequest, artifact: Artifact, version: ModelVersion) -> str:
+    """The API's download URL (an absolute one, for deployment tools)."""
+    return api_url(request, "file", version.model.slug, version.number, artifact.path)
+
+
+def presigned_or_api_url(request: HttpRequest, artifact: Artifact, version: ModelVersion) -> str:
+    """On S3 a short-lived presigned URL (no token needed), else the API's download URL."""
+    filename = artifact.path.rsplit("/", 1)[-1]
+    url = storage.presigned_url(artifact.storage_key, filename=filename)
+    return url or download_url(request, artifact, version)
+
+
+def version_summary(request: HttpRequest, version: ModelVersion) -> dict:
+    """Needs ``created_by`` selected and ``metrics`` prefetched (``for_grid()``)."""
+    return {
+        "number": version.number,
+        "status": version.status,
+        "description": version.description,
+        "framework": version.framework,
+        "framework_version": version.framework_version,
+        "created_by": version.created_by.get_username(),
+        "created_at": version.created_at,
+        "submitted_at": version.submitted_at,
+        "decided_at": version.decided_at,
+        "metrics": [
+            {"name": m.name, "value": m.value, "split": m.split} for m in version.metrics.all()
+        ],
+        "url": api_url(request, "version", version.model.slug, version.number),
+    }
+
+
+def review_out(review: Review) -> dict:
+    return {
+        "reviewer": review.reviewer.get_username(),
+        "decision": review.decision,
+        "reason": review.reason,
+        "override_reason": review.override_reason,
+        "created_at": review.created_at,
+        "discarded": review.discarded_at is not None,
+        "gates": review.gates or [],
+    }
+
+
+def version_detail(request: HttpRequest, version: ModelVersion, *, file_urls=download_url) -> dict:
+    """Everything about one version. Parents in models the caller may not view appear as
+    ``{"hidden": true}``, as on the version page."""
+    model = version.model
+    visible = visible_models(request.user).filter(pk=OuterRef("parent__model_id"))
+    version = (
+        ModelVersion.objects.filter(pk=version.pk)
+        .select_related("created_by", "submitted_by")
+        .prefetch_related(
+            "metrics",
+            "params",
+            "tags",
+            "artifacts",
+            "aliases",
+            "dataset_links__dataset",
+            Prefetch("reviews", Review.objects.select_related("reviewer").order_by("created_at")),
+            Prefetch(
+                "parent_links",
+                VersionParent.objects.select_related("parent__model")
+                .annotate(is_visible=Exists(visible))
+                .order_by("pk"),
+            ),
+        )
+        .get()
+    )
+    version.model = model
+    return version_summary(request, version) | {
+        "model": model.name,
+        "python_version": version.python_version,
+        "requirements": version.requirements,
+        "signature": version.signature,
+        "source": {
+            "run": version.source_run,
+            "repository": version.source_repository,
+            "commit": version.source_commit,
+        },
+        "params": {p.key: p.value for p in version.params.all()},
+        "tags": {t.key: t.value for t in version.tags.all()},
+        "datasets": [
+            {"id": link.dataset_id, "name": link.dataset.name, "role": link.role}
+            for link in version.dataset_links.all()
+        ],
+        "parents": [
+            {
+                "model": link.parent.model.name,
+                "version": link.parent.number,
+                "relation": link.relation,
+            }
+            if link.is_visible
+            else {"hidden": True, "relation": link.relation}
+            for link in version.parent_links.all()
+        ],  # fmt: skip
+        "submitted_by": username(version.submitted_by),
+        "files": [
+            file_out(request, a, version) | {"download_url": file_urls(request, a, version)}
+            for a in version.artifacts.all()
+        ],
+        "aliases": sorted(a.name for a in version.aliases.all()),
+        "reviews": [review_out(r) for r in version.reviews.all()],
+    }

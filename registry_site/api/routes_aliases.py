@@ -1,0 +1,209 @@
+"""Aliases: list, read (now or at a moment), set/promote, remove, roll back, history, and
+``resolve``: everything a deployment tool needs to fetch and trust what an alias points at."""
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest
+from django.utils import timezone
+from ninja import Query, Router
+from ninja.responses import Status
+
+from approvals import services
+from approvals.models import Alias, AliasAssignment, Review
+from models_app.access import Role
+from models_app.models import ModelVersion
+from registry_site.access import MODEL_ALIAS, MODEL_PROMOTE, MODEL_VIEW
+
+from . import present
+from .helpers import model_for, paginate, requires
+from .schemas import (
+    ERRORS,
+    AliasHistoryPage,
+    AliasListOut,
+    AliasOut,
+    AliasSetIn,
+    PageQuery,
+    ReasonIn,
+    ResolveOut,
+)
+
+router = Router(tags=["aliases"])
+AliasPath = "/{name}/aliases/{alias}"
+
+
+def _alias_out(alias: Alias) -> dict:
+    return {
+        "alias": alias.name,
+        "version": alias.version.number,
+        "status": alias.version.status,
+        "protected": alias.protected,
+        "updated_at": alias.updated_at,
+    }
+
+
+def _parse_at(raw: str) -> datetime:
+    """ISO-8601; without an offset it means UTC."""
+    try:
+        when = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise ValidationError(
+            {"at": ["Give an ISO-8601 date and time, e.g. 2026-03-01T14:00:00Z."]}
+        ) from None
+    if timezone.is_naive(when):
+        when = timezone.make_aware(when, timezone.UTC)
+    return when
+
+
+@router.get("/{name}/aliases", response={200: AliasListOut, **ERRORS}, url_name="aliases")
+@requires(MODEL_VIEW)
+def list_aliases(request: HttpRequest, name: str, paging: Query[PageQuery]):
+    """View role. Protected aliases (production, staging) first."""
+    model = model_for(request, name)
+    return paginate(
+        request,
+        Alias.objects.filter(model=model).select_related("version"),
+        limit=paging.limit,
+        page=paging.page,
+        serialize=lambda rows: (_alias_out(a) for a in rows),
+    )
+
+
+@router.get(AliasPath, response={200: AliasOut, **ERRORS}, url_name="alias")
+@requires(MODEL_VIEW)
+def get_alias(
+    request: HttpRequest,
+    name: str,
+    alias: str,
+    at: str = Query("", max_length=40, description="ISO-8601 moment"),
+):
+    """View role. With ``?at=<ISO-8601>``: the version the alias pointed at at that moment
+    (404 if it pointed at none)."""
+    model = model_for(request, name)
+    if at:
+        when = _parse_at(at)
+        version = services.alias_at(model, alias, when)
+        if version is None:
+            raise Http404(f"{alias} pointed at no version at {when.isoformat()}.")
+        entry = (
+            AliasAssignment.objects.filter(model=model, alias_name=alias, assigned_at__lte=when)
+            .values_list("assigned_at", flat=True)
+            .first()
+        )
+        return {
+            "alias": alias,
+            "version": version.number,
+            "status": version.status,
+            "protected": alias in Alias.PROTECTED_NAMES,
+            "updated_at": entry,
+        }
+    found = Alias.objects.filter(model=model, name=alias).select_related("version").first()
+    if found is None:
+        raise Http404(f"{model.name} has no alias {alias}.")
+    return _alias_out(found)
+
+
+@router.put(AliasPath, response={200: AliasOut, **ERRORS}, url_name="alias")
+@requires(MODEL_ALIAS)
+def set_alias(request: HttpRequest, name: str, alias: str, payload: AliasSetIn):
+    """Edit role for ordinary aliases; production and staging need the promote role and an
+    approved version (403 / 409 otherwise)."""
+    model = model_for(request, name)
+    version = ModelVersion.objects.filter(model=model, number=payload.version).first()
+    if version is None:
+        raise ValidationError({"version": [f"{model.name} has no version {payload.version}."]})
+    services.alias_set(
+        actor=request.user, model=model, name=alias, version=version, note=payload.note
+    )
+    return _alias_out(
+        Alias.objects.select_related("version").get(model=model, name=alias.strip().lower())
+    )
+
+
+@router.delete(AliasPath, response={204: None, **ERRORS}, url_name="alias")
+@requires(MODEL_ALIAS)
+def delete_alias(
+    request: HttpRequest, name: str, alias: str, note: str = Query("", max_length=1000)
+):
+    """Edit role (promote for protected aliases). The history stays."""
+    model = model_for(request, name)
+    services.alias_delete(actor=request.user, model=model, name=alias, note=note)
+    return Status(204, None)
+
+
+@router.post(AliasPath + "/rollback", response={200: AliasOut, **ERRORS}, url_name="alias_rollback")
+@requires(MODEL_PROMOTE)
+def rollback_alias(request: HttpRequest, name: str, alias: str, payload: ReasonIn):
+    """Promote role for protected aliases (edit for others): back to the version that held the
+    alias before, with a reason."""
+    model = model_for(request, name)
+    entry = services.alias_rollback(
+        actor=request.user, model=model, name=alias, reason=payload.reason
+    )
+    return _alias_out(
+        Alias.objects.select_related("version").get(model=model, name=entry.alias_name)
+    )
+
+
+def _history_out(entry: AliasAssignment) -> dict:
+    return {
+        "alias": entry.alias_name,
+        "kind": entry.kind,
+        "version": entry.version_number,
+        "previous_version": entry.previous_number,
+        "note": entry.note,
+        "assigned_by": entry.assigned_by.get_username(),
+        "assigned_at": entry.assigned_at,
+    }
+
+
+@router.get(
+    AliasPath + "/history", response={200: AliasHistoryPage, **ERRORS}, url_name="alias_history"
+)
+@requires(MODEL_VIEW)
+def alias_history(request: HttpRequest, name: str, alias: str, paging: Query[PageQuery]):
+    """View role. Every move, rollback and removal, newest first."""
+    model = model_for(request, name)
+    entries = AliasAssignment.objects.filter(model=model, alias_name=alias).select_related(
+        "assigned_by"
+    )
+    return paginate(
+        request,
+        entries,
+        limit=paging.limit,
+        page=paging.page,
+        serialize=lambda rows: (_history_out(e) for e in rows),
+    )
+
+
+@router.get(AliasPath + "/resolve", response={200: ResolveOut, **ERRORS}, url_name="alias_resolve")
+@requires(MODEL_VIEW)
+def resolve_alias(request: HttpRequest, name: str, alias: str):
+    """View role. The version the alias points at, its approval record (reviews, reasons,
+    gate overrides) and each file with size, SHA-256 and a download URL (on S3 a short-lived
+    presigned one). Check each download against its sha256."""
+    model = model_for(request, name, Role.VIEW)
+    found = Alias.objects.filter(model=model, name=alias).select_related("version").first()
+    if found is None:
+        raise Http404(f"{model.name} has no alias {alias}.")
+    version = found.version
+    version.model = model
+    detail = present.version_detail(request, version, file_urls=present.presigned_or_api_url)
+    reviews = (
+        Review.objects.filter(version=version).select_related("reviewer").order_by("created_at")
+    )
+    reviews = [present.review_out(r) for r in reviews]
+    return {
+        "model": model.name,
+        "alias": found.name,
+        "version": detail,
+        "approval": {
+            "status": version.status,
+            "submitted_by": detail["submitted_by"],
+            "submitted_at": version.submitted_at,
+            "decided_at": version.decided_at,
+            "reviews": reviews,
+            "overrides": [r for r in reviews if r["override_reason"]],
+        },
+        "files": detail["files"],
+    }

@@ -1,0 +1,119 @@
+"""Registered models: list (with the dashboard's filters), create, read, update, delete."""
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from ninja import Query, Router
+from ninja.decorators import decorate_view
+from ninja.responses import Status
+
+from models_app import services
+from models_app.access import Role, visible_models
+from models_app.views.browse import MODEL_SORTS
+from registry_site.access import LOGIN, MODEL_MANAGE, MODEL_VIEW
+
+from . import present
+from .helpers import model_for, paginate, requires
+from .idempotency import KeyHeader, idempotent
+from .schemas import ERRORS, ModelCreateIn, ModelDetailOut, ModelFilters, ModelPage, ModelPatchIn
+
+router = Router(tags=["models"])
+
+
+def _filter(models, f: ModelFilters):
+    """The dashboard's model list filters, through the same queryset vocabulary."""
+    if f.q:
+        models = models.search(f.q)
+    if f.team:
+        models = models.filter(team__name=f.team)
+    if f.owner:
+        models = models.filter(owner__username=f.owner)
+    if f.framework:
+        models = models.having_versions(framework__iexact=f.framework)
+    if f.task:
+        models = models.filter(task=f.task)
+    if f.tag:
+        key, has_value, value = f.tag.partition("=")
+        models = models.tagged(key.strip(), value.strip() if has_value else None)
+    if f.status:
+        models = models.having_versions(status=f.status)
+    return models
+
+
+def _team(request: HttpRequest, name: str | None, current: Group | None = None) -> Group | None:
+    """A team the user belongs to (any team for superusers; the current one stays allowed),
+    as the dashboard's model form offers them."""
+    if not name:
+        return None
+    if current is not None and current.name == name:
+        return current
+    teams = Group.objects.all() if request.user.is_superuser else request.user.groups.all()
+    team = teams.filter(name=name).first()
+    if team is None:
+        raise ValidationError({"team": [f"You are not a member of a team named {name!r}."]})
+    return team
+
+
+@router.get("", response={200: ModelPage, **ERRORS}, url_name="models")
+@requires(LOGIN)
+def list_models(request: HttpRequest, filters: Query[ModelFilters]):
+    """Models you may view, filtered and sorted like the dashboard's list."""
+    models = _filter(visible_models(request.user), filters).with_summary()
+    models = models.order_by(*MODEL_SORTS[filters.sort][1]).prefetch_related("tags")
+    return paginate(
+        request,
+        models,
+        limit=filters.limit,
+        page=filters.page,
+        serialize=lambda rows: (present.model_summary(request, m) for m in rows),
+    )
+
+
+@router.post("", response={201: ModelDetailOut, **ERRORS}, url_name="models")
+@requires(LOGIN)
+@decorate_view(idempotent)
+def create_model(
+    request: HttpRequest, payload: ModelCreateIn, idempotency_key: str | None = KeyHeader
+):
+    """Any signed-in user may create a model; they become its manager."""
+    model = services.model_create(
+        actor=request.user,
+        name=payload.name,
+        description=payload.description,
+        task=payload.task,
+        visibility=payload.visibility,
+        team=_team(request, payload.team),
+        tags=payload.tags,
+        metric_directions=payload.metric_directions,
+    )
+    model.user_roles = set(Role)
+    return Status(201, present.model_detail(request, model))
+
+
+@router.get("/{name}", response={200: ModelDetailOut, **ERRORS}, url_name="model")
+@requires(MODEL_VIEW)
+def get_model(request: HttpRequest, name: str):
+    """View role. ``name`` is the model's name or slug."""
+    return present.model_detail(request, model_for(request, name))
+
+
+@router.patch("/{name}", response={200: ModelDetailOut, **ERRORS}, url_name="model")
+@requires(MODEL_MANAGE)
+def update_model(request: HttpRequest, name: str, payload: ModelPatchIn):
+    """Manage role. Only the fields given change; ``tags`` replaces all tags."""
+    model = model_for(request, name, Role.MANAGE)
+    changes = payload.model_dump(exclude_unset=True)  # null is refused by the schema
+    if "team" in changes:
+        changes["team"] = _team(request, changes["team"], current=model.team)
+    updated = services.model_update(actor=request.user, model=model, **changes)
+    updated.user_roles = model.user_roles
+    return present.model_detail(request, updated)
+
+
+@router.delete("/{name}", response={204: None, **ERRORS}, url_name="model")
+@requires(MODEL_MANAGE)
+def delete_model(request: HttpRequest, name: str, reason: str = Query("", max_length=1000)):
+    """Manage role. Deletes the model with its versions and files."""
+    model = model_for(request, name, Role.MANAGE)
+    services.model_delete(actor=request.user, model=model, reason=reason)
+    return Status(204, None)

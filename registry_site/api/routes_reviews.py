@@ -1,0 +1,145 @@
+"""The review workflow on a version: submit, withdraw, approve, reject, archive, comments.
+
+Each action is one call of approvals.services, which checks roles and states itself (403, 409;
+a failing gate is a 409 listing the gates)."""
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from ninja import Query, Router
+from ninja.decorators import decorate_view
+from ninja.responses import Status
+
+from approvals import services
+from approvals.models import Comment
+from models_app.access import Role
+from registry_site.access import MODEL_EDIT, MODEL_MANAGE, MODEL_REVIEW, MODEL_VIEW
+
+from . import present
+from .helpers import paginate, requires, version_for
+from .idempotency import KeyHeader, idempotent
+from .routes_versions import VersionPath
+from .schemas import (
+    ERRORS,
+    ApprovalOut,
+    ApproveIn,
+    CommentIn,
+    CommentOut,
+    CommentPage,
+    PageQuery,
+    ReasonIn,
+    VersionOut,
+)
+
+router = Router(tags=["reviews"])
+
+
+def _answer(request: HttpRequest, version) -> dict:
+    return present.version_detail(request, version)  # reloaded: the state has changed
+
+
+@router.post(VersionPath + "/submit", response={200: VersionOut, **ERRORS}, url_name="submit")
+@requires(MODEL_EDIT)
+def submit_version(request: HttpRequest, name: str, number: int):
+    """Edit role, drafts only. Freezes files and metadata and asks for review."""
+    version = version_for(request, name, number, Role.EDIT)
+    services.version_submit(actor=request.user, version=version)
+    return _answer(request, version)
+
+
+@router.post(VersionPath + "/withdraw", response={200: VersionOut, **ERRORS}, url_name="withdraw")
+@requires(MODEL_VIEW)
+def withdraw_version(request: HttpRequest, name: str, number: int, payload: ReasonIn = None):
+    """The version's author or submitter, while it is in review: back to draft."""
+    version = version_for(request, name, number)
+    reason = payload.reason if payload else ""
+    services.version_withdraw(actor=request.user, version=version, reason=reason)
+    return _answer(request, version)
+
+
+@router.post(VersionPath + "/approve", response={200: ApprovalOut, **ERRORS}, url_name="approve")
+@requires(MODEL_REVIEW)
+def approve_version(request: HttpRequest, name: str, number: int, payload: ApproveIn = None):
+    """Review role; not the version's author or submitter. Failing gates: 409 with the gates,
+    unless a reviewer who also manages the model gives an override reason."""
+    version = version_for(request, name, number, Role.REVIEW)
+    payload = payload or ApproveIn()
+    review = services.review_approve(
+        actor=request.user,
+        version=version,
+        reason=payload.reason,
+        override_reason=payload.override_reason,
+    )
+    return {"review": present.review_out(review), "version": _answer(request, version)}
+
+
+@router.post(VersionPath + "/reject", response={200: ApprovalOut, **ERRORS}, url_name="reject")
+@requires(MODEL_REVIEW)
+def reject_version(request: HttpRequest, name: str, number: int, payload: ReasonIn):
+    """Review role; a reason is required."""
+    version = version_for(request, name, number, Role.REVIEW)
+    review = services.review_reject(actor=request.user, version=version, reason=payload.reason)
+    return {"review": present.review_out(review), "version": _answer(request, version)}
+
+
+@router.post(VersionPath + "/archive", response={200: VersionOut, **ERRORS}, url_name="archive")
+@requires(MODEL_MANAGE)
+def archive_version(request: HttpRequest, name: str, number: int, payload: ReasonIn = None):
+    """Manage role; approved or rejected versions that hold no protected alias."""
+    version = version_for(request, name, number, Role.MANAGE)
+    reason = payload.reason if payload else ""
+    services.version_archive(actor=request.user, version=version, reason=reason)
+    return _answer(request, version)
+
+
+# ---------------------------------------------------------------------------------------------
+# Comments
+
+
+def _comment_out(comment: Comment) -> dict:
+    return {
+        "id": comment.pk,
+        "author": comment.author.get_username(),
+        "body": comment.body,
+        "metric": comment.metric,
+        "parent": comment.parent_id,
+        "created_at": comment.created_at,
+    }
+
+
+@router.get(VersionPath + "/comments", response={200: CommentPage, **ERRORS}, url_name="comments")
+@requires(MODEL_VIEW)
+def list_comments(request: HttpRequest, name: str, number: int, paging: Query[PageQuery]):
+    """View role. Oldest first; replies name the comment they answer."""
+    version = version_for(request, name, number)
+    comments = Comment.objects.filter(version=version).select_related("author").order_by("pk")
+    return paginate(
+        request,
+        comments,
+        limit=paging.limit,
+        page=paging.page,
+        serialize=lambda rows: (_comment_out(c) for c in rows),
+    )
+
+
+@router.post(VersionPath + "/comments", response={201: CommentOut, **ERRORS}, url_name="comments")
+@requires(MODEL_VIEW)
+@decorate_view(idempotent)
+def add_comment(
+    request: HttpRequest,
+    name: str,
+    number: int,
+    payload: CommentIn,
+    idempotency_key: str | None = KeyHeader,
+):
+    """View role: anyone who may see the version may comment on it."""
+    version = version_for(request, name, number)
+    parent = None
+    if payload.parent is not None:
+        parent = Comment.objects.filter(version=version, pk=payload.parent).first()
+        if parent is None:
+            raise ValidationError({"parent": ["No such comment on this version."]})
+    comment = services.comment_add(
+        actor=request.user, version=version, body=payload.body, metric=payload.metric,
+        parent=parent,
+    )  # fmt: skip
+    return Status(201, _comment_out(comment))

@@ -1,0 +1,148 @@
+"""The review workflow through the API: the services decide, the API reports (403 for roles and
+separation of duties, 409 for states and failing gates)."""
+
+import pytest
+
+from approvals import services as workflow
+from approvals.models import Comment, Review
+from models_app.models import ModelVersion
+from tests import factories
+from tests.api.conftest import error_of, good_version, send
+
+pytestmark = pytest.mark.django_db
+
+V1 = "/api/v1/models/fraud/versions/1"
+
+
+def test_submit_then_approve(api_client, editor, reviewer, model):
+    good_version(model, editor)
+    submitted = send(api_client(editor), "post", V1 + "/submit")
+    assert submitted.status_code == 200
+    assert submitted.json()["status"] == "in_review"
+    assert submitted.json()["submitted_by"] == "editor"
+    approved = send(api_client(reviewer), "post", V1 + "/approve", {"reason": "Looks right."})
+    assert approved.status_code == 200, approved.content
+    body = approved.json()
+    assert body["review"]["decision"] == "approve"
+    assert body["review"]["reason"] == "Looks right."
+    assert body["version"]["status"] == "approved"
+    assert [r["reviewer"] for r in body["version"]["reviews"]] == ["reviewer"]
+
+
+def test_approve_without_a_body_is_fine(api_client, editor, reviewer, model):
+    workflow.version_submit(actor=editor, version=good_version(model, editor))
+    response = send(api_client(reviewer), "post", V1 + "/approve")  # an empty body
+    assert response.status_code == 200
+    assert ModelVersion.objects.get().status == "approved"
+
+
+def test_self_approval_is_403_and_changes_nothing(api_client, editor, model):
+    factories.grant(editor, model, "review")
+    workflow.version_submit(actor=editor, version=good_version(model, editor))
+    response = send(api_client(editor), "post", V1 + "/approve", {"reason": "mine is fine"})
+    assert response.status_code == 403
+    assert "separation of duties" in error_of(response)["message"]
+    assert not Review.objects.exists()
+    assert ModelVersion.objects.get().status == "in_review"
+
+
+def test_reviewer_role_is_needed_to_approve(api_client, viewer, editor, model):
+    workflow.version_submit(actor=editor, version=good_version(model, editor))
+    response = send(api_client(viewer), "post", V1 + "/approve")
+    assert response.status_code == 403
+    assert not Review.objects.exists()
+
+
+def test_failing_gates_are_409_listing_them(api_client, editor, reviewer, model):
+    version = factories.version(model, editor, files={"m.bin": b"w"})  # no description etc.
+    workflow.version_submit(actor=editor, version=version)
+    response = send(api_client(reviewer), "post", V1 + "/approve")
+    assert response.status_code == 409
+    error = error_of(response)
+    assert error["code"] == "gates_failed"
+    failing = {g["key"] for g in error["gates"] if not g["passed"]}
+    assert failing == {"description", "training_data", "metrics"}
+    assert not Review.objects.exists()
+    assert ModelVersion.objects.get().status == "in_review"
+
+
+def test_a_manager_may_override_failing_gates_with_a_reason(api_client, editor, owner, model):
+    version = factories.version(model, editor, files={"m.bin": b"w"})
+    workflow.version_submit(actor=editor, version=version)
+    response = send(
+        api_client(owner), "post", V1 + "/approve",
+        {"reason": "ok", "override_reason": "Hotfix; metrics come tomorrow."},
+    )  # fmt: skip
+    assert response.status_code == 200, response.content
+    assert response.json()["review"]["override_reason"] == "Hotfix; metrics come tomorrow."
+
+
+def test_reject_needs_a_reason(api_client, editor, reviewer, model):
+    workflow.version_submit(actor=editor, version=good_version(model, editor))
+    c = api_client(reviewer)
+    refused = send(c, "post", V1 + "/reject", {"reason": "  "})
+    assert refused.status_code == 400
+    assert error_of(refused)["field"] == "reason"
+    assert ModelVersion.objects.get().status == "in_review"
+    rejected = send(c, "post", V1 + "/reject", {"reason": "Leaks the label."})
+    assert rejected.status_code == 200
+    assert rejected.json()["version"]["status"] == "rejected"
+
+
+def test_withdraw_is_for_the_author_only(api_client, editor, owner, model):
+    workflow.version_submit(actor=editor, version=good_version(model, editor))
+    refused = send(api_client(owner), "post", V1 + "/withdraw", {"reason": "mine now"})
+    assert refused.status_code == 403
+    assert ModelVersion.objects.get().status == "in_review"
+    done = send(api_client(editor), "post", V1 + "/withdraw", {"reason": "forgot a file"})
+    assert done.status_code == 200
+    assert done.json()["status"] == "draft"
+
+
+def test_only_drafts_can_be_submitted(api_client, editor, model):
+    workflow.version_submit(actor=editor, version=good_version(model, editor))
+    response = send(api_client(editor), "post", V1 + "/submit")
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "conflict"
+
+
+def test_archive_needs_manage_and_a_decided_version(api_client, editor, reviewer, owner, model):
+    version = good_version(model, editor)
+    workflow.version_submit(actor=editor, version=version)
+    workflow.review_reject(actor=reviewer, version=version, reason="no")
+    assert send(api_client(editor), "post", V1 + "/archive").status_code == 403
+    response = send(api_client(owner), "post", V1 + "/archive", {"reason": "superseded"})
+    assert response.status_code == 200
+    assert response.json()["status"] == "archived"
+
+
+def test_comments_can_be_added_and_answered(api_client, viewer, editor, model):
+    good_version(model, editor)
+    c = api_client(viewer)
+    first = send(c, "post", V1 + "/comments", {"body": "Why did AUC drop?", "metric": "auc"})
+    assert first.status_code == 201
+    reply = send(c, "post", V1 + "/comments", {"body": "New split.", "parent": first.json()["id"]})
+    assert reply.status_code == 201
+    listed = c.get(V1 + "/comments").json()
+    assert [(x["body"], x["parent"]) for x in listed["items"]] == [
+        ("Why did AUC drop?", None), ("New split.", first.json()["id"])
+    ]  # fmt: skip
+
+
+def test_a_reply_to_a_comment_elsewhere_is_400(api_client, viewer, editor, model):
+    good_version(model, editor)
+    other = good_version(model, editor)
+    elsewhere = workflow.comment_add(actor=editor, version=other, body="on v2")
+    response = send(api_client(viewer), "post", V1 + "/comments",
+                    {"body": "hi", "parent": elsewhere.pk})  # fmt: skip
+    assert response.status_code == 400
+    assert error_of(response)["field"] == "parent"
+    assert Comment.objects.count() == 1
+
+
+def test_an_empty_comment_is_400(api_client, viewer, editor, model):
+    good_version(model, editor)
+    response = send(api_client(viewer), "post", V1 + "/comments", {"body": "   "})
+    assert response.status_code == 400
+    assert error_of(response)["field"] == "body"
+    assert not Comment.objects.exists()
