@@ -123,7 +123,9 @@ def _text(raw: Any, errors: Errors, name: str, *, max_length: int, required=Fals
     return value
 
 
-def _key_value_rows(raw: Any, errors: Errors, name: str) -> dict[str, str]:
+def _key_value_rows(
+    raw: Any, errors: Errors, name: str, *, max_value: int = 6000
+) -> dict[str, str]:
     """Accepts {"k": "v"} or [{"key": k, "value": v}]; values become text."""
     if raw in (None, ""):
         return {}
@@ -149,7 +151,7 @@ def _key_value_rows(raw: Any, errors: Errors, name: str) -> dict[str, str]:
             value = json.dumps(value, sort_keys=True)
         elif isinstance(value, bool):
             value = "true" if value else "false"
-        value_text = _text(value, errors, f"{name}.{key}", max_length=6000)
+        value_text = _text(value, errors, f"{name}.{key}", max_length=max_value)
         if key_text in result:
             errors.add(f"{name}.{key}", "appears twice")
         if key_text:
@@ -259,6 +261,9 @@ def parse_requirements(text: str) -> list[tuple[str, str]]:
             errors.append(f"line {number}: cannot read {line[:60]!r}")
             continue
         name = canonical_package_name(match.group(1))
+        if len(name) > 200:
+            errors.append(f"line {number}: package names are at most 200 characters")
+            continue
         specifier = (match.group(2) or "") + match.group(3).strip()
         if name in rows:
             errors.append(f"line {number}: {name} is listed twice")
@@ -372,7 +377,7 @@ def parse_metadata(data: Any) -> VersionMetadata:
 
     meta.metrics = parse_metrics(data.get("metrics"), errors)
     meta.params = _key_value_rows(data.get("params", data.get("parameters")), errors, "params")
-    meta.tags = _key_value_rows(data.get("tags"), errors, "tags")
+    meta.tags = _key_value_rows(data.get("tags"), errors, "tags", max_value=5000)
     meta.datasets = _parse_datasets(data.get("datasets"), errors)
     meta.parents = _parse_parents(data.get("parents"), errors)
     errors.raise_if_any()

@@ -94,9 +94,13 @@ class DeniedActionAuditMiddleware:
         from approvals import audit
         from models_app.models import RegisteredModel
 
+        from models_app.names import name_key
+
         match = request.resolver_match
-        slug = match.kwargs.get("slug") if match else None
-        model = RegisteredModel.objects.filter(slug=slug).first() if slug else None
+        kwargs = match.kwargs if match else {}
+        # Dashboard URLs carry the model's slug, API URLs its name: both reduce to its key.
+        ref = kwargs.get("slug") or kwargs.get("name")
+        model = RegisteredModel.objects.filter(name_key=name_key(ref)).first() if ref else None
         try:
             with transaction.atomic():
                 audit.record(

@@ -143,3 +143,10 @@ def test_bad_artifact_paths_are_refused(path, message):
     with pytest.raises(ValidationError) as e:
         validate_artifact_path(path)
     assert message in e.value.messages[0]
+
+
+def test_overlong_tag_values_and_package_names_are_refused():
+    errors = errors_of({"tags": {"k": "x" * 5001}})
+    assert "at most 5000" in errors["tags.k"][0]
+    errors = errors_of({"requirements": "a" * 201 + "==1"})
+    assert "at most 200 characters" in errors["requirements"][0]
