@@ -57,7 +57,7 @@ run: demo
 test: test-core test-browser
 
 test-core: setup-dev
-	@$(PY) -m pytest --ignore=tests/browser $(PYTEST_ARGS)
+	@$(PY) -m pytest --ignore=tests/browser -n auto $(PYTEST_ARGS)
 
 # Browser tests need their own process: DJANGO_ALLOW_ASYNC_UNSAFE is process-wide.
 test-browser: setup-dev
