@@ -25,8 +25,17 @@ QUERY_TOKEN_PARAMS = ("token", "access_token", "api_key", "apikey", "bearer")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
+MLFLOW_CODES = {400: "INVALID_PARAMETER_VALUE", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}
+
+
 def api_error(status: int, code: str, message: str) -> JsonResponse:
-    response = JsonResponse({"error": {"code": code, "message": message}}, status=status)
+    # The JSON API reads "error"; the MLflow client reads "error_code" and "message".
+    body = {
+        "error": {"code": code, "message": message},
+        "error_code": MLFLOW_CODES.get(status, "INVALID_PARAMETER_VALUE"),
+        "message": message,
+    }
+    response = JsonResponse(body, status=status)
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="model-registry"'
     return response
@@ -93,7 +102,6 @@ class DeniedActionAuditMiddleware:
 
         from approvals import audit
         from models_app.models import RegisteredModel
-
         from models_app.names import name_key
 
         match = request.resolver_match

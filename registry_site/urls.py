@@ -33,6 +33,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("registry_site.api.urls")),
     path("api/2.0/", include("registry_site.mlflow_compat.urls")),
+    path("api/3.0/", include("registry_site.mlflow_compat.urls_v3")),
     path("", include("approvals.urls")),
     path("", include("models_app.urls")),
 ]

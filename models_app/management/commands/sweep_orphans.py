@@ -5,9 +5,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from models_app.models import Artifact
+from registry_site.mlflow_compat.models import StagedArtifact
+from registry_site.mlflow_compat.services import staged_expire
 
 PREFIX = "artifacts"
 BATCH = 500
+STAGED_MAX_AGE = timedelta(days=1)  # files uploaded through the MLflow proxy, not registered
 
 
 def walk(storage, folder: str):
@@ -37,7 +40,9 @@ class Command(BaseCommand):
     help = (
         "Delete stored files under artifacts/ that no artifact row points at (left by uploads "
         "that failed or were killed half-way). Files younger than --min-age-minutes are kept, "
-        "since an upload in progress stores its files before it records them."
+        "since an upload in progress stores its files before it records them. Files uploaded "
+        "through the MLflow artifact proxy count as in use while staged; staged uploads that no "
+        "version adopted within a day are expired first."
     )
 
     def add_arguments(self, parser):
@@ -51,11 +56,21 @@ class Command(BaseCommand):
             raise CommandError("--min-age-minutes must be 0 or more.")
         storage = default_storage
         cutoff = timezone.now() - timedelta(minutes=min_age_minutes)
+        expired = staged_expire(older_than=timezone.now() - STAGED_MAX_AGE, dry_run=dry_run)
+        if expired:
+            verb = "would expire" if dry_run else "expired"
+            self.stdout.write(
+                f"{verb} {len(expired)} staged MLflow upload(s) older than a day, never registered"
+            )
         seen = referenced = recent = removed = 0
         for keys in batches(walk(storage, PREFIX), BATCH):
             seen += len(keys)
             known = set(
                 Artifact.objects.filter(storage_key__in=keys).values_list("storage_key", flat=True)
+            ) | set(
+                StagedArtifact.objects.filter(storage_key__in=keys).values_list(
+                    "storage_key", flat=True
+                )
             )
             referenced += len(known)
             for key in keys:
@@ -66,7 +81,10 @@ class Command(BaseCommand):
                     recent += 1
                     continue
                 # A row may have been committed since the batch was read: look once more.
-                if not dry_run and Artifact.objects.filter(storage_key=key).exists():
+                if not dry_run and (
+                    Artifact.objects.filter(storage_key=key).exists()
+                    or StagedArtifact.objects.filter(storage_key=key).exists()
+                ):
                     referenced += 1
                     continue
                 removed += 1

@@ -1,0 +1,40 @@
+"""Files uploaded through the MLflow artifact proxy before any version exists.
+
+The MLflow client uploads a model's files one PUT at a time and only then registers a version
+whose ``source`` names the folder. Until then the files are *staged*: stored under server-made
+keys and recorded here, in the namespace of the model they were uploaded for. Registering a
+version adopts them (the rows move to ``models_app.Artifact`` with the same keys and digests);
+``manage.py sweep_orphans`` expires what no version adopted within a day.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from models_app.models import RegisteredModel
+
+
+class StagedArtifact(models.Model):
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="staged_artifacts"
+    )
+    # Relative to registry/<model>/ in the proxy's namespace: "<upload id>/<file path>".
+    path = models.CharField(max_length=500)
+    # Built from server ids only (storage.new_storage_key), never from the client's file name.
+    storage_key = models.CharField(max_length=300, unique=True, editable=False)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    content_type = models.CharField(max_length=200, default="application/octet-stream")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staged_artifacts"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model", "path"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "path"], name="staged_artifact_unique_path"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="staged_artifact_created_idx")]
+
+    def __str__(self) -> str:
+        return f"registry/{self.model.slug}/{self.path}"

@@ -1,0 +1,242 @@
+"""The MLflow API's own changes: staged uploads, registering them as a version, and the
+read-modify-write edits MLflow does one field at a time (a tag, a description) that the
+catalogue's services take as a whole document. Each runs in one transaction with its audit
+event; the catalogue's services (and their audit events) run inside it.
+
+Role checks happen in the views through the access helpers, and again in the approval
+services they call.
+"""
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from approvals import audit
+from approvals.models import Alias
+from models_app import services, storage
+from models_app.errors import Conflict
+from models_app.metadata import VersionMetadata, parse_metadata
+from models_app.models import ModelVersion, RegisteredModel
+from registry_site.mlflow_compat.models import StagedArtifact
+
+
+def _under(rows, prefix: str) -> list[StagedArtifact]:
+    # Compared here, not in SQL: SQLite's LIKE (behind startswith) ignores case.
+    return [r for r in rows if r.path == prefix or r.path.startswith(prefix + "/")]
+
+
+def staged_put(
+    *, actor, model: RegisteredModel, path: str, incoming: storage.IncomingFile
+) -> StagedArtifact:
+    """Store an uploaded file for ``model`` at ``path`` (relative to registry/<model>/),
+    replacing what was there (the old bytes are deleted once the new row is committed)."""
+    key = storage.new_storage_key(model.pk)
+    try:
+        storage.store(key, incoming)
+        with transaction.atomic():
+            staged = (
+                StagedArtifact.objects.select_for_update().filter(model=model, path=path).first()
+            )
+            replaced = staged.storage_key if staged else None
+            if staged is None:
+                staged = StagedArtifact(model=model, path=path)
+            staged.storage_key = key
+            staged.size = incoming.size
+            staged.sha256 = incoming.sha256
+            staged.content_type = incoming.content_type[:200]
+            staged.uploaded_by = actor
+            staged.save()
+            audit.record(
+                actor=actor,
+                action="mlflow.file_staged",
+                target=model,
+                model=model,
+                after={"path": path, "sha256": incoming.sha256, "size": incoming.size},
+            )
+            if replaced:
+                transaction.on_commit(lambda: storage.delete_quietly([replaced]))
+    except IntegrityError:
+        storage.delete_quietly([key])
+        raise Conflict(f"{path} was uploaded by someone else at the same moment.") from None
+    except BaseException:
+        storage.delete_quietly([key])
+        raise
+    finally:
+        incoming.discard()
+    return staged
+
+
+def staged_delete(*, actor, model: RegisteredModel, prefix: str) -> int:
+    """Delete the staged file at ``prefix`` or every staged file under it."""
+    with transaction.atomic():
+        rows = _under(
+            StagedArtifact.objects.select_for_update().filter(model=model, path__startswith=prefix),
+            prefix,
+        )
+        if not rows:
+            return 0
+        keys = [r.storage_key for r in rows]
+        audit.record(
+            actor=actor,
+            action="mlflow.staged_deleted",
+            target=model,
+            model=model,
+            before={"files": [r.path for r in rows]},
+        )
+        StagedArtifact.objects.filter(pk__in=[r.pk for r in rows]).delete()
+        transaction.on_commit(lambda: storage.delete_quietly(keys))
+    return len(rows)
+
+
+def version_register(
+    *,
+    actor,
+    model: RegisteredModel,
+    metadata: VersionMetadata,
+    staged_prefix: str | None = None,
+) -> ModelVersion:
+    """A new draft version; with ``staged_prefix`` the files staged under it become its files
+    (same keys, same digests) and stop being staged, in the same transaction."""
+    with transaction.atomic():
+        adopt, rows = [], []
+        if staged_prefix is not None:
+            rows = _under(
+                StagedArtifact.objects.select_for_update().filter(
+                    model=model, path__startswith=staged_prefix
+                ),
+                staged_prefix,
+            )
+            if not rows:
+                raise ValidationError(
+                    {
+                        "source": [
+                            f"No files were uploaded to registry/{model.slug}/{staged_prefix}. "
+                            "Upload them first (they stay staged for a day)."
+                        ]
+                    }
+                )
+            for row in rows:
+                relative = row.path[len(staged_prefix) + 1 :] or row.path.rsplit("/", 1)[-1]
+                adopt.append(
+                    storage.StoredFile(
+                        path=relative,
+                        storage_key=row.storage_key,
+                        size=row.size,
+                        sha256=row.sha256,
+                        content_type=row.content_type,
+                    )
+                )
+        try:
+            with transaction.atomic():
+                version = services.version_create(
+                    actor=actor, model=model, metadata=metadata, adopt=adopt
+                )
+        except IntegrityError:
+            raise Conflict("Those files were registered by someone else meanwhile.") from None
+        StagedArtifact.objects.filter(pk__in=[r.pk for r in rows]).delete()
+    return version
+
+
+def staged_expire(*, older_than: datetime, dry_run: bool = False) -> list[str]:
+    """Forget staged uploads older than ``older_than`` that no version adopted, and delete
+    their files once that is committed. Returns their storage keys."""
+    with transaction.atomic():
+        rows = list(
+            StagedArtifact.objects.select_for_update()
+            .filter(created_at__lt=older_than)
+            .select_related("model")
+            .order_by("model_id", "path")
+        )
+        keys = [r.storage_key for r in rows]
+        if dry_run or not rows:
+            return keys
+        by_model: dict[int, list[StagedArtifact]] = {}
+        for row in rows:
+            by_model.setdefault(row.model_id, []).append(row)
+        for group in by_model.values():
+            audit.record(
+                actor=None,
+                action="mlflow.staged_expired",
+                target=group[0].model,
+                model=group[0].model,
+                before={"files": [r.path for r in group]},
+                reason="Uploaded through the MLflow artifact proxy and not registered in time.",
+            )
+        StagedArtifact.objects.filter(pk__in=[r.pk for r in rows]).delete()
+        transaction.on_commit(lambda: storage.delete_quietly(keys))
+    return keys
+
+
+# ---------------------------------------------------------------------------------------------
+# One field at a time, on top of the whole-document services
+
+
+def _locked_draft_metadata(version: ModelVersion) -> tuple[ModelVersion, VersionMetadata]:
+    locked = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+    if not locked.is_editable:
+        raise Conflict(
+            f"Version {locked.number} is {locked.get_status_display().lower()}: its "
+            "description and tags are frozen (only drafts can change). Register a new version "
+            "to change them."
+        )
+    return locked, parse_metadata(services.version_state(locked))
+
+
+def version_tag_set(*, actor, version: ModelVersion, key: str, value: str) -> ModelVersion:
+    with transaction.atomic():
+        locked, metadata = _locked_draft_metadata(version)
+        metadata.tags = {**metadata.tags, key: value}
+        return services.version_update(actor=actor, version=locked, metadata=metadata)
+
+
+def version_tag_delete(*, actor, version: ModelVersion, key: str) -> ModelVersion:
+    with transaction.atomic():
+        locked, metadata = _locked_draft_metadata(version)
+        if key not in metadata.tags:
+            return locked
+        metadata.tags = {k: v for k, v in metadata.tags.items() if k != key}
+        return services.version_update(actor=actor, version=locked, metadata=metadata)
+
+
+def version_description_set(*, actor, version: ModelVersion, description: str) -> ModelVersion:
+    with transaction.atomic():
+        locked, metadata = _locked_draft_metadata(version)
+        metadata.description = description
+        return services.version_update(actor=actor, version=locked, metadata=metadata)
+
+
+def model_tag_set(*, actor, model: RegisteredModel, key: str, value: str) -> RegisteredModel:
+    with transaction.atomic():
+        locked = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        tags = dict(locked.tags.values_list("key", "value"))
+        return services.model_update(actor=actor, model=locked, tags={**tags, key: value})
+
+
+def model_tag_delete(*, actor, model: RegisteredModel, key: str) -> RegisteredModel:
+    with transaction.atomic():
+        locked = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        tags = dict(locked.tags.values_list("key", "value"))
+        if key not in tags:
+            return locked
+        tags.pop(key)
+        return services.model_update(actor=actor, model=locked, tags=tags)
+
+
+def version_delete_with_aliases(*, actor, version: ModelVersion) -> None:
+    """MLflow deletes a version's aliases with it. Only drafts may be deleted, and drafts hold
+    only ordinary aliases (production and staging need an approved version)."""
+    from approvals.services import alias_delete
+
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+        if not locked.is_editable:
+            raise Conflict(
+                f"Version {locked.number} is {locked.get_status_display().lower()}; only drafts "
+                "can be deleted. Archive it instead (transition its stage to Archived)."
+            )
+        for name in Alias.objects.filter(version=locked).values_list("name", flat=True):
+            alias_delete(
+                actor=actor, model=locked.model, name=name, note="Its version was deleted."
+            )
+        services.version_delete(actor=actor, version=locked)

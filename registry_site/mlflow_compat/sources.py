@@ -1,0 +1,151 @@
+"""Paths in the artifact proxy's namespace and the ``source`` of a new version.
+
+The proxy's namespace has one folder, ``registry/<model>/``, holding:
+- ``registry/<model>/<number>/…``: the files of that version (read-only);
+- ``registry/<model>/<upload id>/…`` (any id that is not a number): files staged by PUT for a
+  version still to be registered, visible to the model's editors.
+
+A version's ``source`` may be ``mlflow-artifacts:/registry/<model>/<upload id>[/sub]`` (the
+staged files under it become the version's files) or an external object-store URI (recorded,
+unverified, no files). Local paths, ``file:`` and ``http(s):`` URLs are refused: the registry
+never reads its own disk or fetches a URL on a client's behalf.
+"""
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from django.core.exceptions import ValidationError
+
+from models_app.metadata import validate_artifact_path
+from registry_site.mlflow_compat.protocol import invalid
+
+MAX_SOURCE_LENGTH = 1000
+EXTERNAL_SCHEMES = {
+    "s3", "s3a", "s3n", "gs", "wasb", "wasbs", "abfs", "abfss", "adl", "hdfs", "viewfs", "oss",
+}  # fmt: skip
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _decodings(text: str) -> list[str]:
+    """The text and what it becomes when percent-decoded again and again (``%252e`` is ``%2e``
+    once decoded, ``.`` twice): a check must hold for every form a later layer might see."""
+    forms = [text]
+    for _ in range(4):
+        decoded = unquote(forms[-1])
+        if decoded == forms[-1]:
+            break
+        forms.append(decoded)
+    return forms
+
+
+def refuse_traversal(text: str, what: str, *, uri: bool = False) -> None:
+    """Refuse NUL, backslashes, '..' segments and (unless ``uri``) absolute paths."""
+    for form in _decodings(text):
+        if "\x00" in form:
+            raise invalid(f"The {what} must not contain NUL characters.")
+        if "\\" in form:
+            raise invalid(f"The {what} must use forward slashes, not backslashes ({text[:100]!r}).")
+        if not uri and (form.startswith("/") or _DRIVE.match(form)):
+            raise invalid(f"The {what} must be relative, not absolute ({text[:100]!r}).")
+        if ".." in form.split("/"):
+            raise invalid(f"The {what} must not contain '..' ({text[:100]!r}).")
+
+
+def check_path(raw: str, what: str = "artifact path") -> str:
+    """A path in the proxy's namespace: relative, no traversal in any decoding, no empty or
+    '.' parts, no control characters (each part as strict as a version's file paths)."""
+    refuse_traversal(raw, what)
+    if raw == "":
+        return raw
+    if len(raw) > 1000:
+        raise invalid(f"The {what} is at most 1,000 characters.")
+    for part in raw.split("/"):
+        if part in ("", "."):
+            raise invalid(f"The {what} must not contain empty or '.' parts ({raw[:100]!r}).")
+        try:
+            validate_artifact_path(part)
+        except ValidationError as e:
+            raise invalid(" ".join(e.messages)) from None
+    return raw
+
+
+@dataclass(frozen=True)
+class Location:
+    """A path under registry/: the model as named, then a version number or an upload."""
+
+    model_ref: str
+    number: int | None = None  # a version's files
+    upload: str = ""  # staged files: "<upload id>[/sub/…]" relative to registry/<model>/
+    rest: str = ""  # for versions: the path inside the version
+
+
+def locate(path: str) -> Location | None:
+    """Where a path points, or None when it is not under registry/<model>/<something>."""
+    parts = path.split("/") if path else []
+    if len(parts) < 3 or parts[0] != "registry":
+        return None
+    if parts[2].isdigit():
+        return Location(parts[1], number=int(parts[2]), rest="/".join(parts[3:]))
+    return Location(parts[1], upload="/".join(parts[2:]))
+
+
+@dataclass(frozen=True)
+class Source:
+    uri: str
+    external: bool
+    location: Location | None = None
+
+
+def parse_source(raw: str, *, host: str) -> Source:
+    uri = raw.strip()
+    if not uri:
+        raise invalid("Missing value for required parameter 'source'.")
+    if len(uri) > MAX_SOURCE_LENGTH:
+        raise invalid(f"'source' is at most {MAX_SOURCE_LENGTH} characters.")
+    match = _SCHEME.match(uri)
+    if match is None or _DRIVE.match(uri):
+        raise invalid(
+            f"Source {uri[:100]!r} is a local path: the registry cannot read files on your "
+            "machine or its own disk. Upload them through the artifact proxy "
+            "(mlflow-artifacts:/registry/<model>/<upload id>/…) and register that URI."
+        )
+    scheme = match.group(1).lower()
+    rest = uri[match.end() :]
+    if scheme == "mlflow-artifacts":
+        if rest.startswith("//"):
+            netloc, _, rest = rest[2:].partition("/")
+            if netloc and netloc.lower() != host.lower():
+                raise invalid(
+                    f"Source {uri[:100]!r} names another server ({netloc}); this registry can "
+                    "only register files uploaded to it."
+                )
+        path = check_path(rest.lstrip("/"), "source path")
+        location = locate(path)
+        if location is None or location.number is not None:
+            raise invalid(
+                f"Source {uri[:100]!r} is not a folder of uploaded files. Upload the files to "
+                "mlflow-artifacts:/registry/<model>/<upload id>/ (an id that is not a number) "
+                "and register that URI."
+            )
+        return Source(uri, external=False, location=location)
+    refuse_traversal(rest, "source", uri=True)
+    if scheme in EXTERNAL_SCHEMES:
+        return Source(uri, external=True)
+    if scheme in ("http", "https", "file", "ftp", "sftp"):
+        raise invalid(
+            f"'{scheme}' sources are refused: the registry does not fetch URLs or read local "
+            "files for a client. Upload the files through the artifact proxy "
+            "(mlflow-artifacts:/registry/<model>/<upload id>/…) and register that URI."
+        )
+    if scheme in ("runs", "models"):
+        raise invalid(
+            f"'{scheme}:' sources need an MLflow tracking server, which this registry is not. "
+            "Upload the files through the artifact proxy "
+            "(mlflow-artifacts:/registry/<model>/<upload id>/…) and register that URI."
+        )
+    raise invalid(
+        f"Unsupported source scheme '{scheme}'. Use mlflow-artifacts:/registry/<model>/<upload "
+        f"id> or an object-store URI ({', '.join(sorted(EXTERNAL_SCHEMES))})."
+    )

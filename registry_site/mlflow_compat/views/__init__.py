@@ -1,0 +1,1 @@
+"""The MLflow-compatible API: registered models, model versions, the artifact proxy."""

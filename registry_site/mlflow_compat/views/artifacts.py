@@ -1,0 +1,162 @@
+"""/api/2.0/mlflow-artifacts/artifacts…: the artifact proxy the MLflow client uploads to and
+downloads from (namespace described in sources.py).
+
+Versions' files are read with the view role; staged uploads are written, listed, read and
+deleted with the edit role. Bodies are streamed both ways: uploads are spooled to a temporary
+file while hashed (never read into memory), downloads are read from storage chunk by chunk.
+"""
+
+import posixpath
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+
+from models_app import storage
+from models_app.access import Role, get_model_by_name_for_user, visible_models
+from models_app.metadata import validate_artifact_path
+from models_app.models import Artifact
+from registry_site.access import LOGIN, access
+from registry_site.mlflow_compat import services as mlflow_services
+from registry_site.mlflow_compat.models import StagedArtifact
+from registry_site.mlflow_compat.protocol import ApiError, endpoint, invalid, not_found
+from registry_site.mlflow_compat.sources import check_path, locate
+from registry_site.mlflow_compat.views.common import version_of
+
+UPLOAD_HINT = (
+    "Upload files under registry/<model>/<upload id>/ (an id that is not a number, e.g. a "
+    "UUID), then register that folder as a version's source."
+)
+
+
+def _listing(paths_and_sizes, folder: str) -> dict:
+    """The entries directly inside ``folder`` (basenames; sub-folders once, without a size).
+    A folder that holds nothing, or that is a file, is ``{}``: the client tells a file from a
+    folder that way."""
+    prefix = f"{folder}/" if folder else ""
+    files, dirs = [], set()
+    for path, size in paths_and_sizes:
+        if not path.startswith(prefix):
+            continue
+        rest = path[len(prefix) :]
+        if "/" in rest:
+            dirs.add(rest.split("/", 1)[0])
+        else:
+            files.append({"path": rest, "is_dir": False, "file_size": size})
+    entries = [{"path": d, "is_dir": True} for d in sorted(dirs)] + sorted(
+        files, key=lambda f: f["path"]
+    )
+    return {"files": entries} if entries else {}
+
+
+@endpoint("GET")
+@access(LOGIN)
+def artifact_list(request: HttpRequest) -> JsonResponse:
+    """List a folder. Version folders: view role; staged uploads: edit role."""
+    path = check_path(request.GET.get("path", "").removesuffix("/"))
+    if path == "":
+        return JsonResponse({"files": [{"path": "registry", "is_dir": True}]})
+    if path == "registry":
+        slugs = visible_models(request.user).order_by("slug").values_list("slug", flat=True)
+        return JsonResponse(
+            {"files": [{"path": s, "is_dir": True} for s in slugs]} if slugs else {}
+        )
+    parts = path.split("/")
+    if parts[0] != "registry":
+        return JsonResponse({})
+    model = get_model_by_name_for_user(request.user, parts[1])
+    if len(parts) == 2:
+        entries = [
+            {"path": str(n), "is_dir": True}
+            for n in model.versions.order_by("number").values_list("number", flat=True)
+        ]
+        if Role.EDIT in model.user_roles:
+            uploads = {
+                p.split("/", 1)[0] for p in model.staged_artifacts.values_list("path", flat=True)
+            }
+            entries += [{"path": u, "is_dir": True} for u in sorted(uploads)]
+        return JsonResponse({"files": entries} if entries else {})
+    location = locate(path)
+    if location.number is not None:
+        rows = Artifact.objects.filter(
+            version__model=model, version__number=location.number
+        ).values_list("path", "size")
+        return JsonResponse(_listing(rows, location.rest))  # a missing version: {}
+    model = get_model_by_name_for_user(request.user, parts[1], Role.EDIT)
+    rows = model.staged_artifacts.values_list("path", "size")
+    return JsonResponse(_listing(rows, location.upload))
+
+
+@endpoint("GET", "PUT", "DELETE")
+@access(LOGIN)
+def artifact(request: HttpRequest, path: str) -> HttpResponse:
+    """GET: download a file (view role for versions' files, edit role for staged ones).
+    PUT: stage an upload, replacing one at the same path (edit role). DELETE: delete staged
+    files at or under the path (edit role). Versions' files are read-only here."""
+    path = check_path(path.removesuffix("/"))  # delete_artifacts names a folder with a slash
+    location = locate(path)
+    if request.method == "GET":
+        return _download(request, path, location)
+    if location is None:
+        raise invalid(f"{path[:200]!r} is not a place for uploads. {UPLOAD_HINT}")
+    if location.number is not None:
+        raise invalid(
+            f"registry/{location.model_ref}/{location.number}/ holds the files of version "
+            f"{location.number}, which are read-only here. {UPLOAD_HINT}"
+        )
+    model = get_model_by_name_for_user(request.user, location.model_ref, Role.EDIT)
+    if request.method == "DELETE":
+        mlflow_services.staged_delete(actor=request.user, model=model, prefix=location.upload)
+        return JsonResponse({})
+    return _upload(request, model, location.upload)
+
+
+def _download(request: HttpRequest, path: str, location) -> HttpResponse:
+    if location is None or (location.number is not None and not location.rest):
+        raise not_found(f"No file at {path[:200]}.")
+    if location.number is not None:
+        model = get_model_by_name_for_user(request.user, location.model_ref)
+        version = version_of(model, location.number)
+        found = Artifact.objects.filter(version=version, path=location.rest).first()
+    else:
+        model = get_model_by_name_for_user(request.user, location.model_ref, Role.EDIT)
+        found = StagedArtifact.objects.filter(model=model, path=location.upload).first()
+    if found is None:
+        raise not_found(f"No file at {path[:200]}.")
+    response = FileResponse(
+        storage.open_stored(found.storage_key),
+        as_attachment=True,
+        filename=posixpath.basename(found.path),
+        content_type="application/octet-stream",  # never a Content-Encoding: bytes as stored
+    )
+    response["Content-Length"] = str(found.size)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _upload(request: HttpRequest, model, upload_path: str) -> JsonResponse:
+    if "/" not in upload_path:
+        raise invalid(f"Name the file inside the upload folder. {UPLOAD_HINT}")
+    try:
+        validate_artifact_path(upload_path)
+    except ValidationError as e:
+        raise invalid(" ".join(e.messages)) from None
+    limit = settings.REGISTRY_MAX_UPLOAD_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise invalid("Content-Length must be a number.") from None
+    if declared > limit:
+        raise ApiError("INVALID_PARAMETER_VALUE", f"Uploads are limited to {limit:,} bytes.", 413)
+    local_path, size, sha256 = storage.spool_stream(request, max_bytes=limit)
+    incoming = storage.IncomingFile(
+        path=upload_path,
+        local_path=local_path,
+        size=size,
+        sha256=sha256,
+        content_type=(request.content_type or "application/octet-stream")[:200],
+        owned=True,
+    )
+    mlflow_services.staged_put(actor=request.user, model=model, path=upload_path, incoming=incoming)
+    return JsonResponse({})

@@ -1,0 +1,55 @@
+"""Lookups and checks the MLflow views share."""
+
+import re
+
+from django.http import Http404
+
+from models_app.models import ModelVersion, RegisteredModel
+from registry_site.mlflow_compat.protocol import invalid
+from registry_site.mlflow_compat.serializers import RESERVED_TAG_PREFIX
+
+TAG_KEY = re.compile(r"^[\w\-. :/]+$")
+MAX_TAG_VALUE = 5000  # the registry's column; MLflow allows more
+ALIAS = re.compile(r"^[\w\-]+$")
+RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
+
+
+def version_of(model: RegisteredModel, number: int) -> ModelVersion:
+    """A version of a model the caller may view (the model came from an access helper)."""
+    version = ModelVersion.objects.filter(model=model, number=number).first()
+    if version is None:
+        raise Http404(f"Model version {model.name} {number} not found.")
+    version.model = model
+    return version
+
+
+def check_tag(key: str, value: str = "") -> tuple[str, str]:
+    """MLflow's rules for tag keys, the registry's size limit, and its reserved prefix."""
+    if not key:
+        raise invalid("Tag keys must not be empty.")
+    if len(key) > 250:
+        raise invalid(f"Tag keys are at most 250 characters (got {len(key)}).")
+    if not TAG_KEY.match(key) or key.startswith("/") or ".." in key.split("/"):
+        raise invalid(
+            f"Invalid tag key {key[:80]!r}: use letters, digits, '_', '-', '.', ' ', ':' and '/'."
+        )
+    if key.lower().startswith(RESERVED_TAG_PREFIX):
+        raise invalid(
+            f"Tags starting with {RESERVED_TAG_PREFIX!r} are kept by the registry "
+            "(registry.status is the approval state); they cannot be set or deleted."
+        )
+    if len(value) > MAX_TAG_VALUE:
+        raise invalid(f"Tag values are at most {MAX_TAG_VALUE} characters (got {len(value)}).")
+    return key, value
+
+
+def check_alias(alias: str) -> str:
+    """MLflow's alias rules; the registry keeps aliases in lower case."""
+    if len(alias) > 255 or not ALIAS.match(alias):
+        raise invalid(f"Invalid alias {alias[:80]!r}: use letters, digits, '_' and '-'.")
+    if RESERVED_ALIAS.match(alias):
+        raise invalid(
+            f"Alias {alias!r} is reserved: 'latest' always means the newest version and "
+            "'v<number>' names a version."
+        )
+    return alias.lower()

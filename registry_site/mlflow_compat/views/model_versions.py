@@ -1,0 +1,224 @@
+"""/api/2.0/mlflow/model-versions/…: registering, reading and moving versions.
+
+A version registered through MLflow starts as a draft, like one registered on the dashboard:
+its description and tags can change until it is submitted for review, then they are frozen.
+Stages map onto the registry's aliases and approval states (docs/mlflow.md): Production and
+Staging are the protected aliases (promote role, approved versions only), Archived is the
+archived state (manage role), None removes the protected aliases.
+"""
+
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+from django.urls import reverse
+
+from approvals import services as approvals
+from approvals.models import Alias
+from models_app.access import Role, get_model_by_name_for_user, visible_models
+from models_app.errors import Conflict
+from models_app.metadata import parse_metadata
+from models_app.models import ModelVersion
+from registry_site.access import LOGIN, access
+from registry_site.mlflow_compat import filters
+from registry_site.mlflow_compat import services as mlflow_services
+from registry_site.mlflow_compat.protocol import Params, endpoint, invalid
+from registry_site.mlflow_compat.serializers import (
+    SOURCE_TAG,
+    VERIFIED_TAG,
+    artifact_root,
+    canonical_stage,
+    describe_version,
+    describe_versions,
+    versions,
+    with_source,
+)
+from registry_site.mlflow_compat.sources import EXTERNAL_SCHEMES, MAX_SOURCE_LENGTH, parse_source
+from registry_site.mlflow_compat.views.common import check_tag, version_of
+
+MAX_DESCRIPTION = 20000
+MAX_RESULTS = 200000  # what stock MLflow accepts
+PAGE_LIMIT = 10000  # the client's default; larger requests get this many and a page token
+
+
+def _version(request: HttpRequest, params: Params, role: Role = Role.VIEW) -> ModelVersion:
+    model = get_model_by_name_for_user(
+        request.user, params.text("name", required=True, max_length=200), role
+    )
+    return version_of(model, params.version())
+
+
+def _answer(version: ModelVersion) -> JsonResponse:
+    return JsonResponse({"model_version": describe_version(version)})
+
+
+@endpoint("POST")
+@access(LOGIN)
+def create(request: HttpRequest) -> JsonResponse:
+    """Register a draft version. Edit role. The source is files staged through the artifact
+    proxy (they become the version's files) or an external object-store URI (recorded,
+    unverified, no files)."""
+    params = Params(request)
+    model = get_model_by_name_for_user(
+        request.user, params.text("name", required=True, max_length=200), Role.EDIT
+    )
+    source = parse_source(
+        params.text("source", required=True, max_length=MAX_SOURCE_LENGTH),
+        host=request.get_host(),
+    )
+    run_id = params.text("run_id", max_length=500)
+    description = params.text("description", max_length=MAX_DESCRIPTION)
+    tags = dict(check_tag(k, v) for k, v in params.tags())
+    prefix = None
+    if not source.external:
+        uploaded_for = get_model_by_name_for_user(
+            request.user, source.location.model_ref, Role.EDIT
+        )
+        if uploaded_for.pk != model.pk:
+            raise invalid(
+                f"The files under {source.uri} were uploaded for model {uploaded_for.name}, not "
+                f"{model.name}. Upload them under registry/{model.slug}/<upload id>/."
+            )
+        prefix = source.location.upload
+    tags[SOURCE_TAG] = source.uri
+    if source.external:
+        tags[VERIFIED_TAG] = "false"
+    metadata = parse_metadata({"description": description, "source_run": run_id, "tags": tags})
+    version = mlflow_services.version_register(
+        actor=request.user, model=model, metadata=metadata, staged_prefix=prefix
+    )
+    return _answer(version)
+
+
+@endpoint("GET")
+@access(LOGIN)
+def get(request: HttpRequest) -> JsonResponse:
+    """One version. View role."""
+    return _answer(_version(request, Params(request)))
+
+
+@endpoint("PATCH")
+@access(LOGIN)
+def update(request: HttpRequest) -> JsonResponse:
+    """Change a draft's description (other fields, such as status, are ignored). Edit role."""
+    params = Params(request)
+    version = _version(request, params, Role.EDIT)
+    if "description" in params.data:
+        description = params.text("description", max_length=MAX_DESCRIPTION)
+        if description != version.description:
+            version = mlflow_services.version_description_set(
+                actor=request.user, version=version, description=description
+            )
+    return _answer(version)
+
+
+@endpoint("DELETE")
+@access(LOGIN)
+def delete(request: HttpRequest) -> JsonResponse:
+    """Delete a draft (and its aliases); submitted versions are refused. Edit role."""
+    params = Params(request)
+    version = _version(request, params, Role.EDIT)
+    mlflow_services.version_delete_with_aliases(actor=request.user, version=version)
+    return JsonResponse({})
+
+
+@endpoint("POST")
+@access(LOGIN)
+def transition_stage(request: HttpRequest) -> JsonResponse:
+    """Production/Staging: move that protected alias here (promote role, approved version).
+    Archived: archive (manage role). None: remove this version's protected aliases (promote
+    role). ``archive_existing_versions`` also archives the version that held the stage."""
+    params = Params(request)
+    version = _version(request, params)
+    raw_stage = params.text("stage", required=True, max_length=40)
+    stage = canonical_stage(raw_stage)
+    if stage is None:
+        raise invalid(f"Invalid stage {raw_stage!r}: use None, Staging, Production or Archived.")
+    archive_existing = params.boolean("archive_existing_versions")
+    actor, model = request.user, version.model
+    note = f"MLflow stage transition of version {version.number} to {stage}."
+    with transaction.atomic():
+        if stage in ("Production", "Staging"):
+            name = stage.lower()
+            holder = Alias.objects.filter(model=model, name=name).select_related("version").first()
+            if holder is None or holder.version_id != version.pk:
+                approvals.alias_set(actor=actor, model=model, name=name, version=version, note=note)
+                if archive_existing and holder is not None:
+                    approvals.version_archive(actor=actor, version=holder.version, reason=note)
+        elif stage == "Archived":
+            if version.status != ModelVersion.Status.ARCHIVED:
+                approvals.version_archive(actor=actor, version=version, reason=note)
+        else:
+            if version.status == ModelVersion.Status.ARCHIVED:
+                raise Conflict(f"Version {version.number} is archived; that cannot be undone.")
+            for name in Alias.objects.filter(
+                version=version, name__in=Alias.PROTECTED_NAMES
+            ).values_list("name", flat=True):
+                approvals.alias_delete(actor=actor, model=model, name=name, note=note)
+    return _answer(version)
+
+
+@endpoint("GET")
+@access(LOGIN)
+def search(request: HttpRequest) -> JsonResponse:
+    """Versions of the models the caller may view, filtered, ordered and paged."""
+    params = Params(request)
+    max_results = params.integer("max_results", default=PAGE_LIMIT, minimum=1, maximum=MAX_RESULTS)
+    page_size = min(max_results, PAGE_LIMIT)
+    try:
+        clauses = filters.parse(params.text("filter", max_length=10000))
+        q = filters.version_q(clauses)
+        order = filters.order_by(
+            params.text_list("order_by"),
+            filters.VERSION_ORDER,
+            default=["-updated_at", "model__name_key", "-number"],
+            tail=["model__name_key", "-number", "pk"],
+        )
+        offset = filters.decode_token(params.text("page_token", max_length=200))
+    except filters.FilterError as e:
+        raise invalid(str(e)) from None
+    queryset = versions().filter(model__in=visible_models(request.user))
+    if any(c.key == "source_path" for c in clauses):
+        queryset = with_source(queryset)
+    rows = list(queryset.filter(q).order_by(*order)[offset : offset + page_size + 1])
+    body: dict = {}
+    if rows[:page_size]:
+        body["model_versions"] = describe_versions(rows[:page_size])
+    if len(rows) > page_size:
+        body["next_page_token"] = filters.encode_token(offset + page_size)
+    return JsonResponse(body)
+
+
+@endpoint("GET")
+@access(LOGIN)
+def get_download_uri(request: HttpRequest) -> JsonResponse:
+    """Where the client downloads the version's files: the artifact proxy (an absolute URL, so
+    it works whatever the tracking URI is), or the external URI it was registered with."""
+    version = _version(request, Params(request))
+    source = version.tags.filter(key=SOURCE_TAG).values_list("value", flat=True).first() or ""
+    if source.split(":", 1)[0].lower() in EXTERNAL_SCHEMES:
+        return JsonResponse({"artifact_uri": source})
+    base = request.build_absolute_uri(reverse("mlflow:artifact_list"))
+    return JsonResponse({"artifact_uri": f"{base}/{artifact_root(version.model, version.number)}"})
+
+
+@endpoint("POST")
+@access(LOGIN)
+def set_tag(request: HttpRequest) -> JsonResponse:
+    """Set a tag on a draft. Edit role."""
+    params = Params(request)
+    version = _version(request, params, Role.EDIT)
+    key, value = check_tag(
+        params.text("key", required=True, max_length=250), params.text("value", max_length=5000)
+    )
+    mlflow_services.version_tag_set(actor=request.user, version=version, key=key, value=value)
+    return JsonResponse({})
+
+
+@endpoint("DELETE")
+@access(LOGIN)
+def delete_tag(request: HttpRequest) -> JsonResponse:
+    """Delete a draft's tag (a missing one is fine). Edit role."""
+    params = Params(request)
+    version = _version(request, params, Role.EDIT)
+    key, _ = check_tag(params.text("key", required=True, max_length=250))
+    mlflow_services.version_tag_delete(actor=request.user, version=version, key=key)
+    return JsonResponse({})

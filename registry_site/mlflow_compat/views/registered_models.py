@@ -1,0 +1,206 @@
+"""/api/2.0/mlflow/registered-models/…: models, their tags and aliases.
+
+Every view is signed-in only (LOGIN) and fetches its model through the access helper with the
+role the dashboard asks for the same change: an outsider gets RESOURCE_DOES_NOT_EXIST exactly
+like a missing model, a viewer lacking the role PERMISSION_DENIED.
+"""
+
+from django.http import HttpRequest, JsonResponse
+
+from approvals import services as approvals
+from approvals.models import Alias
+from models_app import services
+from models_app.access import Role, check_role, get_model_by_name_for_user, visible_models
+from models_app.models import ModelVersion
+from registry_site.access import LOGIN, access
+from registry_site.mlflow_compat import filters
+from registry_site.mlflow_compat import services as mlflow_services
+from registry_site.mlflow_compat.protocol import ApiError, Params, endpoint, invalid
+from registry_site.mlflow_compat.serializers import (
+    canonical_stage,
+    describe_model,
+    describe_models,
+    describe_version,
+    latest_versions,
+)
+from registry_site.mlflow_compat.views.common import check_alias, check_tag, version_of
+
+MAX_DESCRIPTION = 20000
+MAX_RESULTS = 1000
+
+
+@endpoint("POST")
+@access(LOGIN)
+def create(request: HttpRequest) -> JsonResponse:
+    """Create a model; the caller becomes its manager. Any signed-in user."""
+    params = Params(request)
+    name = params.text("name", required=True, max_length=200)
+    description = params.text("description", max_length=MAX_DESCRIPTION)
+    tags = dict(check_tag(k, v) for k, v in params.tags())
+    model = services.model_create(actor=request.user, name=name, description=description, tags=tags)
+    return JsonResponse({"registered_model": describe_model(model)})
+
+
+@endpoint("GET")
+@access(LOGIN)
+def get(request: HttpRequest) -> JsonResponse:
+    """One model. View role."""
+    name = Params(request).text("name", required=True, max_length=200)
+    model = get_model_by_name_for_user(request.user, name)
+    return JsonResponse({"registered_model": describe_model(model)})
+
+
+@endpoint("PATCH")
+@access(LOGIN)
+def update(request: HttpRequest) -> JsonResponse:
+    """Change the description (other fields are ignored). Manage role, like the settings page."""
+    params = Params(request)
+    model = get_model_by_name_for_user(
+        request.user, params.text("name", required=True, max_length=200), Role.MANAGE
+    )
+    if "description" in params.data:
+        description = params.text("description", max_length=MAX_DESCRIPTION)
+        model = services.model_update(actor=request.user, model=model, description=description)
+    return JsonResponse({"registered_model": describe_model(model)})
+
+
+@endpoint("POST")
+@access(LOGIN)
+def rename(request: HttpRequest) -> JsonResponse:
+    """Rename; versions, aliases and history follow. Manage role."""
+    params = Params(request)
+    model = get_model_by_name_for_user(
+        request.user, params.text("name", required=True, max_length=200), Role.MANAGE
+    )
+    new_name = params.text("new_name", required=True, max_length=200)
+    model = services.model_update(actor=request.user, model=model, name=new_name)
+    return JsonResponse({"registered_model": describe_model(model)})
+
+
+@endpoint("DELETE")
+@access(LOGIN)
+def delete(request: HttpRequest) -> JsonResponse:
+    """Delete the model with its versions, files and aliases. Manage role."""
+    name = Params(request).text("name", required=True, max_length=200)
+    model = get_model_by_name_for_user(request.user, name, Role.MANAGE)
+    services.model_delete(actor=request.user, model=model, reason="Deleted through the MLflow API.")
+    return JsonResponse({})
+
+
+@endpoint("GET")
+@access(LOGIN)
+def search(request: HttpRequest) -> JsonResponse:
+    """Models the caller may view, filtered, ordered and paged as MLflow asks."""
+    params = Params(request)
+    max_results = params.integer("max_results", default=100, minimum=1, maximum=MAX_RESULTS)
+    try:
+        clauses = filters.parse(params.text("filter", max_length=10000))
+        q = filters.model_q(clauses)
+        order = filters.order_by(
+            params.text_list("order_by"),
+            filters.MODEL_ORDER,
+            default=["name_key"],
+            tail=["name_key", "pk"],
+        )
+        offset = filters.decode_token(params.text("page_token", max_length=200))
+    except filters.FilterError as e:
+        raise invalid(str(e)) from None
+    rows = list(
+        visible_models(request.user)
+        .select_related("owner")
+        .filter(q)
+        .order_by(*order)[offset : offset + max_results + 1]
+    )
+    body: dict = {}
+    if rows[:max_results]:
+        body["registered_models"] = describe_models(rows[:max_results])
+    if len(rows) > max_results:
+        body["next_page_token"] = filters.encode_token(offset + max_results)
+    return JsonResponse(body)
+
+
+@endpoint("GET", "POST")
+@access(LOGIN)
+def get_latest_versions(request: HttpRequest) -> JsonResponse:
+    """The newest version in each requested stage (every stage if none). View role."""
+    params = Params(request)
+    model = get_model_by_name_for_user(request.user, params.text("name", required=True))
+    stages = []
+    for raw in params.text_list("stages"):
+        stage = canonical_stage(raw)
+        if stage is None:
+            raise invalid(f"Invalid stage {raw[:40]!r}: use None, Staging, Production or Archived.")
+        stages.append(stage)
+    return JsonResponse({"model_versions": latest_versions(model, stages)})
+
+
+@endpoint("POST")
+@access(LOGIN)
+def set_tag(request: HttpRequest) -> JsonResponse:
+    """Set a model tag. Manage role (tags are model settings)."""
+    params = Params(request)
+    model = get_model_by_name_for_user(
+        request.user, params.text("name", required=True), Role.MANAGE
+    )
+    key, value = check_tag(
+        params.text("key", required=True, max_length=250), params.text("value", max_length=5000)
+    )
+    mlflow_services.model_tag_set(actor=request.user, model=model, key=key, value=value)
+    return JsonResponse({})
+
+
+@endpoint("DELETE")
+@access(LOGIN)
+def delete_tag(request: HttpRequest) -> JsonResponse:
+    """Delete a model tag (a missing one is fine). Manage role."""
+    params = Params(request)
+    model = get_model_by_name_for_user(
+        request.user, params.text("name", required=True), Role.MANAGE
+    )
+    key, _ = check_tag(params.text("key", required=True, max_length=250))
+    mlflow_services.model_tag_delete(actor=request.user, model=model, key=key)
+    return JsonResponse({})
+
+
+# ---------------------------------------------------------------------------------------------
+# Aliases: one URL, three methods
+
+
+@endpoint("GET", "POST", "DELETE")
+@access(LOGIN)
+def alias(request: HttpRequest) -> JsonResponse:
+    """GET: the version an alias points at (view role). POST: move an alias (edit role;
+    production and staging need the promote role and an approved version). DELETE: remove
+    it (the same roles; removing a missing alias is fine)."""
+    params = Params(request)
+    model = get_model_by_name_for_user(request.user, params.text("name", required=True))
+    raw = params.text("alias", required=True, max_length=255)
+    if request.method == "GET":
+        return _alias_get(model, raw)
+    name = check_alias(raw)
+    check_role(request.user, model, Role.PROMOTE if name in Alias.PROTECTED_NAMES else Role.EDIT)
+    current = Alias.objects.filter(model=model, name=name).select_related("version").first()
+    if request.method == "DELETE":
+        if current is not None:
+            approvals.alias_delete(
+                actor=request.user, model=model, name=name, note="Removed through the MLflow API."
+            )
+        return JsonResponse({})
+    version = version_of(model, params.version())
+    if current is None or current.version_id != version.pk:  # the same version: nothing to do
+        approvals.alias_set(
+            actor=request.user, model=model, name=name, version=version,
+            note="Set through the MLflow API.",
+        )  # fmt: skip
+    return JsonResponse({})
+
+
+def _alias_get(model, raw: str) -> JsonResponse:
+    if raw.lower() == "latest":
+        version = ModelVersion.objects.filter(model=model).order_by("-number").first()
+    else:
+        row = Alias.objects.filter(model=model, name=raw.lower()).select_related("version").first()
+        version = row.version if row is not None else None
+    if version is None:
+        raise ApiError("INVALID_PARAMETER_VALUE", f"Registered model alias {raw} not found.", 400)
+    return JsonResponse({"model_version": describe_version(version)})

@@ -1,0 +1,370 @@
+"""Bad input to the MLflow API, sent as raw HTTP (the MLflow client refuses most of it before
+sending): each gets a clear 4xx with a message, and nothing changes."""
+
+import json
+
+import pytest
+from django.test import Client
+
+from approvals.models import AuditEvent
+from models_app.models import ModelVersion, RegisteredModel
+from registry_site.mlflow_compat.models import StagedArtifact
+from registry_site.tokens import token_create
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+API = "/api/2.0/mlflow"
+ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+@pytest.fixture
+def editor_model(editor, owner):
+    model = factories.registered_model(owner, "fraud-detector")
+    factories.grant(editor, model, "edit")
+    factories.version(model, editor, description="first")
+    return model
+
+
+@pytest.fixture
+def api(editor):
+    """A test client sending ``editor``'s write token, and a snapshot of what exists."""
+    secret = token_create(actor=editor, user=editor, name="bad-input", scope="write")[1]
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+    def call(method: str, path: str, body=None, *, raw: bytes | None = None, **extra):
+        data = raw if raw is not None else (json.dumps(body) if body is not None else "")
+        return client.generic(method, path, data, content_type="application/json", **extra)
+
+    return call
+
+
+def state() -> tuple:
+    """Everything a bad request could have changed."""
+    return (
+        list(RegisteredModel.objects.values_list("name", "description", "owner_id")),
+        list(ModelVersion.objects.values_list("number", "status", "description", "created_by_id")),
+        StagedArtifact.objects.count(),
+        AuditEvent.objects.exclude(action="access.denied").count(),
+    )
+
+
+def refused(response, status: int, code: str, fragment: str) -> None:
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["error_code"] == code
+    assert fragment in body["message"], body["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("registry/fraud-detector/up/../../other/x.bin", "must not contain '..'"),
+        ("registry/fraud-detector/up/%2e%2e%2f%2e%2e%2fx.bin", "must not contain '..'"),
+        ("registry/fraud-detector/up/%252e%252e%252fx.bin", "must not contain '..'"),
+        ("registry/fraud-detector/up/..%5c..%5cx.bin", "not backslashes"),
+        ("registry/fraud-detector/up/evil\\x.bin", "not backslashes"),
+        ("registry/fraud-detector/up/x%00.bin", "NUL"),
+        ("/etc/passwd", "must be relative"),
+        ("registry/fraud-detector/up//x.bin", "empty or '.' parts"),
+    ],
+)
+def test_traversal_in_artifact_paths_is_refused_and_nothing_is_stored(
+    api, editor_model, path, fragment
+):
+    before = state()
+    for method in ("PUT", "GET", "DELETE"):
+        response = api(method, f"{ARTIFACTS}/{path}", raw=b"payload")
+        refused(response, 400, "INVALID_PARAMETER_VALUE", fragment)
+    listing = api("GET", f"{ARTIFACTS}?path={path}")
+    refused(listing, 400, "INVALID_PARAMETER_VALUE", fragment)
+    assert state() == before
+
+
+def test_version_files_are_read_only_through_the_proxy(api, editor_model):
+    before = state()
+    response = api("PUT", f"{ARTIFACTS}/registry/fraud-detector/1/model.bin", raw=b"x")
+    refused(response, 400, "INVALID_PARAMETER_VALUE", "read-only")
+    response = api("DELETE", f"{ARTIFACTS}/registry/fraud-detector/1")
+    refused(response, 400, "INVALID_PARAMETER_VALUE", "read-only")
+    response = api("PUT", f"{ARTIFACTS}/elsewhere/model.bin", raw=b"x")
+    refused(response, 400, "INVALID_PARAMETER_VALUE", "Upload files under registry/<model>/")
+    assert state() == before
+
+
+def test_an_upload_over_the_limit_is_refused_and_not_staged(api, editor_model, settings):
+    settings.REGISTRY_MAX_UPLOAD_BYTES = 10
+    before = state()
+    response = api("PUT", f"{ARTIFACTS}/registry/fraud-detector/up/model.bin", raw=b"x" * 11)
+    refused(response, 413, "INVALID_PARAMETER_VALUE", "limited to 10 bytes")
+    assert state() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "fragment"),
+    [
+        ("POST", "/registered-models/create", {"name": 5}, "'name' must be a string, got a number"),
+        (
+            "POST",
+            "/registered-models/create",
+            {"name": "x", "tags": {"team": "a"}},
+            "'tags' must be a list",
+        ),
+        (
+            "POST",
+            "/registered-models/create",
+            {"name": "x", "tags": [{"key": "a", "value": 1}]},
+            "'tags[0].value' must be a string",
+        ),
+        ("POST", "/registered-models/create", ["x"], "must be a JSON object"),
+        (
+            "PATCH",
+            "/model-versions/update",
+            {"name": "fraud-detector", "version": "1", "description": []},
+            "'description' must be a string",
+        ),
+        (
+            "POST",
+            "/model-versions/create",
+            {"name": "fraud-detector", "source": 7},
+            "'source' must be a string",
+        ),
+        (
+            "PATCH",
+            "/model-versions/update",
+            {"name": "fraud-detector", "version": 1.5, "description": "x"},
+            "Version must be a positive integer",
+        ),
+        (
+            "PATCH",
+            "/model-versions/update",
+            {"name": "fraud-detector", "version": "abc"},
+            "Version must be a positive integer",
+        ),
+        (
+            "POST",
+            "/model-versions/transition-stage",
+            {
+                "name": "fraud-detector",
+                "version": "1",
+                "stage": "Production",
+                "archive_existing_versions": "yes",
+            },
+            "'archive_existing_versions' must be true or false",
+        ),
+        (
+            "POST",
+            "/registered-models/alias",
+            {"name": "fraud-detector", "alias": "x", "version": True},
+            "Version must be a positive integer",
+        ),
+        (
+            "POST",
+            "/model-versions/create",
+            {"name": "fraud-detector"},
+            "Missing value for required parameter 'source'",
+        ),
+    ],
+)
+def test_wrong_json_types_and_missing_fields_are_refused(
+    api, editor_model, method, path, body, fragment
+):
+    before = state()
+    refused(api(method, API + path, body), 400, "INVALID_PARAMETER_VALUE", fragment)
+    assert state() == before
+
+
+def test_a_body_that_is_not_json_is_refused(api, editor_model):
+    before = state()
+    response = api("POST", API + "/registered-models/create", raw=b"name=x")
+    refused(response, 400, "INVALID_PARAMETER_VALUE", "not valid JSON")
+    assert state() == before
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "fragment"),
+    [
+        ("/registered-models/search", "max_results=1001", "between 1 and 1000"),
+        ("/registered-models/search", "max_results=0", "between 1 and 1000"),
+        ("/registered-models/search", "max_results=ten", "must be an integer"),
+        ("/model-versions/search", "max_results=200001", "between 1 and 200000"),
+        ("/registered-models/search", "page_token=bm9wZQ%3D%3D", "Invalid page token"),
+        ("/registered-models/search", "filter=name%3D'a'%20OR%20name%3D'b'", "OR is not supported"),
+        ("/model-versions/search", "order_by=size%20DESC", "Invalid order_by"),
+        ("/model-versions/get", "name=fraud-detector&version=-1", "positive integer"),
+        (
+            "/registered-models/get-latest-versions",
+            "name=fraud-detector&stages=Prod",
+            "Invalid stage",
+        ),
+    ],
+)
+def test_bad_search_arguments_are_invalid_parameter_values(
+    api, editor_model, path, query, fragment
+):
+    refused(api("GET", f"{API}{path}?{query}"), 400, "INVALID_PARAMETER_VALUE", fragment)
+
+
+def test_unknown_fields_are_ignored_like_stock_mlflow(api, editor_model):
+    response = api(
+        "POST", API + "/registered-models/create", {"name": "churn", "colour": "blue", "n": [1]}
+    )
+    assert response.status_code == 200
+    assert response.json()["registered_model"]["name"] == "churn"
+    assert "colour" not in json.dumps(response.json())
+
+
+def test_protected_fields_in_an_update_are_ignored_never_applied(api, editor_model, editor, owner):
+    before = ModelVersion.objects.values("status", "created_by_id").get()
+    response = api(
+        "PATCH",
+        API + "/model-versions/update",
+        {
+            "name": "fraud-detector", "version": "1", "description": "retrained",
+            "status": "approved", "user_id": "root", "current_stage": "Production",
+            "creation_timestamp": 1, "aliases": ["production"], "source": "s3://evil",
+        },
+    )  # fmt: skip
+    assert response.status_code == 200
+    body = response.json()["model_version"]
+    assert body["description"] == "retrained"
+    assert body["current_stage"] == "None"
+    assert body["user_id"] == "editor"
+    assert {"key": "registry.status", "value": "draft"} in body["tags"]
+    assert ModelVersion.objects.values("status", "created_by_id").get() == before
+
+    factories.grant(editor, editor_model, "manage")
+    response = api(
+        "PATCH",
+        API + "/registered-models/update",
+        {"name": "fraud-detector", "description": "d", "user_id": "editor", "new_name": "x"},
+    )
+    assert response.status_code == 200
+    model = RegisteredModel.objects.get()
+    assert (model.name, model.description, model.owner) == ("fraud-detector", "d", owner)
+
+
+def test_reserved_tags_and_aliases_are_refused_on_every_route(api, editor_model):
+    before = state()
+    for path, body in (
+        ("/model-versions/create", {"name": "fraud-detector", "source": "s3://b/m",
+                                    "tags": [{"key": "registry.status", "value": "approved"}]}),
+        ("/model-versions/set-tag", {"name": "fraud-detector", "version": "1",
+                                     "key": "Registry.Status", "value": "approved"}),
+    ):  # fmt: skip
+        refused(
+            api("POST", API + path, body), 400, "INVALID_PARAMETER_VALUE", "kept by the registry"
+        )
+    response = api(
+        "DELETE", API + "/model-versions/delete-tag",
+        {"name": "fraud-detector", "version": "1", "key": "registry.source"},
+    )  # fmt: skip
+    refused(response, 400, "INVALID_PARAMETER_VALUE", "kept by the registry")
+    response = api(
+        "POST", API + "/model-versions/set-tag",
+        {"name": "fraud-detector", "version": "1", "key": "bad/../key", "value": "x"},
+    )  # fmt: skip
+    refused(response, 400, "INVALID_PARAMETER_VALUE", "Invalid tag key")
+    response = api(
+        "POST", API + "/model-versions/set-tag",
+        {"name": "fraud-detector", "version": "1", "key": "big", "value": "x" * 5001},
+    )  # fmt: skip
+    refused(response, 400, "INVALID_PARAMETER_VALUE", "at most 5000 characters")
+    assert state() == before
+
+
+def test_renaming_onto_an_existing_name_is_resource_already_exists(
+    api, editor_model, editor, owner
+):
+    factories.grant(editor, editor_model, "manage")
+    factories.registered_model(owner, "Churn")
+    before = state()
+    response = api(
+        "POST", API + "/registered-models/rename", {"name": "fraud-detector", "new_name": "churn"}
+    )
+    refused(response, 400, "RESOURCE_ALREADY_EXISTS", "taken")
+    assert state() == before
+
+
+def test_an_unknown_method_is_405_with_a_json_error(api, editor_model):
+    response = api("DELETE", API + "/registered-models/get")
+    refused(response, 405, "ENDPOINT_NOT_FOUND", "use GET")
+    assert response["Allow"] == "GET"
+
+
+# ---------------------------------------------------------------------------------------------
+# Who is calling
+
+
+def test_anonymous_requests_get_401_with_a_basic_challenge(editor_model):
+    before = state()
+    response = Client().post(
+        API + "/registered-models/create", {"name": "x"}, content_type="application/json"
+    )
+    refused(response, 401, "UNAUTHENTICATED", "MLFLOW_TRACKING_TOKEN")
+    assert response["WWW-Authenticate"].startswith("Basic ")
+    assert Client().get(f"{ARTIFACTS}/registry/fraud-detector/1/model.bin").status_code == 401
+    assert state() == before
+
+
+def test_basic_credentials_sign_in_per_request_and_bad_ones_get_401(editor_model, editor):
+    import base64
+
+    def basic(username, password):
+        raw = base64.b64encode(f"{username}:{password}".encode()).decode()
+        return Client(HTTP_AUTHORIZATION=f"Basic {raw}")
+
+    ok = basic("editor", factories.PASSWORD).get(API + "/registered-models/get?name=fraud-detector")
+    assert ok.status_code == 200
+    assert "sessionid" not in ok.cookies  # no session is created
+    refused(
+        basic("editor", "wrong").get(API + "/registered-models/get?name=fraud-detector"),
+        401, "UNAUTHENTICATED", "Invalid username or password",
+    )  # fmt: skip
+    garbage = Client(HTTP_AUTHORIZATION="Basic !!!").get(API + "/registered-models/search")
+    refused(garbage, 401, "UNAUTHENTICATED", "Malformed")
+    assert garbage["WWW-Authenticate"].startswith("Basic ")
+
+    read_only = token_create(actor=editor, user=editor, name="ro", scope="read")[1]
+    before = state()
+    response = basic("editor", read_only).post(
+        API + "/registered-models/create", {"name": "x"}, content_type="application/json"
+    )
+    refused(response, 403, "PERMISSION_DENIED", "read-only")
+    assert basic("editor", read_only).get(API + "/registered-models/search").status_code == 200
+    assert state() == before
+
+
+def test_repeated_bad_passwords_lock_basic_sign_in_with_a_401_the_client_does_not_retry(
+    editor_model, settings
+):
+    import base64
+
+    settings.AXES_FAILURE_LIMIT = 2
+    wrong = base64.b64encode(b"editor:wrong").decode()
+    right = base64.b64encode(f"editor:{factories.PASSWORD}".encode()).decode()
+    for _ in range(2):
+        Client(HTTP_AUTHORIZATION=f"Basic {wrong}").get(API + "/registered-models/search")
+    locked = Client(HTTP_AUTHORIZATION=f"Basic {right}").get(API + "/registered-models/search")
+    refused(locked, 401, "UNAUTHENTICATED", "Too many failed sign-ins")
+    assert "registered_models" not in locked.json()
+
+
+def test_session_callers_that_change_state_must_pass_csrf(editor_model, editor):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(editor)
+    assert client.get(API + "/registered-models/get?name=fraud-detector").status_code == 200
+    before = state()
+    response = client.post(
+        API + "/registered-models/create", {"name": "x"}, content_type="application/json"
+    )
+    refused(response, 403, "PERMISSION_DENIED", "CSRF check failed")
+    assert state() == before
+    token = client.get("/accounts/profile/").cookies["csrftoken"].value
+    response = client.post(
+        API + "/registered-models/create",
+        {"name": "x"},
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=token,
+    )
+    assert response.status_code == 200
