@@ -28,13 +28,17 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 MLFLOW_CODES = {400: "INVALID_PARAMETER_VALUE", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}
 
 
-def api_error(status: int, code: str, message: str) -> JsonResponse:
-    # The JSON API reads "error"; the MLflow client reads "error_code" and "message".
-    body = {
-        "error": {"code": code, "message": message},
-        "error_code": MLFLOW_CODES.get(status, "INVALID_PARAMETER_VALUE"),
-        "message": message,
-    }
+MLFLOW_PREFIXES = ("/api/2.0/", "/api/3.0/")
+
+
+def api_error(status: int, code: str, message: str, *, path: str = "") -> JsonResponse:
+    if path.startswith(MLFLOW_PREFIXES):  # the MLflow client reads error_code and message
+        body = {
+            "error_code": MLFLOW_CODES.get(status, "INVALID_PARAMETER_VALUE"),
+            "message": message,
+        }
+    else:
+        body = {"error": {"code": code, "message": message}}
     response = JsonResponse(body, status=status)
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="model-registry"'
@@ -57,7 +61,10 @@ class TokenAuthMiddleware:
 
         if any(p in request.GET for p in QUERY_TOKEN_PARAMS):
             return api_error(
-                400, "token_in_query", "Send tokens in the Authorization header, not in the URL."
+                400,
+                "token_in_query",
+                "Send tokens in the Authorization header, not in the URL.",
+                path=request.path,
             )
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header.lower().startswith("bearer "):
@@ -65,9 +72,9 @@ class TokenAuthMiddleware:
             return self.get_response(request)
         token = authenticate_token(header[7:].strip())
         if token is None:
-            return api_error(401, "unauthenticated", "Invalid or expired token.")
+            return api_error(401, "unauthenticated", "Invalid or expired token.", path=request.path)
         if request.method not in SAFE_METHODS and not token.can_write:
-            return api_error(403, "read_only_token", "This token is read-only.")
+            return api_error(403, "read_only_token", "This token is read-only.", path=request.path)
         request.user = token.user
         request._cached_user = token.user
         request.api_token = token

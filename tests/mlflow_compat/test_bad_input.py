@@ -368,3 +368,14 @@ def test_session_callers_that_change_state_must_pass_csrf(editor_model, editor):
         HTTP_X_CSRFTOKEN=token,
     )
     assert response.status_code == 200
+
+
+def test_bad_bearer_token_gets_an_mlflow_shaped_401(client):
+    response = client.get(
+        "/api/2.0/mlflow/registered-models/search", HTTP_AUTHORIZATION="Bearer mrt_nope_nope"
+    )
+    assert response.status_code == 401
+    assert response.json() == {
+        "error_code": "UNAUTHENTICATED",
+        "message": "Invalid or expired token.",
+    }
