@@ -118,7 +118,7 @@ def test_every_create_is_idempotent(api_client, owner, model, url, body, table):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs concurrent writers")
 def test_two_requests_with_one_key_at_once_create_one_model():
-    from tests.models_app.test_concurrency import run_at_once
+    from tests.concurrency import run_at_once
 
     owner = factories.user("owner")
     _, secret = token_create(actor=owner, user=owner, name="ci", scope="write")

@@ -9,7 +9,7 @@ from approvals.models import Alias, AliasAssignment, AuditEvent, Review
 from models_app.errors import Conflict
 from models_app.models import ModelVersion
 from tests import factories
-from tests.models_app.test_concurrency import run_at_once
+from tests.concurrency import run_at_once
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

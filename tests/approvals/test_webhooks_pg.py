@@ -13,7 +13,7 @@ from approvals import services, webhooks
 from approvals.models import Webhook, WebhookDelivery
 from tests.approvals.conftest import good_version
 from tests.approvals.test_webhooks import receiver  # noqa: F401 (fixture)
-from tests.models_app.test_concurrency import run_at_once
+from tests.concurrency import run_at_once
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -1,10 +1,8 @@
 """Races on PostgreSQL: two registrations of the same staged upload."""
 
-import threading
-
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, connections  # noqa: F401 (connection: the skipif)
+from django.db import connection  # noqa: F401 (used by the skipif condition)
 
 from models_app import storage
 from models_app.metadata import parse_metadata
@@ -12,33 +10,12 @@ from models_app.models import Artifact, ModelVersion
 from registry_site.mlflow_compat import services
 from registry_site.mlflow_compat.models import StagedArtifact
 from tests import factories
+from tests.concurrency import run_at_once
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL row locks"),
 ]
-
-
-def run_at_once(n: int, fn) -> list:
-    """Start n threads that call fn(i) together; return each result or exception."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as e:  # noqa: BLE001 (collected for the assertions)
-            results[i] = e
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
 
 
 def test_the_same_upload_registered_twice_at_once_becomes_one_version(owner):

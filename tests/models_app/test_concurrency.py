@@ -1,41 +1,18 @@
 """Races on PostgreSQL: version numbers and model names under concurrent writers."""
 
-import threading
-
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, connections
+from django.db import connection
 
 from approvals.audit import verify_chain
 from models_app.models import ModelVersion, RegisteredModel
 from tests import factories
+from tests.concurrency import run_at_once
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL row locks"),
 ]
-
-
-def run_at_once(n: int, fn) -> list:
-    """Start n threads that call fn(i) together; return each result or exception."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as e:  # noqa: BLE001 (collected for the assertions)
-            results[i] = e
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
 
 
 def test_twenty_concurrent_registrations_get_numbers_one_to_twenty(owner):
