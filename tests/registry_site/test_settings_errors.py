@@ -89,3 +89,20 @@ def test_production_without_preload_warns_only_about_the_decided_w021(tmp_path):
     )
     ids = re.findall(r"\((\w+\.[WE]\d+)\)", result.stderr)
     assert ids == ["security.W021"], result.stderr
+
+
+def test_makemigrations_check_runs_on_a_bare_checkout(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("REGISTRY_DEV", "SECRET_KEY")}
+    env.update(
+        {"REGISTRY_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "registry_site.settings"}
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "No changes detected" in result.stdout
