@@ -84,9 +84,28 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
     return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.M).group(1))
 
 
-def tree_rss_mib(master: int) -> float:
-    """Resident memory of gunicorn's master and workers, in MiB."""
-    return sum(rss_kib(p) for p in [master, *children(master)]) / 1024
+def descendants(pid: int) -> list[int]:
+    found = []
+    for child in children(pid):
+        found += [child, *descendants(child)]
+    return found
+
+
+def pss_kib(pid: int) -> int:
+    """Proportional set size: shared pages split among the processes sharing them."""
+    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    return int(re.search(r"^Pss:\s+(\d+) kB", text, re.M).group(1))
+
+
+def tree_rss_mib(root: int) -> float:
+    """Resident memory of a server's whole process tree (master, workers, their children), in
+    MiB. Pages shared between processes are counted once per process."""
+    return sum(rss_kib(p) for p in [root, *descendants(root)]) / 1024
+
+
+def tree_pss_mib(root: int) -> float:
+    """Like tree_rss_mib, but pages shared between processes are counted once in all."""
+    return sum(pss_kib(p) for p in [root, *descendants(root)]) / 1024
 
 
 def temp_data_dir() -> str:

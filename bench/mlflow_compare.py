@@ -1,13 +1,16 @@
 """The registry's MLflow-compatible API side by side with a stock `mlflow server`, in one run.
 
-Both servers get the same workload through MLflow's REST API (plain HTTP, one connection per
-request on both sides, so neither keep-alive quirk nor client pooling favours one): populate
-M models × V versions, then measure, interleaving the two servers round by round:
+Both servers get the same workload through MLflow's REST API (plain HTTP; by default each
+client thread keeps a pooled keep-alive connection, as the MLflow client does; a server may
+still close it after each answer, gunicorn's sync workers do; `--connections close` sends
+`Connection: close` instead): populate M models × V versions, then measure, interleaving the
+two servers round by round:
   - create-version throughput with 1 and 8 clients,
   - p50/p95 latency of: get model, get version, get by alias, search the versions of one model,
     a page of 100 models,
   - throughput of gets with 8 clients,
-  - resident memory of each server's whole process tree at the end.
+  - memory of each server's whole process tree at the end: RSS (shared pages counted in every
+    process) and PSS (shared pages split between the processes sharing them).
 
 Stock MLflow runs from its own venv (bench/.mlflow-venv, created on first use with
 `mlflow==3.17.2`), `--workers 2`, job execution off; the registry runs under gunicorn with
@@ -34,7 +37,16 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import ROOT, base_env, free_port, gunicorn, manage, temp_data_dir, tree_rss_mib  # noqa: E402
+from _server import (  # noqa: E402
+    ROOT,
+    base_env,
+    free_port,
+    gunicorn,
+    manage,
+    temp_data_dir,
+    tree_pss_mib,
+    tree_rss_mib,
+)
 
 MLFLOW_VENV = ROOT / "bench" / ".mlflow-venv"
 MLFLOW_VERSION = "3.17.2"
@@ -43,12 +55,25 @@ API = "/api/2.0/mlflow"
 
 
 class Server:
-    def __init__(self, name: str, url: str, pid: int, headers: dict):
+    pooled = True  # set from --connections
+
+    def __init__(self, name: str, url: str, pid: int, headers: dict, database: str = ""):
         self.name, self.url, self.pid, self.headers = name, url, pid, headers
+        self.database = database  # the PostgreSQL database, if any
+        self.local = threading.local()
+
+    def session(self) -> requests.Session:
+        """One pooled session per client thread and server."""
+        if not hasattr(self.local, "session"):
+            self.local.session = requests.Session()
+        return self.local.session
 
     def call(self, method: str, path: str, **kwargs) -> dict:
-        headers = {**self.headers, "Connection": "close"}
-        r = requests.request(method, self.url + API + path, headers=headers, timeout=60, **kwargs)
+        if self.pooled:
+            send, headers = self.session().request, self.headers
+        else:
+            send, headers = requests.request, {**self.headers, "Connection": "close"}
+        r = send(method, self.url + API + path, headers=headers, timeout=60, **kwargs)
         if r.status_code != 200:
             raise RuntimeError(f"{self.name} {method} {path}: {r.status_code} {r.text[:200]}")
         return r.json() if r.content else {}
@@ -58,9 +83,9 @@ class Server:
 # Starting the servers
 
 
-def psql(sql: str) -> None:
+def psql(sql: str, database: str = "postgres") -> None:
     subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", sql],
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-qc", sql],
         check=True, capture_output=True,
     )  # fmt: skip
 
@@ -83,7 +108,10 @@ def registry_server(backend: str):
            "User.objects.create_user('bench', password='bench-password-123456')")  # fmt: skip
     token = manage(env, "create_token", "bench", "--name", "bench", "--scope", "write").strip()
     with gunicorn(env, workers=2) as (url, pid):
-        yield Server("registry", url, pid, {"Authorization": f"Bearer {token}"})
+        yield Server(
+            "registry", url, pid, {"Authorization": f"Bearer {token}"},
+            database="registry_bench" if db else "",
+        )  # fmt: skip
 
 
 def ensure_mlflow_venv() -> Path:
@@ -124,7 +152,9 @@ def mlflow_server(backend: str):
                 time.sleep(0.2)
         else:
             raise RuntimeError("mlflow server did not start")
-        yield Server("mlflow", url, proc.pid, {})
+        yield Server(
+            "mlflow", url, proc.pid, {}, database="mlflow_bench" if backend == "postgres" else ""
+        )
     finally:
         proc.terminate()
         try:
@@ -232,7 +262,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="length of throughput runs")
     parser.add_argument("--backend", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--only", choices=["registry", "mlflow"], default=None)
+    parser.add_argument("--connections", choices=["pooled", "close"], default="pooled")
     args = parser.parse_args()
+    Server.pooled = args.connections == "pooled"
     random.seed(7)
 
     with ExitStack() as stack:
@@ -246,6 +278,8 @@ def main() -> None:
             populate(s, args.models, args.versions)
             print(f"populated {s.name}: {args.models * args.versions} versions in "
                   f"{time.perf_counter() - t:.0f} s", file=sys.stderr)  # fmt: skip
+            if s.database:  # fresh statistics for the planner, as autovacuum gives within minutes
+                psql("ANALYZE", s.database)
 
         results: dict[str, dict[str, float]] = {s.name: {} for s in servers}
         rounds = 4
@@ -265,7 +299,8 @@ def main() -> None:
                 results[s.name][f"{name} p95 ms"] = pct(samples[s.name], 95)
         for s in servers:
             results[s.name]["gets/s, 8 clients"] = get_throughput(s, ops, args.seconds)
-            results[s.name]["server memory MiB"] = tree_rss_mib(s.pid)
+            results[s.name]["server memory MiB (RSS)"] = tree_rss_mib(s.pid)
+            results[s.name]["server memory MiB (PSS)"] = tree_pss_mib(s.pid)
 
     report(results, args)
 
@@ -274,7 +309,7 @@ def report(results: dict, args) -> None:
     rows = list(next(iter(results.values())).keys())
     names = list(results)
     print(f"\n{args.models} models × {args.versions} versions, {args.backend} backends, "
-          f"{args.samples} samples per latency\n")  # fmt: skip
+          f"{args.samples} samples per latency, {args.connections} connections\n")  # fmt: skip
     header = f"| {'measure':<36} | " + " | ".join(f"{n:>10}" for n in names)
     if len(names) == 2:
         header += " | registry ÷ mlflow |"

@@ -4,9 +4,14 @@ that belongs to them (versions, artifacts, reviews, aliases).
 Roles are granted to users or teams (groups) as django-guardian object permissions on the
 registered model. A role implies the permissions it needs, so granting "edit" stores view+edit.
 An *internal* model is viewable by every signed-in user; a *private* one only through grants.
-Superusers hold every role. Global (model-level) Django permissions grant nothing here: we call
-guardian with accept_global_perms=False on purpose, so that a permission given to a user in the
-admin for another reason never opens every model.
+Superusers hold every role. Global (model-level) Django permissions grant nothing here (as with
+guardian's accept_global_perms=False), so that a permission given to a user in the admin for
+another reason never opens every model.
+
+Every API call asks these questions, so the grants are read with SQL written here rather than
+through guardian's helpers, which build the same queries through the ORM at several times the
+cost (registry_site/sql.py); tests/models_app/test_access_queries.py checks that both give the
+same answers.
 
 Views never fetch a model by id and check afterwards: they call get_model_for_user() (or the
 version/artifact variants), which raises Http404 for anyone who may not view it, exactly as for
@@ -15,14 +20,19 @@ a model that does not exist, and PermissionDenied (403) for a viewer lacking the
 
 from enum import StrEnum
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.http import Http404
-from guardian.core import ObjectPermissionChecker
-from guardian.shortcuts import get_objects_for_user
+from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from models_app.models import Artifact, ModelVersion, RegisteredModel
+from registry_site import sql
+
+User = get_user_model()
 
 
 class Role(StrEnum):
@@ -69,15 +79,27 @@ def visible_models(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Registere
         return RegisteredModel.objects.none()
     if user.is_superuser:
         return RegisteredModel.objects.all()
-    granted = get_objects_for_user(
-        user,
-        Role.VIEW.perm,
-        klass=RegisteredModel,
-        accept_global_perms=False,
-        with_superuser=False,
-    ).values("pk")
     return RegisteredModel.objects.filter(
-        Q(visibility=RegisteredModel.Visibility.INTERNAL) | Q(pk__in=granted)
+        Q(visibility=RegisteredModel.Visibility.INTERNAL) | Q(pk__in=_granted_ids(user, Role.VIEW))
+    )
+
+
+def _granted_ids(user, role: Role) -> RawSQL:
+    """Ids of the models on which ``role`` is granted to the user or one of their teams: what
+    guardian's get_objects_for_user(user, role.perm, accept_global_perms=False,
+    with_superuser=False) selects, as a subquery written by hand (registry_site/sql.py; a test
+    compares the two)."""
+    content_type = ContentType.objects.get_for_model(RegisteredModel)
+    return RawSQL(  # noqa: S611 (names from model metadata, values as parameters)
+        f"SELECT CAST(o.object_pk AS BIGINT) FROM {sql.table(UserObjectPermission)} o "  # noqa: S608
+        f"JOIN {sql.table(Permission)} p ON p.id = o.permission_id "
+        "WHERE o.user_id = %s AND o.content_type_id = %s AND p.codename = %s "
+        "UNION "
+        f"SELECT CAST(o.object_pk AS BIGINT) FROM {sql.table(GroupObjectPermission)} o "
+        f"JOIN {sql.table(Permission)} p ON p.id = o.permission_id "
+        f"JOIN {sql.table(User.groups.through)} m ON m.group_id = o.group_id "
+        "WHERE m.user_id = %s AND o.content_type_id = %s AND p.codename = %s",
+        [user.pk, content_type.pk, role.perm] * 2,
     )
 
 
@@ -87,11 +109,30 @@ def roles_for(user, model: RegisteredModel) -> set[Role]:
         return set()
     if user.is_superuser:
         return set(Role)
-    perms = set(ObjectPermissionChecker(user).get_perms(model))
+    perms = _granted_perms(user, model)
     roles = {role for role in Role if role.perm in perms}
     if model.visibility == RegisteredModel.Visibility.INTERNAL:
         roles.add(Role.VIEW)
     return roles
+
+
+def _granted_perms(user, model: RegisteredModel) -> set[str]:
+    """The codenames guardian's ObjectPermissionChecker(user).get_perms(model) returns — the
+    user's own grants and their teams' — in one query instead of two built by the ORM: this
+    runs on every request that touches a model (registry_site/sql.py)."""
+    content_type = ContentType.objects.get_for_model(RegisteredModel)  # cached per process
+    rows = sql.fetch(
+        f"SELECT p.codename FROM {sql.table(UserObjectPermission)} o "  # noqa: S608 (sql.py)
+        f"JOIN {sql.table(Permission)} p ON p.id = o.permission_id "
+        "WHERE o.user_id = %s AND o.content_type_id = %s AND o.object_pk = %s "
+        "UNION "
+        f"SELECT p.codename FROM {sql.table(GroupObjectPermission)} o "
+        f"JOIN {sql.table(Permission)} p ON p.id = o.permission_id "
+        f"JOIN {sql.table(User.groups.through)} m ON m.group_id = o.group_id "
+        "WHERE m.user_id = %s AND o.content_type_id = %s AND o.object_pk = %s",
+        [user.pk, content_type.pk, str(model.pk)] * 2,
+    )
+    return {codename for (codename,) in rows}
 
 
 def check_role(user, model: RegisteredModel, role: Role) -> set[Role]:
@@ -109,7 +150,7 @@ def get_model_for_user(user, slug: str, role: Role = Role.VIEW) -> RegisteredMod
     (403 otherwise). The held roles are attached as ``model.user_roles``."""
     # One row by its unique slug, then the user's roles on it (404 without view): cheaper than
     # filtering through visible_models(), and the same answer.
-    model = RegisteredModel.objects.select_related("owner", "team").filter(slug=slug).first()
+    model = _model_where("slug", slug)
     if model is None:
         raise Http404("No such model.")
     model.user_roles = check_role(user, model, role)
@@ -121,14 +162,32 @@ def get_model_by_name_for_user(user, name: str, role: Role = Role.VIEW) -> Regis
     way names clash (case, width, look-alikes, separators), so the slug works too."""
     from models_app.names import name_key
 
-    model = (
-        RegisteredModel.objects.select_related("owner", "team")
-        .filter(name_key=name_key(name))
-        .first()
-    )
+    model = _model_where("name_key", name_key(name))
     if model is None:
         raise Http404("No such model.")
     model.user_roles = check_role(user, model, role)
+    return model
+
+
+def _model_where(column: str, value: str) -> RegisteredModel | None:
+    """``RegisteredModel.objects.select_related("owner", "team").filter(<column>=value)
+    .first()`` for a unique column (a name from this module, never input), in hand-written SQL
+    (registry_site/sql.py)."""
+    rows = sql.fetch(
+        f"SELECT {sql.columns(RegisteredModel, 'm')}, {sql.columns(User, 'u')}, "  # noqa: S608
+        f"{sql.columns(Group, 'g')} FROM {sql.table(RegisteredModel)} m "
+        f"JOIN {sql.table(User)} u ON u.id = m.owner_id "
+        f"LEFT JOIN {sql.table(Group)} g ON g.id = m.team_id "
+        f"WHERE m.{column} = %s",
+        [value],
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    model = sql.instance(RegisteredModel, row)
+    model.owner = sql.instance(User, row, sql.width(RegisteredModel))
+    team_at = sql.width(RegisteredModel) + sql.width(User)
+    model.team = sql.instance(Group, row, team_at) if model.team_id is not None else None
     return model
 
 
@@ -161,9 +220,6 @@ def models_with_role(user, role: Role) -> QuerySet[RegisteredModel]:
         return RegisteredModel.objects.none()
     if user.is_superuser:
         return RegisteredModel.objects.all()
-    granted = get_objects_for_user(
-        user, role.perm, klass=RegisteredModel, accept_global_perms=False, with_superuser=False
-    ).values("pk")
     if role == Role.VIEW:
         return visible_models(user)
-    return RegisteredModel.objects.filter(pk__in=granted)
+    return RegisteredModel.objects.filter(pk__in=_granted_ids(user, role))

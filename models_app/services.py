@@ -11,7 +11,7 @@ import logging
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, ProtectedError
+from django.db.models import ProtectedError
 from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import assign_perm
 
@@ -43,6 +43,7 @@ from models_app.models import (
     VersionTag,
 )
 from models_app.names import name_key, validate_model_name
+from registry_site import sql
 
 log = logging.getLogger(__name__)
 
@@ -381,13 +382,10 @@ def version_create(
     metadata = dataclasses.replace(metadata, **filled)
     keys = _store_files(model, files)
     try:
-        with transaction.atomic():
-            locked = RegisteredModel.objects.select_for_update().get(pk=model.pk)
-            number = locked.next_version_number
-            RegisteredModel.objects.filter(pk=model.pk).update(
-                next_version_number=F("next_version_number") + 1
-            )
-            version = ModelVersion(model=locked, number=number, created_by=actor)
+        # No savepoint: every caller lets a failure roll back its whole transaction.
+        with transaction.atomic(savepoint=False):
+            number = _take_version_number(model)
+            version = ModelVersion(model=model, number=number, created_by=actor)
             _apply_scalars(version, metadata)
             version.save()
             _write_metadata(version, metadata, actor=actor, parents=parents)
@@ -410,7 +408,7 @@ def version_create(
                 actor=actor,
                 action="version.created",
                 target=version,
-                model=locked,
+                model=model,
                 after={
                     "number": number,
                     "files": [
@@ -432,6 +430,20 @@ def version_create(
             f.discard()
     version.model = model
     return version
+
+
+def _take_version_number(model: RegisteredModel) -> int:
+    """The model's next version number, taken for good: the UPDATE holds the model's row lock
+    until the transaction ends, so concurrent registrations get consecutive numbers."""
+    rows = sql.fetch(
+        f"UPDATE {sql.table(RegisteredModel)} "  # noqa: S608 (registry_site/sql.py)
+        "SET next_version_number = next_version_number + 1 WHERE id = %s "
+        "RETURNING next_version_number - 1",
+        [model.pk],
+    )
+    if not rows:
+        raise Conflict(f"Model {model.name} was deleted meanwhile.")
+    return rows[0][0]
 
 
 def _lock_draft(version: ModelVersion) -> ModelVersion:

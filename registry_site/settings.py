@@ -179,6 +179,11 @@ def _database(url: str) -> dict:
         config["CONN_MAX_AGE"] = 0
     elif config["ENGINE"] == "django.db.backends.postgresql":
         config["CONN_HEALTH_CHECKS"] = True
+        # Server-side binding lets psycopg prepare the statements a connection runs repeatedly:
+        # a prepared lookup costs PostgreSQL ~0.1 ms instead of ~0.5 ms of planning (measured,
+        # bench/README.md). Behind PgBouncer in transaction mode, set it to 0.
+        if env_bool("DATABASE_PREPARED_STATEMENTS", True):
+            config.setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=2)
     return config
 
 

@@ -10,23 +10,21 @@ How the registry maps onto MLflow (docs/mlflow.md):
   given, and ``registry.source_verified=false`` marks an external URI whose files the registry
   never saw. Clients cannot set or delete ``registry.*`` tags.
 - ``status`` is always READY: the client polls anything else for minutes.
+
+Every MLflow read goes through here, so the rows are read with hand-written SQL into plain
+tuples (registry_site/sql.py says why), in a fixed number of queries whatever the page size:
+versions in three (rows, then tags and aliases together), models in three more for their
+tags and aliases, latest versions, and those versions' tags and aliases.
 """
 
-from django.db.models import (
-    Case,
-    CharField,
-    F,
-    OuterRef,
-    Prefetch,
-    Subquery,
-    Value,
-    When,
-    Window,
-)
-from django.db.models.functions import Cast, Coalesce, Concat, RowNumber
+from django.contrib.auth import get_user_model
+from django.db.models import CharField, F, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, Concat
+from django.http import Http404
 
 from approvals.models import Alias
 from models_app.models import ModelTag, ModelVersion, RegisteredModel, VersionTag
+from registry_site import sql
 
 RESERVED_TAG_PREFIX = "registry."
 STATUS_TAG = "registry.status"
@@ -57,40 +55,138 @@ def canonical_stage(raw: str) -> str | None:
     return next((s for s in STAGES if s.lower() == (raw or "").strip().lower()), None)
 
 
-def version_json(version: ModelVersion, aliases: list[str]) -> dict:
-    """``version`` comes from ``versions()`` (model, creator and tags loaded)."""
-    tags = [(t.key, t.value) for t in version.tags.all()]
+User = get_user_model()
+
+# The columns of a version that its MLflow shape needs, with its model's name and slug and
+# its creator's username: (id, model_id, number, status, description, created_at, updated_at,
+# source_run, model name, model slug, username).
+_VERSION_COLUMNS = (
+    "v.id, v.model_id, v.number, v.status, v.description, v.created_at, v.updated_at, "
+    "v.source_run, m.name, m.slug, u.username"
+)
+
+
+def _version_from(where: str) -> str:
+    return (
+        f"SELECT {_VERSION_COLUMNS} FROM {sql.table(ModelVersion)} v "  # noqa: S608 (sql.py)
+        f"JOIN {sql.table(RegisteredModel)} m ON m.id = v.model_id "
+        f"JOIN {sql.table(User)} u ON u.id = v.created_by_id WHERE {where}"
+    )
+
+
+def _details(version_ids: list[int]) -> tuple[dict[int, list], dict[int, list[str]]]:
+    """Tags (ordered by key) and alias names of these versions, in one query."""
+    tags: dict[int, list] = {}
+    aliases: dict[int, list[str]] = {}
+    if not version_ids:
+        return tags, aliases
+    marks = sql.placeholders(version_ids)
+    rows = sql.fetch(
+        f"SELECT 't', version_id, {sql.quote('key')}, value FROM {sql.table(VersionTag)} "  # noqa: S608
+        f"WHERE version_id IN ({marks}) "
+        f"UNION ALL SELECT 'a', version_id, name, '' FROM {sql.table(Alias)} "
+        f"WHERE version_id IN ({marks}) ORDER BY 1, 2, 3",
+        [*version_ids, *version_ids],
+    )
+    for kind, version_id, key, value in rows:
+        if kind == "t":
+            tags.setdefault(version_id, []).append((key, value))
+        else:
+            aliases.setdefault(version_id, []).append(key)
+    return tags, aliases
+
+
+def _version_json(row: tuple, tags: list, aliases: list[str]) -> dict:
+    (_pk, _model_id, number, status, description, created, updated, run, name, slug, user) = row
     source = next((value for key, value in tags if key == SOURCE_TAG), None)
     if source is None:
-        source = f"mlflow-artifacts:/{artifact_root(version.model, version.number)}"
+        source = f"mlflow-artifacts:/registry/{slug}/{number}"
     data = {
-        "name": version.model.name,
-        "version": str(version.number),
-        "creation_timestamp": ms(version.created_at),
-        "last_updated_timestamp": ms(version.updated_at),
-        "user_id": version.created_by.get_username(),
-        "current_stage": stage_of(version.status, aliases),
-        "description": version.description,
+        "name": name,
+        "version": str(number),
+        "creation_timestamp": ms(sql.convert(ModelVersion, "created_at", created)),
+        "last_updated_timestamp": ms(sql.convert(ModelVersion, "updated_at", updated)),
+        "user_id": user,
+        "current_stage": stage_of(status, aliases),
+        "description": description,
         "source": source,
-        "run_id": version.source_run,
+        "run_id": run,
         "run_link": "",
         "status": "READY",
         "status_message": "",
         "tags": [{"key": k, "value": v} for k, v in tags if k != STATUS_TAG]
-        + [{"key": STATUS_TAG, "value": version.status}],
+        + [{"key": STATUS_TAG, "value": status}],
     }
     if aliases:
         data["aliases"] = sorted(aliases)
     return data
 
 
-def versions():
-    """Versions with what version_json reads, in three queries for any number of rows."""
-    return (
-        ModelVersion.objects.select_related("model", "created_by")
-        .prefetch_related(Prefetch("tags", queryset=VersionTag.objects.order_by("key")))
-        .order_by()
+def _describe_rows(rows: list[tuple]) -> list[dict]:
+    tags, aliases = _details([row[0] for row in rows])
+    return [_version_json(row, tags.get(row[0], []), aliases.get(row[0], [])) for row in rows]
+
+
+def describe_versions(version_ids: list[int]) -> list[dict]:
+    """MLflow shapes of these versions, in the order given, in two queries."""
+    if not version_ids:
+        return []
+    rows = sql.fetch(_version_from(f"v.id IN ({sql.placeholders(version_ids)})"), version_ids)
+    by_id = {row[0]: row for row in rows}
+    return _describe_rows([by_id[pk] for pk in version_ids if pk in by_id])
+
+
+def describe_version(version: ModelVersion) -> dict:
+    return describe_versions([version.pk])[0]
+
+
+def describe_created(version: ModelVersion, tags: dict[str, str]) -> dict:
+    """The MLflow shape of a version this request has just created, from what it wrote: the
+    tags it was given, no aliases yet (nothing to read back)."""
+    row = (
+        version.pk,
+        version.model_id,
+        version.number,
+        version.status,
+        version.description,
+        version.created_at,
+        version.updated_at,
+        version.source_run,
+        version.model.name,
+        version.model.slug,
+        version.created_by.get_username(),
     )
+    return _version_json(row, sorted(tags.items()), [])
+
+
+def describe_version_number(model: RegisteredModel, number: int) -> dict:
+    """Version ``number`` of a model the caller may view (it came from an access helper)."""
+    rows = sql.fetch(_version_from("v.model_id = %s AND v.number = %s"), [model.pk, number])
+    if not rows:
+        raise Http404(f"Model version {model.name} {number} not found.")
+    return _describe_rows(rows)[0]
+
+
+def describe_alias_holder(model: RegisteredModel, alias: str) -> dict | None:
+    """The version an alias of the model points at (``latest``: the newest), or None."""
+    if alias.lower() == "latest":
+        where = (
+            "v.model_id = %s AND v.number = "  # noqa: S608 (sql.py)
+            f"(SELECT MAX(number) FROM {sql.table(ModelVersion)} WHERE model_id = %s)"
+        )
+        params = [model.pk, model.pk]
+    else:
+        where = (
+            f"v.id = (SELECT version_id FROM {sql.table(Alias)} WHERE model_id = %s AND name = %s)"  # noqa: S608
+        )
+        params = [model.pk, alias.lower()]
+    rows = sql.fetch(_version_from(where), params)
+    return _describe_rows(rows)[0] if rows else None
+
+
+def versions():
+    """The versions search filters and orders (describe_versions() then reads the page)."""
+    return ModelVersion.objects.order_by()
 
 
 def with_source(queryset):
@@ -111,81 +207,65 @@ def with_source(queryset):
     )
 
 
-def _aliases_by_version(version_ids) -> dict[int, list[str]]:
-    result: dict[int, list[str]] = {}
-    for version_id, name in Alias.objects.filter(version_id__in=version_ids).values_list(
-        "version_id", "name"
-    ):
-        result.setdefault(version_id, []).append(name)
-    return result
-
-
-def describe_versions(page: list[ModelVersion]) -> list[dict]:
-    """MLflow shapes of versions loaded through ``versions()`` (one more query, for aliases)."""
-    aliases = _aliases_by_version([v.pk for v in page])
-    return [version_json(v, aliases.get(v.pk, [])) for v in page]
-
-
-def describe_version(version: ModelVersion) -> dict:
-    version = versions().get(pk=version.pk)
-    return describe_versions([version])[0]
-
-
-def latest_per_stage(model_ids: list[int], alias_rows: list[dict]) -> dict[int, list]:
+def _latest_rows(model_ids: list[int], protected: list[int]) -> list[tuple]:
     """For each model, the newest version in each stage (MLflow's ``latest_versions``).
 
     Production and Staging are whoever holds the alias; among the other versions, the newest
     archived one is "Archived" and the newest of the rest is "None". One windowed query finds
-    those two per model, one more loads them with the alias holders."""
-    protected = [r["version_id"] for r in alias_rows if r["name"] in PROTECTED_STAGES]
+    those two per model and returns them with the alias holders."""
+    models, held = sql.placeholders(model_ids), sql.placeholders(protected or [0])
     ranked = (
-        ModelVersion.objects.filter(model_id__in=model_ids)
-        .exclude(pk__in=protected)
-        .order_by()
-        .annotate(
-            archived=Case(When(status=ARCHIVED, then=Value(1)), default=Value(0)),
-            rank=Window(
-                RowNumber(),
-                partition_by=[F("model_id"), F("archived")],
-                order_by=F("number").desc(),
-            ),
-        )
-        .filter(rank=1)
-        .values_list("pk", flat=True)
+        "SELECT v.id, v.model_id, v.number, v.status, v.description, v.created_at, "  # noqa: S608
+        "v.updated_at, v.source_run, v.created_by_id, ROW_NUMBER() OVER (PARTITION BY "
+        "v.model_id, CASE WHEN v.status = %s THEN 1 ELSE 0 END ORDER BY v.number DESC) AS rank "
+        f"FROM {sql.table(ModelVersion)} v "
+        f"WHERE v.model_id IN ({models}) AND v.id NOT IN ({held})"
     )
-    wanted = list(ranked) + protected
-    result: dict[int, list] = {}
-    if not wanted:
-        return result
-    for version in versions().filter(pk__in=wanted):
-        result.setdefault(version.model_id, []).append(version)
-    return result
+    newest = (
+        f"SELECT {_VERSION_COLUMNS} FROM ({ranked}) v "  # noqa: S608 (sql.py)
+        f"JOIN {sql.table(RegisteredModel)} m ON m.id = v.model_id "
+        f"JOIN {sql.table(User)} u ON u.id = v.created_by_id WHERE v.rank = 1"
+    )
+    params = [ARCHIVED, *model_ids, *(protected or [0])]
+    if protected:
+        return sql.fetch(
+            f"{newest} UNION ALL {_version_from(f'v.id IN ({held})')}", [*params, *protected]
+        )
+    return sql.fetch(newest, params)
+
+
+STAGE_ORDER = {stage: i for i, stage in enumerate(STAGES)}
 
 
 def describe_models(page: list[RegisteredModel]) -> list[dict]:
-    """MLflow shapes of models (owner loaded): tags, aliases and latest_versions in five more
-    queries for the whole page."""
+    """MLflow shapes of models (owner loaded): tags and aliases in one query, latest_versions
+    in two more, for the whole page."""
     ids = [m.pk for m in page]
     if not ids:
         return []
-    tags: dict[int, list] = {}
-    for model_id, key, value in ModelTag.objects.filter(model_id__in=ids).values_list(
-        "model_id", "key", "value"
-    ):
-        tags.setdefault(model_id, []).append({"key": key, "value": value})
-    alias_rows = list(
-        Alias.objects.filter(model_id__in=ids)
-        .order_by("name")
-        .values("model_id", "name", "version_id", "version__number")
+    marks = sql.placeholders(ids)
+    rows = sql.fetch(
+        f"SELECT 't', t.model_id, t.{sql.quote('key')}, t.value, NULL, NULL "  # noqa: S608 (sql.py)
+        f"FROM {sql.table(ModelTag)} t WHERE t.model_id IN ({marks}) "
+        "UNION ALL SELECT 'a', a.model_id, a.name, '', a.version_id, v.number "
+        f"FROM {sql.table(Alias)} a JOIN {sql.table(ModelVersion)} v ON v.id = a.version_id "
+        f"WHERE a.model_id IN ({marks}) ORDER BY 1, 2, 3",
+        [*ids, *ids],
     )
-    aliases_of_version: dict[int, list[str]] = {}
+    tags: dict[int, list] = {}
     aliases_of_model: dict[int, list[dict]] = {}
-    for row in alias_rows:
-        aliases_of_version.setdefault(row["version_id"], []).append(row["name"])
-        aliases_of_model.setdefault(row["model_id"], []).append(
-            {"alias": row["name"], "version": str(row["version__number"])}
-        )
-    latest = latest_per_stage(ids, alias_rows)
+    protected = []
+    for kind, model_id, key, value, version_id, number in rows:
+        if kind == "t":
+            tags.setdefault(model_id, []).append({"key": key, "value": value})
+        else:
+            aliases_of_model.setdefault(model_id, []).append({"alias": key, "version": str(number)})
+            if key in PROTECTED_STAGES:
+                protected.append(version_id)
+    found = _latest_rows(ids, protected)
+    latest: dict[int, list[dict]] = {}
+    for row, data in zip(found, _describe_rows(found), strict=True):
+        latest.setdefault(row[1], []).append(data)
     result = []
     for model in page:
         data = {
@@ -194,36 +274,33 @@ def describe_models(page: list[RegisteredModel]) -> list[dict]:
             "last_updated_timestamp": ms(model.updated_at),
             "user_id": model.owner.get_username(),
             "description": model.description,
-            "tags": sorted(tags.get(model.pk, []), key=lambda t: t["key"]),
+            "tags": tags.get(model.pk, []),
         }
         if aliases_of_model.get(model.pk):
             data["aliases"] = aliases_of_model[model.pk]
-        described = [
-            version_json(v, aliases_of_version.get(v.pk, [])) for v in latest.get(model.pk, [])
-        ]
-        if described:
-            order = {stage: i for i, stage in enumerate(STAGES)}
-            data["latest_versions"] = sorted(described, key=lambda d: order[d["current_stage"]])
+        if latest.get(model.pk):
+            data["latest_versions"] = sorted(
+                latest[model.pk], key=lambda d: STAGE_ORDER[d["current_stage"]]
+            )
         result.append(data)
     return result
 
 
 def describe_model(model: RegisteredModel) -> dict:
-    model = RegisteredModel.objects.select_related("owner").get(pk=model.pk)
+    """``model`` with its owner loaded (from an access helper or a service)."""
     return describe_models([model])[0]
 
 
 def latest_versions(model: RegisteredModel, stages: list[str]) -> list[dict]:
     """get-latest-versions: the newest version in each requested stage (all stages if none)."""
-    alias_rows = list(Alias.objects.filter(model=model).values("model_id", "name", "version_id"))
-    aliases_of_version: dict[int, list[str]] = {}
-    for row in alias_rows:
-        aliases_of_version.setdefault(row["version_id"], []).append(row["name"])
-    found = latest_per_stage([model.pk], alias_rows).get(model.pk, [])
-    described = [version_json(v, aliases_of_version.get(v.pk, [])) for v in found]
+    protected = list(
+        Alias.objects.filter(model=model, name__in=PROTECTED_STAGES).values_list(
+            "version_id", flat=True
+        )
+    )
+    described = _describe_rows(_latest_rows([model.pk], protected))
     wanted = set(stages or STAGES)
-    order = {stage: i for i, stage in enumerate(STAGES)}
     return sorted(
         (d for d in described if d["current_stage"] in wanted),
-        key=lambda d: order[d["current_stage"]],
+        key=lambda d: STAGE_ORDER[d["current_stage"]],
     )

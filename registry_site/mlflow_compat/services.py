@@ -127,8 +127,8 @@ def version_register(
                         content_type=row.content_type,
                     )
                 )
-        try:
-            with transaction.atomic():
+        try:  # the Conflict rolls the whole transaction back: no savepoint needed
+            with transaction.atomic(savepoint=False):
                 version = services.version_create(
                     actor=actor, model=model, metadata=metadata, adopt=adopt
                 )

@@ -5,6 +5,7 @@ import re
 from django.http import Http404
 
 from models_app.models import ModelVersion, RegisteredModel
+from registry_site import sql
 from registry_site.mlflow_compat.protocol import invalid
 from registry_site.mlflow_compat.serializers import RESERVED_TAG_PREFIX
 
@@ -16,9 +17,14 @@ RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
 
 def version_of(model: RegisteredModel, number: int) -> ModelVersion:
     """A version of a model the caller may view (the model came from an access helper)."""
-    version = ModelVersion.objects.filter(model=model, number=number).first()
-    if version is None:
+    rows = sql.fetch(
+        f"SELECT {sql.columns(ModelVersion, 'v')} FROM {sql.table(ModelVersion)} v "  # noqa: S608
+        "WHERE v.model_id = %s AND v.number = %s",
+        [model.pk, number],
+    )
+    if not rows:
         raise Http404(f"Model version {model.name} {number} not found.")
+    version = sql.instance(ModelVersion, rows[0])
     version.model = model
     return version
 

@@ -26,7 +26,9 @@ from registry_site.mlflow_compat.serializers import (
     VERIFIED_TAG,
     artifact_root,
     canonical_stage,
+    describe_created,
     describe_version,
+    describe_version_number,
     describe_versions,
     versions,
     with_source,
@@ -85,14 +87,18 @@ def create(request: HttpRequest) -> JsonResponse:
     version = mlflow_services.version_register(
         actor=request.user, model=model, metadata=metadata, staged_prefix=prefix
     )
-    return _answer(version)
+    return JsonResponse({"model_version": describe_created(version, metadata.tags)})
 
 
 @endpoint("GET")
 @access(LOGIN)
 def get(request: HttpRequest) -> JsonResponse:
     """One version. View role."""
-    return _answer(_version(request, Params(request)))
+    params = Params(request)
+    model = get_model_by_name_for_user(
+        request.user, params.text("name", required=True, max_length=200)
+    )
+    return JsonResponse({"model_version": describe_version_number(model, params.version())})
 
 
 @endpoint("PATCH")
@@ -178,7 +184,11 @@ def search(request: HttpRequest) -> JsonResponse:
     queryset = versions().filter(model__in=visible_models(request.user))
     if any(c.key == "source_path" for c in clauses):
         queryset = with_source(queryset)
-    rows = list(queryset.filter(q).order_by(*order)[offset : offset + page_size + 1])
+    rows = list(
+        queryset.filter(q)
+        .order_by(*order)
+        .values_list("pk", flat=True)[offset : offset + page_size + 1]
+    )
     body: dict = {}
     if rows[:page_size]:
         body["model_versions"] = describe_versions(rows[:page_size])

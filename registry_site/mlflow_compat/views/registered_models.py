@@ -11,22 +11,27 @@ from approvals import services as approvals
 from approvals.models import Alias
 from models_app import services
 from models_app.access import Role, check_role, get_model_by_name_for_user, visible_models
-from models_app.models import ModelVersion
+from models_app.models import RegisteredModel
 from registry_site.access import LOGIN, access
 from registry_site.mlflow_compat import filters
 from registry_site.mlflow_compat import services as mlflow_services
 from registry_site.mlflow_compat.protocol import ApiError, Params, endpoint, invalid
 from registry_site.mlflow_compat.serializers import (
     canonical_stage,
+    describe_alias_holder,
     describe_model,
     describe_models,
-    describe_version,
     latest_versions,
 )
 from registry_site.mlflow_compat.views.common import check_alias, check_tag, version_of
 
 MAX_DESCRIPTION = 20000
 MAX_RESULTS = 1000
+
+
+def _reloaded(model: RegisteredModel) -> RegisteredModel:
+    """The model as a change left it in the database (timestamps, owner), to answer with."""
+    return RegisteredModel.objects.select_related("owner").get(pk=model.pk)
 
 
 @endpoint("POST")
@@ -38,7 +43,7 @@ def create(request: HttpRequest) -> JsonResponse:
     description = params.text("description", max_length=MAX_DESCRIPTION)
     tags = dict(check_tag(k, v) for k, v in params.tags())
     model = services.model_create(actor=request.user, name=name, description=description, tags=tags)
-    return JsonResponse({"registered_model": describe_model(model)})
+    return JsonResponse({"registered_model": describe_model(_reloaded(model))})
 
 
 @endpoint("GET")
@@ -61,7 +66,7 @@ def update(request: HttpRequest) -> JsonResponse:
     if "description" in params.data:
         description = params.text("description", max_length=MAX_DESCRIPTION)
         model = services.model_update(actor=request.user, model=model, description=description)
-    return JsonResponse({"registered_model": describe_model(model)})
+    return JsonResponse({"registered_model": describe_model(_reloaded(model))})
 
 
 @endpoint("POST")
@@ -74,7 +79,7 @@ def rename(request: HttpRequest) -> JsonResponse:
     )
     new_name = params.text("new_name", required=True, max_length=200)
     model = services.model_update(actor=request.user, model=model, name=new_name)
-    return JsonResponse({"registered_model": describe_model(model)})
+    return JsonResponse({"registered_model": describe_model(_reloaded(model))})
 
 
 @endpoint("DELETE")
@@ -196,11 +201,7 @@ def alias(request: HttpRequest) -> JsonResponse:
 
 
 def _alias_get(model, raw: str) -> JsonResponse:
-    if raw.lower() == "latest":
-        version = ModelVersion.objects.filter(model=model).order_by("-number").first()
-    else:
-        row = Alias.objects.filter(model=model, name=raw.lower()).select_related("version").first()
-        version = row.version if row is not None else None
-    if version is None:
+    described = describe_alias_holder(model, raw)
+    if described is None:
         raise ApiError("INVALID_PARAMETER_VALUE", f"Registered model alias {raw} not found.", 400)
-    return JsonResponse({"model_version": describe_version(version)})
+    return JsonResponse({"model_version": described})

@@ -1,0 +1,89 @@
+"""Hand-written SELECTs for the few lookups every API call makes.
+
+Building a query through the ORM costs about half a millisecond of CPU on a small server
+before the database sees it; an MLflow ``get`` used to spend most of its time there (bench/
+README.md has the measurements). The lookups on that path — token, model, the caller's
+permissions, the MLflow shapes — run the SQL written here instead, still returning model
+instances where callers expect them (``Model.from_db``, the ORM's own constructor for rows).
+
+The SQL is plain enough for both SQLite and PostgreSQL; the tests run on both. Table and
+column names come from the models' metadata, never from input; values are always parameters.
+"""
+
+from collections.abc import Iterable, Sequence
+
+from django.db import connection
+from django.db.models import Model
+
+
+def table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def quote(name: str) -> str:
+    """A column name that is also an SQL keyword (``key``), quoted for this backend."""
+    return connection.ops.quote_name(name)
+
+
+def columns(model: type[Model], alias: str) -> str:
+    """``alias.col, …`` for every concrete field, in the order ``instance()`` reads them."""
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{quote(f.column)}" for f in model._meta.concrete_fields)
+
+
+def width(model: type[Model]) -> int:
+    return len(model._meta.concrete_fields)
+
+
+def instance(model: type[Model], row: Sequence, start: int = 0) -> Model:
+    """The instance whose columns (as listed by ``columns()``) start at ``row[start]``."""
+    fields = model._meta.concrete_fields
+    values = list(row[start : start + len(fields)])
+    for i, col, converters in _converters(model):
+        for converter in converters:
+            values[i] = converter(values[i], col, connection)
+    return model.from_db(connection.alias, [f.attname for f in fields], values)
+
+
+_CONVERTERS: dict[tuple, list | tuple] = {}
+
+
+def _converters(model: type[Model]) -> list:
+    """What the ORM applies to each column of ``model`` on this backend (SQLite returns
+    datetimes as text, for one), computed once per backend and model."""
+    key = (connection.vendor, model)
+    if key not in _CONVERTERS:
+        found = []
+        for i, field in enumerate(model._meta.concrete_fields):
+            col = field.get_col(model._meta.db_table)
+            converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            if converters:
+                found.append((i, col, converters))
+        _CONVERTERS[key] = found
+    return _CONVERTERS[key]
+
+
+def convert(model: type[Model], field_name: str, value):
+    """One column's value as the ORM would return it (for values read outside instance())."""
+    key = (connection.vendor, model, field_name)
+    if key not in _CONVERTERS:
+        col = model._meta.get_field(field_name).get_col(model._meta.db_table)
+        _CONVERTERS[key] = (
+            col,
+            connection.ops.get_db_converters(col) + col.get_db_converters(connection),
+        )
+    col, converters = _CONVERTERS[key]
+    for converter in converters:
+        value = converter(value, col, connection)
+    return value
+
+
+def fetch(sql: str, params: Iterable = ()) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        return cursor.fetchall()
+
+
+def placeholders(values: Sequence) -> str:
+    """``%s, %s, …`` for an IN list (callers never pass an empty one)."""
+    return ", ".join(["%s"] * len(values))
