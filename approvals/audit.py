@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from approvals.models import AuditEvent
+from registry_site import sql
 
 GENESIS_HASH = "0" * 64
 _ADVISORY_LOCK_ID = 0x4155444954  # "AUDIT"
@@ -57,6 +58,14 @@ def _lock_chain() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_ID])
 
 
+def _chain_head() -> tuple[int, str] | None:
+    """(seq, hash) of the newest event: read on every change, so in hand-written SQL."""
+    rows = sql.fetch(
+        f"SELECT seq, hash FROM {sql.table(AuditEvent)} ORDER BY seq DESC LIMIT 1"  # noqa: S608
+    )
+    return rows[0] if rows else None
+
+
 def record(
     *,
     actor,
@@ -71,10 +80,10 @@ def record(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record() must run inside the transaction of the change")
     _lock_chain()
-    last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
+    last = _chain_head()
     # JSON round trip so the stored value and the hashed value are the same (dates, Decimals).
     event = AuditEvent(
-        seq=(last["seq"] + 1) if last else 1,
+        seq=(last[0] + 1) if last else 1,
         created_at=timezone.now(),
         actor=actor if actor is not None and actor.is_authenticated else None,
         actor_username=actor.get_username() if actor is not None else "(anonymous)",
@@ -87,10 +96,10 @@ def record(
         after=_jsonable(after),
         reason=reason,
         ip_address=current_ip.get(),
-        prev_hash=last["hash"] if last else GENESIS_HASH,
+        prev_hash=last[1] if last else GENESIS_HASH,
     )
     event.hash = compute_hash(event)
-    event.save(force_insert=True)
+    sql.insert([event])
     from approvals.webhooks import enqueue_for_event  # not at the top: webhooks uses audit
 
     enqueue_for_event(event)  # the outbox: deliveries commit or roll back with the change

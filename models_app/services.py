@@ -218,6 +218,8 @@ def _resolve_parents(meta: VersionMetadata, *, actor) -> list:
 
     rows = []
     errors = {}
+    if not meta.parents:
+        return rows
     visible = visible_models(actor)
     for i, parent in enumerate(meta.parents):
         version = (
@@ -237,18 +239,17 @@ def _resolve_parents(meta: VersionMetadata, *, actor) -> list:
 
 
 def _write_metadata(version: ModelVersion, meta: VersionMetadata, *, actor, parents) -> None:
-    Metric.objects.bulk_create(
-        Metric(version=version, name=m.name, value=m.value, split=m.split) for m in meta.metrics
+    # sql.insert: one INSERT per kind without the ORM's query building (registry_site/sql.py)
+    sql.insert(
+        [Metric(version=version, name=m.name, value=m.value, split=m.split) for m in meta.metrics]
     )
-    Param.objects.bulk_create(
-        Param(version=version, key=k, value=v) for k, v in meta.params.items()
-    )
-    VersionTag.objects.bulk_create(
-        VersionTag(version=version, key=k, value=v) for k, v in meta.tags.items()
-    )
-    Dependency.objects.bulk_create(
-        Dependency(version=version, name=n, specifier=s)
-        for n, s in parse_requirements(meta.requirements)
+    sql.insert([Param(version=version, key=k, value=v) for k, v in meta.params.items()])
+    sql.insert([VersionTag(version=version, key=k, value=v) for k, v in meta.tags.items()])
+    sql.insert(
+        [
+            Dependency(version=version, name=n, specifier=s)
+            for n, s in parse_requirements(meta.requirements)
+        ]
     )
     for d in meta.datasets:
         dataset, created = Dataset.objects.get_or_create(
@@ -387,7 +388,7 @@ def version_create(
             number = _take_version_number(model)
             version = ModelVersion(model=model, number=number, created_by=actor)
             _apply_scalars(version, metadata)
-            version.save()
+            sql.insert([version])
             _write_metadata(version, metadata, actor=actor, parents=parents)
             Artifact.objects.bulk_create(
                 Artifact(

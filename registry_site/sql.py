@@ -87,3 +87,32 @@ def fetch(sql: str, params: Iterable = ()) -> list[tuple]:
 def placeholders(values: Sequence) -> str:
     """``%s, %s, …`` for an IN list (callers never pass an empty one)."""
     return ", ".join(["%s"] * len(values))
+
+
+def insert(objs: Sequence[Model]) -> None:
+    """INSERT new instances of one model in one statement and set their primary keys: what
+    ``bulk_create`` (or ``save()`` of a new row) does, without the ORM building the query.
+    Fields are prepared the ORM's way (``pre_save`` fills ``auto_now`` dates, values are
+    adapted for the backend). No signals are sent; the models written this way have none."""
+    if not objs:
+        return
+    model = type(objs[0])
+    pk = model._meta.pk
+    fields = [f for f in model._meta.concrete_fields if f is not pk]
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    names = ", ".join(quote(f.column) for f in fields)
+    batch = max(1, 10_000 // len(fields))  # well under both backends' parameter limits
+    for start in range(0, len(objs), batch):
+        chunk = objs[start : start + batch]
+        values = []
+        for obj in chunk:
+            values += [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+        ids = fetch(
+            f"INSERT INTO {table(model)} ({names}) "  # noqa: S608 (names from model metadata)
+            f"VALUES {', '.join([row] * len(chunk))} RETURNING {quote(pk.column)}",
+            values,
+        )
+        for obj, (new_id,) in zip(chunk, ids, strict=True):
+            obj.pk = new_id
+            obj._state.adding = False
+            obj._state.db = connection.alias

@@ -84,7 +84,8 @@ def staged_delete(*, actor, model: RegisteredModel, prefix: str) -> int:
             model=model,
             before={"files": [r.path for r in rows]},
         )
-        StagedArtifact.objects.filter(pk__in=[r.pk for r in rows]).delete()
+        if rows:
+            StagedArtifact.objects.filter(pk__in=[r.pk for r in rows]).delete()
         transaction.on_commit(lambda: storage.delete_quietly(keys))
     return len(rows)
 
@@ -134,7 +135,8 @@ def version_register(
                 )
         except IntegrityError:
             raise Conflict("Those files were registered by someone else meanwhile.") from None
-        StagedArtifact.objects.filter(pk__in=[r.pk for r in rows]).delete()
+        if rows:
+            StagedArtifact.objects.filter(pk__in=[r.pk for r in rows]).delete()
     return version
 
 
@@ -163,7 +165,8 @@ def staged_expire(*, older_than: datetime, dry_run: bool = False) -> list[str]:
                 before={"files": [r.path for r in group]},
                 reason="Uploaded through the MLflow artifact proxy and not registered in time.",
             )
-        StagedArtifact.objects.filter(pk__in=[r.pk for r in rows]).delete()
+        if rows:
+            StagedArtifact.objects.filter(pk__in=[r.pk for r in rows]).delete()
         transaction.on_commit(lambda: storage.delete_quietly(keys))
     return keys
 
