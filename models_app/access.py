@@ -105,39 +105,54 @@ def _granted_ids(user, role: Role) -> RawSQL:
 
 def roles_for(user, model: RegisteredModel) -> set[Role]:
     """The roles the user holds on the model (with implied ones)."""
+    if not _needs_grants(user):
+        return _roles(user, model, set())
+    return _roles(user, model, _granted_perms(user, model))
+
+
+def _needs_grants(user) -> bool:
+    return user.is_authenticated and user.is_active and not user.is_superuser
+
+
+def _roles(user, model: RegisteredModel, perms: set[str]) -> set[Role]:
     if not user.is_authenticated or not user.is_active:
         return set()
     if user.is_superuser:
         return set(Role)
-    perms = _granted_perms(user, model)
     roles = {role for role in Role if role.perm in perms}
     if model.visibility == RegisteredModel.Visibility.INTERNAL:
         roles.add(Role.VIEW)
     return roles
 
 
-def _granted_perms(user, model: RegisteredModel) -> set[str]:
-    """The codenames guardian's ObjectPermissionChecker(user).get_perms(model) returns — the
-    user's own grants and their teams' — in one query instead of two built by the ORM: this
-    runs on every request that touches a model (registry_site/sql.py)."""
-    content_type = ContentType.objects.get_for_model(RegisteredModel)  # cached per process
-    rows = sql.fetch(
+def _grants_sql(object_pk: str) -> str:
+    """The codenames granted on one model to a user directly or through their teams: what
+    guardian's ObjectPermissionChecker(user).get_perms(model) reads, in one statement.
+    Parameters: user id, content type id, ``object_pk``'s, twice."""
+    return (
         f"SELECT p.codename FROM {sql.table(UserObjectPermission)} o "  # noqa: S608 (sql.py)
         f"JOIN {sql.table(Permission)} p ON p.id = o.permission_id "
-        "WHERE o.user_id = %s AND o.content_type_id = %s AND o.object_pk = %s "
+        f"WHERE o.user_id = %s AND o.content_type_id = %s AND o.object_pk = {object_pk} "
         "UNION "
         f"SELECT p.codename FROM {sql.table(GroupObjectPermission)} o "
         f"JOIN {sql.table(Permission)} p ON p.id = o.permission_id "
         f"JOIN {sql.table(User.groups.through)} m ON m.group_id = o.group_id "
-        "WHERE m.user_id = %s AND o.content_type_id = %s AND o.object_pk = %s",
-        [user.pk, content_type.pk, str(model.pk)] * 2,
+        f"WHERE m.user_id = %s AND o.content_type_id = %s AND o.object_pk = {object_pk}"
     )
+
+
+def _granted_perms(user, model: RegisteredModel) -> set[str]:
+    content_type = ContentType.objects.get_for_model(RegisteredModel)  # cached per process
+    rows = sql.fetch(_grants_sql("%s"), [user.pk, content_type.pk, str(model.pk)] * 2)
     return {codename for (codename,) in rows}
 
 
 def check_role(user, model: RegisteredModel, role: Role) -> set[Role]:
     """Raise 404 if the user may not view the model, 403 if they lack ``role``."""
-    roles = roles_for(user, model)
+    return _check(model, roles_for(user, model), role)
+
+
+def _check(model: RegisteredModel, roles: set[Role], role: Role) -> set[Role]:
     if Role.VIEW not in roles:
         raise Http404("No such model.")
     if role not in roles:
@@ -148,13 +163,9 @@ def check_role(user, model: RegisteredModel, role: Role) -> set[Role]:
 def get_model_for_user(user, slug: str, role: Role = Role.VIEW) -> RegisteredModel:
     """The model with this slug if the user may view it (404 otherwise) and holds ``role``
     (403 otherwise). The held roles are attached as ``model.user_roles``."""
-    # One row by its unique slug, then the user's roles on it (404 without view): cheaper than
+    # One row by its unique slug with the user's grants on it (404 without view): cheaper than
     # filtering through visible_models(), and the same answer.
-    model = _model_where("slug", slug)
-    if model is None:
-        raise Http404("No such model.")
-    model.user_roles = check_role(user, model, role)
-    return model
+    return _model_for_user(user, "slug", slug, role)
 
 
 def get_model_by_name_for_user(user, name: str, role: Role = Role.VIEW) -> RegisteredModel:
@@ -162,32 +173,44 @@ def get_model_by_name_for_user(user, name: str, role: Role = Role.VIEW) -> Regis
     way names clash (case, width, look-alikes, separators), so the slug works too."""
     from models_app.names import name_key
 
-    model = _model_where("name_key", name_key(name))
-    if model is None:
-        raise Http404("No such model.")
-    model.user_roles = check_role(user, model, role)
-    return model
+    return _model_for_user(user, "name_key", name_key(name), role)
 
 
-def _model_where(column: str, value: str) -> RegisteredModel | None:
-    """``RegisteredModel.objects.select_related("owner", "team").filter(<column>=value)
-    .first()`` for a unique column (a name from this module, never input), in hand-written SQL
-    (registry_site/sql.py)."""
-    rows = sql.fetch(
+def _model_for_user(user, column: str, value: str, role: Role) -> RegisteredModel:
+    """``RegisteredModel.objects.select_related("owner", "team").get(<column>=value)`` for a
+    unique column (a name from this module, never input) and the user's grants on that model,
+    in one hand-written statement (registry_site/sql.py): one row per granted codename."""
+    select = (
         f"SELECT {sql.columns(RegisteredModel, 'm')}, {sql.columns(User, 'u')}, "  # noqa: S608
-        f"{sql.columns(Group, 'g')} FROM {sql.table(RegisteredModel)} m "
-        f"JOIN {sql.table(User)} u ON u.id = m.owner_id "
-        f"LEFT JOIN {sql.table(Group)} g ON g.id = m.team_id "
-        f"WHERE m.{column} = %s",
-        [value],
+        f"{sql.columns(Group, 'g')}"
     )
+    joins = (
+        f" FROM {sql.table(RegisteredModel)} m "
+        f"JOIN {sql.table(User)} u ON u.id = m.owner_id "
+        f"LEFT JOIN {sql.table(Group)} g ON g.id = m.team_id"
+    )
+    if _needs_grants(user):
+        content_type = ContentType.objects.get_for_model(RegisteredModel)  # cached per process
+        key = (
+            f"(SELECT CAST(id AS VARCHAR(40)) FROM {sql.table(RegisteredModel)} "  # noqa: S608
+            f"WHERE {column} = %s)"
+        )
+        rows = sql.fetch(
+            f"{select}, grants.codename{joins} LEFT JOIN ({_grants_sql(key)}) grants ON 1 = 1 "
+            f"WHERE m.{column} = %s",
+            [*[user.pk, content_type.pk, value] * 2, value],
+        )
+    else:
+        rows = sql.fetch(f"{select}, NULL{joins} WHERE m.{column} = %s", [value])
     if not rows:
-        return None
+        raise Http404("No such model.")
     row = rows[0]
     model = sql.instance(RegisteredModel, row)
     model.owner = sql.instance(User, row, sql.width(RegisteredModel))
     team_at = sql.width(RegisteredModel) + sql.width(User)
     model.team = sql.instance(Group, row, team_at) if model.team_id is not None else None
+    perms = {r[-1] for r in rows if r[-1] is not None}
+    model.user_roles = _check(model, _roles(user, model, perms), role)
     return model
 
 
