@@ -233,7 +233,11 @@ class ModelVersion(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["model", "number"], name="version_unique_number"),
         ]
-        indexes = [models.Index(fields=["status"], name="version_status_idx")]
+        indexes = [
+            models.Index(fields=["status"], name="version_status_idx"),
+            # The newest version of a model in a state (MLflow's latest_versions): one probe.
+            models.Index(fields=["model", "status", "-number"], name="version_model_status_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.model.name} v{self.number}"

@@ -10,7 +10,8 @@ The SQL is plain enough for both SQLite and PostgreSQL; the tests run on both. T
 column names come from the models' metadata, never from input; values are always parameters.
 """
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 
 from django.db import connection
 from django.db.models import Model
@@ -27,7 +28,11 @@ def quote(name: str) -> str:
 
 def columns(model: type[Model], alias: str) -> str:
     """``alias.col, …`` for every concrete field, in the order ``instance()`` reads them."""
-    quote = connection.ops.quote_name
+    return _columns(connection.vendor, model, alias)
+
+
+@functools.cache
+def _columns(vendor: str, model: type[Model], alias: str) -> str:
     return ", ".join(f"{alias}.{quote(f.column)}" for f in model._meta.concrete_fields)
 
 
@@ -45,7 +50,7 @@ def instance(model: type[Model], row: Sequence, start: int = 0) -> Model:
     return model.from_db(connection.alias, [f.attname for f in fields], values)
 
 
-_CONVERTERS: dict[tuple, list | tuple] = {}
+_CONVERTERS: dict[tuple, list | Callable] = {}
 
 
 def _converters(model: type[Model]) -> list:
@@ -63,19 +68,28 @@ def _converters(model: type[Model]) -> list:
     return _CONVERTERS[key]
 
 
-def convert(model: type[Model], field_name: str, value):
-    """One column's value as the ORM would return it (for values read outside instance())."""
+def converter(model: type[Model], field_name: str) -> Callable:
+    """A function turning one column's raw value into what the ORM would return (for values
+    read outside instance()): the identity where the backend needs nothing."""
     key = (connection.vendor, model, field_name)
     if key not in _CONVERTERS:
         col = model._meta.get_field(field_name).get_col(model._meta.db_table)
-        _CONVERTERS[key] = (
-            col,
-            connection.ops.get_db_converters(col) + col.get_db_converters(connection),
-        )
-    col, converters = _CONVERTERS[key]
-    for converter in converters:
-        value = converter(value, col, connection)
+        converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        _CONVERTERS[key] = _chain(converters, col) if converters else _identity
+    return _CONVERTERS[key]
+
+
+def _identity(value):
     return value
+
+
+def _chain(converters: list, col) -> Callable:
+    def convert(value):
+        for converter in converters:
+            value = converter(value, col, connection)
+        return value
+
+    return convert
 
 
 def fetch(sql: str, params: Iterable = ()) -> list[tuple]:
@@ -87,6 +101,33 @@ def fetch(sql: str, params: Iterable = ()) -> list[tuple]:
 def placeholders(values: Sequence) -> str:
     """``%s, %s, …`` for an IN list (callers never pass an empty one)."""
     return ", ".join(["%s"] * len(values))
+
+
+def among(column: str, values: Sequence) -> tuple[str, list]:
+    """``column IN (…)`` and its parameters. On PostgreSQL one array parameter (``= ANY``):
+    the statement text stays the same whatever the number of values, so it stays prepared."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    if not values:
+        return "1 = 0", []
+    return f"{column} IN ({placeholders(values)})", list(values)
+
+
+def among_selected(column: str, subquery: str) -> str:
+    """``column IN (subquery)``. On PostgreSQL ``= ANY(ARRAY(subquery))``: the subquery runs
+    once and the column's index is used, where ``IN`` may make it hash a whole table."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(ARRAY({subquery}))"
+    return f"{column} IN ({subquery})"
+
+
+def not_among(column: str, values: Sequence) -> tuple[str, list]:
+    """``column NOT IN (…)`` and its parameters (see ``among``)."""
+    if connection.vendor == "postgresql":
+        return f"NOT ({column} = ANY(%s))", [list(values)]
+    if not values:
+        return "1 = 1", []
+    return f"{column} NOT IN ({placeholders(values)})", list(values)
 
 
 def insert(objs: Sequence[Model]) -> None:

@@ -17,6 +17,9 @@ versions in three (rows, then tags and aliases together), models in three more f
 tags and aliases, latest versions, and those versions' tags and aliases.
 """
 
+from datetime import datetime
+from typing import NamedTuple
+
 from django.contrib.auth import get_user_model
 from django.db.models import CharField, F, OuterRef, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat
@@ -80,13 +83,14 @@ def _details(version_ids: list[int]) -> tuple[dict[int, list], dict[int, list[st
     aliases: dict[int, list[str]] = {}
     if not version_ids:
         return tags, aliases
-    marks = sql.placeholders(version_ids)
+    tagged, tag_params = sql.among("version_id", version_ids)
+    aliased, alias_params = sql.among("version_id", version_ids)
     rows = sql.fetch(
         f"SELECT 't', version_id, {sql.quote('key')}, value FROM {sql.table(VersionTag)} "  # noqa: S608
-        f"WHERE version_id IN ({marks}) "
+        f"WHERE {tagged} "
         f"UNION ALL SELECT 'a', version_id, name, '' FROM {sql.table(Alias)} "
-        f"WHERE version_id IN ({marks}) ORDER BY 1, 2, 3",
-        [*version_ids, *version_ids],
+        f"WHERE {aliased} ORDER BY 1, 2, 3",
+        [*tag_params, *alias_params],
     )
     for kind, version_id, key, value in rows:
         if kind == "t":
@@ -96,7 +100,7 @@ def _details(version_ids: list[int]) -> tuple[dict[int, list], dict[int, list[st
     return tags, aliases
 
 
-def _version_json(row: tuple, tags: list, aliases: list[str]) -> dict:
+def _version_json(row: tuple, tags: list, aliases: list[str], as_datetime) -> dict:
     (_pk, _model_id, number, status, description, created, updated, run, name, slug, user) = row
     source = next((value for key, value in tags if key == SOURCE_TAG), None)
     if source is None:
@@ -104,8 +108,8 @@ def _version_json(row: tuple, tags: list, aliases: list[str]) -> dict:
     data = {
         "name": name,
         "version": str(number),
-        "creation_timestamp": ms(sql.convert(ModelVersion, "created_at", created)),
-        "last_updated_timestamp": ms(sql.convert(ModelVersion, "updated_at", updated)),
+        "creation_timestamp": ms(as_datetime(created)),
+        "last_updated_timestamp": ms(as_datetime(updated)),
         "user_id": user,
         "current_stage": stage_of(status, aliases),
         "description": description,
@@ -124,14 +128,19 @@ def _version_json(row: tuple, tags: list, aliases: list[str]) -> dict:
 
 def _describe_rows(rows: list[tuple]) -> list[dict]:
     tags, aliases = _details([row[0] for row in rows])
-    return [_version_json(row, tags.get(row[0], []), aliases.get(row[0], [])) for row in rows]
+    as_datetime = sql.converter(ModelVersion, "created_at")
+    return [
+        _version_json(row, tags.get(row[0], []), aliases.get(row[0], []), as_datetime)
+        for row in rows
+    ]
 
 
 def describe_versions(version_ids: list[int]) -> list[dict]:
     """MLflow shapes of these versions, in the order given, in two queries."""
     if not version_ids:
         return []
-    rows = sql.fetch(_version_from(f"v.id IN ({sql.placeholders(version_ids)})"), version_ids)
+    where, params = sql.among("v.id", version_ids)
+    rows = sql.fetch(_version_from(where), params)
     by_id = {row[0]: row for row in rows}
     return _describe_rows([by_id[pk] for pk in version_ids if pk in by_id])
 
@@ -156,7 +165,7 @@ def describe_created(version: ModelVersion, tags: dict[str, str]) -> dict:
         version.model.slug,
         version.created_by.get_username(),
     )
-    return _version_json(row, sorted(tags.items()), [])
+    return _version_json(row, sorted(tags.items()), [], lambda value: value)
 
 
 def describe_version_number(model: RegisteredModel, number: int) -> dict:
@@ -211,46 +220,63 @@ def _latest_rows(model_ids: list[int], protected: list[int]) -> list[tuple]:
     """For each model, the newest version in each stage (MLflow's ``latest_versions``).
 
     Production and Staging are whoever holds the alias; among the other versions, the newest
-    archived one is "Archived" and the newest of the rest is "None". One windowed query finds
-    those two per model and returns them with the alias holders."""
-    models, held = sql.placeholders(model_ids), sql.placeholders(protected or [0])
-    ranked = (
-        "SELECT v.id, v.model_id, v.number, v.status, v.description, v.created_at, "  # noqa: S608
-        "v.updated_at, v.source_run, v.created_by_id, ROW_NUMBER() OVER (PARTITION BY "
-        "v.model_id, CASE WHEN v.status = %s THEN 1 ELSE 0 END ORDER BY v.number DESC) AS rank "
-        f"FROM {sql.table(ModelVersion)} v "
-        f"WHERE v.model_id IN ({models}) AND v.id NOT IN ({held})"
-    )
-    newest = (
-        f"SELECT {_VERSION_COLUMNS} FROM ({ranked}) v "  # noqa: S608 (sql.py)
-        f"JOIN {sql.table(RegisteredModel)} m ON m.id = v.model_id "
-        f"JOIN {sql.table(User)} u ON u.id = v.created_by_id WHERE v.rank = 1"
-    )
-    params = [ARCHIVED, *model_ids, *(protected or [0])]
-    if protected:
-        return sql.fetch(
-            f"{newest} UNION ALL {_version_from(f'v.id IN ({held})')}", [*params, *protected]
+    archived one is "Archived" and the newest of the rest is "None". Each "newest" is an index
+    probe per model (version_model_status_idx), not a scan of every version, so the cost does
+    not grow with the number of versions of a model."""
+    newest = []
+    params: list = []
+    for op in ("<>", "="):
+        of_model, model_params = sql.among("m.id", model_ids)
+        not_held, held_params = sql.not_among("x.id", protected)
+        newest.append(
+            f"SELECT (SELECT x.id FROM {sql.table(ModelVersion)} x "  # noqa: S608 (sql.py)
+            f"WHERE x.model_id = m.id AND x.status {op} '{ARCHIVED}' AND {not_held} "
+            f"ORDER BY x.number DESC LIMIT 1) FROM {sql.table(RegisteredModel)} m "
+            f"WHERE {of_model}"
         )
-    return sql.fetch(newest, params)
+        params += [*held_params, *model_params]
+    # The state is written into the statement (a constant, not input) so that PostgreSQL's
+    # generic plan for it can use the index.
+    held, held_params = sql.among("id", protected)
+    newest.append(f"SELECT id FROM {sql.table(ModelVersion)} WHERE {held}")  # noqa: S608
+    return sql.fetch(
+        _version_from(sql.among_selected("v.id", " UNION ALL ".join(newest))),
+        params + held_params,
+    )
 
 
 STAGE_ORDER = {stage: i for i, stage in enumerate(STAGES)}
 
 
-def describe_models(page: list[RegisteredModel]) -> list[dict]:
-    """MLflow shapes of models (owner loaded): tags and aliases in one query, latest_versions
-    in two more, for the whole page."""
+class ModelRow(NamedTuple):
+    """What a model's MLflow shape needs (``MODEL_ROW`` for ``values_list``)."""
+
+    pk: int
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    description: str
+    owner: str
+
+
+MODEL_ROW = ("pk", "name", "created_at", "updated_at", "description", "owner__username")
+
+
+def describe_models(page: list[ModelRow]) -> list[dict]:
+    """MLflow shapes of models: tags and aliases in one query, latest_versions in three more,
+    for the whole page."""
     ids = [m.pk for m in page]
     if not ids:
         return []
-    marks = sql.placeholders(ids)
+    tagged, tag_params = sql.among("t.model_id", ids)
+    aliased, alias_params = sql.among("a.model_id", ids)
     rows = sql.fetch(
         f"SELECT 't', t.model_id, t.{sql.quote('key')}, t.value, NULL, NULL "  # noqa: S608 (sql.py)
-        f"FROM {sql.table(ModelTag)} t WHERE t.model_id IN ({marks}) "
+        f"FROM {sql.table(ModelTag)} t WHERE {tagged} "
         "UNION ALL SELECT 'a', a.model_id, a.name, '', a.version_id, v.number "
         f"FROM {sql.table(Alias)} a JOIN {sql.table(ModelVersion)} v ON v.id = a.version_id "
-        f"WHERE a.model_id IN ({marks}) ORDER BY 1, 2, 3",
-        [*ids, *ids],
+        f"WHERE {aliased} ORDER BY 1, 2, 3",
+        [*tag_params, *alias_params],
     )
     tags: dict[int, list] = {}
     aliases_of_model: dict[int, list[dict]] = {}
@@ -272,7 +298,7 @@ def describe_models(page: list[RegisteredModel]) -> list[dict]:
             "name": model.name,
             "creation_timestamp": ms(model.created_at),
             "last_updated_timestamp": ms(model.updated_at),
-            "user_id": model.owner.get_username(),
+            "user_id": model.owner,
             "description": model.description,
             "tags": tags.get(model.pk, []),
         }
@@ -288,7 +314,15 @@ def describe_models(page: list[RegisteredModel]) -> list[dict]:
 
 def describe_model(model: RegisteredModel) -> dict:
     """``model`` with its owner loaded (from an access helper or a service)."""
-    return describe_models([model])[0]
+    row = ModelRow(
+        model.pk,
+        model.name,
+        model.created_at,
+        model.updated_at,
+        model.description,
+        model.owner.get_username(),
+    )
+    return describe_models([row])[0]
 
 
 def latest_versions(model: RegisteredModel, stages: list[str]) -> list[dict]:

@@ -106,3 +106,26 @@ def test_makemigrations_check_runs_on_a_bare_checkout(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "No changes detected" in result.stdout
+
+
+def database_options(tmp_path, **env) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REGISTRY_"))}
+    clean.update(REGISTRY_DEV="1", REGISTRY_DATA_DIR=str(tmp_path), **env)
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'registry_site.settings';"
+        "from django.conf import settings; print(settings.DATABASES['default'].get('OPTIONS'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_postgresql_prepares_statements_unless_turned_off(tmp_path):
+    url = "postgres://registry@db.example.org:5432/registry"
+    assert "'server_side_binding': True" in database_options(tmp_path, DATABASE_URL=url)
+    off = database_options(tmp_path, DATABASE_URL=url, DATABASE_PREPARED_STATEMENTS="0")
+    assert "server_side_binding" not in off
+    sqlite = database_options(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
+    assert "server_side_binding" not in sqlite

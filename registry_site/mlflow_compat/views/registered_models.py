@@ -17,6 +17,8 @@ from registry_site.mlflow_compat import filters
 from registry_site.mlflow_compat import services as mlflow_services
 from registry_site.mlflow_compat.protocol import ApiError, Params, endpoint, invalid
 from registry_site.mlflow_compat.serializers import (
+    MODEL_ROW,
+    ModelRow,
     canonical_stage,
     describe_alias_holder,
     describe_model,
@@ -112,13 +114,13 @@ def search(request: HttpRequest) -> JsonResponse:
         raise invalid(str(e)) from None
     rows = list(
         visible_models(request.user)
-        .select_related("owner")
         .filter(q)
-        .order_by(*order)[offset : offset + max_results + 1]
+        .order_by(*order)
+        .values_list(*MODEL_ROW)[offset : offset + max_results + 1]
     )
     body: dict = {}
     if rows[:max_results]:
-        body["registered_models"] = describe_models(rows[:max_results])
+        body["registered_models"] = describe_models([ModelRow(*r) for r in rows[:max_results]])
     if len(rows) > max_results:
         body["next_page_token"] = filters.encode_token(offset + max_results)
     return JsonResponse(body)
