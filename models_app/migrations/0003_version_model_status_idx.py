@@ -5,15 +5,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0002_inspection_cards_imports'),
+        ("models_app", "0002_inspection_cards_imports"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='modelversion',
-            index=models.Index(fields=['model', 'status', '-number'], name='version_model_status_idx'),
+            model_name="modelversion",
+            index=models.Index(
+                fields=["model", "status", "-number"], name="version_model_status_idx"
+            ),
         ),
     ]
