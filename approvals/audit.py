@@ -79,12 +79,14 @@ def record(
     """Append one event. ``target`` is any model instance (its type, id and str are kept)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record() must run inside the transaction of the change")
-    _lock_chain()
-    last = _chain_head()
+    from approvals.webhooks import enqueue_for_event, subscribers_for_action  # (uses audit)
+
+    # Everything that does not depend on the chain is prepared before taking its lock: the
+    # lock is held until the transaction commits, and every change in the registry waits on it.
+    model_id = model.pk if model is not None else None
+    hooks = subscribers_for_action(action, model_id)
     # JSON round trip so the stored value and the hashed value are the same (dates, Decimals).
     event = AuditEvent(
-        seq=(last[0] + 1) if last else 1,
-        created_at=timezone.now(),
         actor=actor if actor is not None and actor.is_authenticated else None,
         actor_username=actor.get_username() if actor is not None else "(anonymous)",
         action=action,
@@ -96,13 +98,15 @@ def record(
         after=_jsonable(after),
         reason=reason,
         ip_address=current_ip.get(),
-        prev_hash=last[1] if last else GENESIS_HASH,
     )
+    _lock_chain()
+    last = _chain_head()
+    event.created_at = timezone.now()  # under the lock: times follow the chain's order
+    event.seq = (last[0] + 1) if last else 1
+    event.prev_hash = last[1] if last else GENESIS_HASH
     event.hash = compute_hash(event)
     sql.insert([event])
-    from approvals.webhooks import enqueue_for_event  # not at the top: webhooks uses audit
-
-    enqueue_for_event(event)  # the outbox: deliveries commit or roll back with the change
+    enqueue_for_event(event, hooks)  # the outbox: deliveries commit or roll back with the change
     return event
 
 

@@ -180,9 +180,14 @@ def _model_for_user(user, column: str, value: str, role: Role) -> RegisteredMode
     """``RegisteredModel.objects.select_related("owner", "team").get(<column>=value)`` for a
     unique column (a name from this module, never input) and the user's grants on that model,
     in one hand-written statement (registry_site/sql.py): one row per granted codename."""
+    from approvals.models import AuditEvent  # (approvals builds on this module)
+
+    # audit_head: the newest audit event of the model. Every change to a model writes one, so
+    # it names the state the model is in (registry_site/mlflow_compat/cache.py uses it).
     select = (
         f"SELECT {sql.columns(RegisteredModel, 'm')}, {sql.columns(User, 'u')}, "  # noqa: S608
-        f"{sql.columns(Group, 'g')}"
+        f"{sql.columns(Group, 'g')}, (SELECT MAX(e.seq) FROM {sql.table(AuditEvent)} e "
+        "WHERE e.model_id = m.id)"
     )
     joins = (
         f" FROM {sql.table(RegisteredModel)} m "
@@ -209,6 +214,7 @@ def _model_for_user(user, column: str, value: str, role: Role) -> RegisteredMode
     model.owner = sql.instance(User, row, sql.width(RegisteredModel))
     team_at = sql.width(RegisteredModel) + sql.width(User)
     model.team = sql.instance(Group, row, team_at) if model.team_id is not None else None
+    model.audit_head = row[-2]
     perms = {r[-1] for r in rows if r[-1] is not None}
     model.user_roles = _check(model, _roles(user, model, perms), role)
     return model

@@ -279,6 +279,8 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("REGISTRY_MAX_FILES_PER_UPLOAD", 1000, minimum=1)
 REGISTRY_MAX_UPLOAD_BYTES = env_int("REGISTRY_MAX_UPLOAD_BYTES", 5 * 1024**3, minimum=1)
+# How long a worker keeps an MLflow read answer of an unchanged model (mlflow_compat/cache.py).
+REGISTRY_MLFLOW_CACHE_SECONDS = env_int("REGISTRY_MLFLOW_CACHE_SECONDS", 30)
 
 # Email: console in development, SMTP (configured by EMAIL_* variables) in production.
 EMAIL_BACKEND_NAME = os.environ.get(

@@ -10,6 +10,17 @@ from django.test.utils import CaptureQueriesContext
 
 from tests import factories
 
+@pytest.fixture(autouse=True)
+def _fresh_mlflow_cache():
+    """Each test starts with an empty answer cache: test databases reuse ids and audit
+    sequence numbers after each rollback, which a real database never does."""
+    from registry_site.mlflow_compat import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 # ---------------------------------------------------------------------------------------------
 # Personas. Later issues give each a role on a model; here they are plain accounts.
 

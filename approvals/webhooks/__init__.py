@@ -10,7 +10,13 @@
 See docs/webhooks.md for the receiver's side.
 """
 
-from approvals.webhooks.events import EVENT_FOR_ACTION, EVENTS, PING, enqueue_for_event
+from approvals.webhooks.events import (
+    EVENT_FOR_ACTION,
+    EVENTS,
+    PING,
+    enqueue_for_event,
+    subscribers_for_action,
+)
 from approvals.webhooks.guard import UnsafeTarget
 from approvals.webhooks.sender import sign
 from approvals.webhooks.services import (
@@ -24,6 +30,6 @@ from approvals.webhooks.worker import deliver_due
 
 __all__ = [
     "EVENTS", "EVENT_FOR_ACTION", "PING", "UnsafeTarget", "deliver_due", "delivery_redeliver",
-    "enqueue_for_event", "sign", "webhook_create", "webhook_delete", "webhook_send_test",
-    "webhook_update",
+    "enqueue_for_event", "subscribers_for_action", "sign", "webhook_create", "webhook_delete",
+    "webhook_send_test", "webhook_update",
 ]  # fmt: skip

@@ -104,12 +104,20 @@ def subscribers(model_id: int | None, name: str) -> list[Webhook]:
     return [hook for hook in (sql.instance(Webhook, row) for row in rows) if hook.wants(name)]
 
 
-def enqueue_for_event(event: AuditEvent) -> list[WebhookDelivery]:
-    """Write one pending delivery per interested subscription, in the caller's transaction."""
+def subscribers_for_action(action: str, model_id: int | None) -> list[Webhook]:
+    """The subscriptions an audit action of this model will be delivered to."""
+    name = EVENT_FOR_ACTION.get(action)
+    return [] if name is None else subscribers(model_id, name)
+
+
+def enqueue_for_event(event: AuditEvent, hooks: list[Webhook] | None = None) -> list:
+    """Write one pending delivery per interested subscription (``hooks``, from
+    subscribers_for_action, or looked up now), in the caller's transaction."""
     name = EVENT_FOR_ACTION.get(event.action)
     if name is None:
         return []
-    hooks = subscribers(event.model_id, name)
+    if hooks is None:
+        hooks = subscribers(event.model_id, name)
     if not hooks:
         return []
     payload = payload_for(event, name)

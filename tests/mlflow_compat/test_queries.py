@@ -100,3 +100,34 @@ def test_a_model_with_many_versions_is_read_in_constant_queries(
         )
 
     assert_constant_queries(request, grow)
+
+
+def test_searching_the_versions_of_one_model_is_constant(
+    signed_in, owner, viewer, assert_constant_queries
+):
+    model = factories.registered_model(owner, "big")
+    factories.grant(viewer, model, "view")
+    factories.version(model, owner)
+
+    def request():
+        response = signed_in.get(f"{API}/model-versions/search?filter=name%3D%27BIG%27")
+        assert response.status_code == 200
+        return response
+
+    def grow():
+        ModelVersion.objects.bulk_create(
+            ModelVersion(model=model, number=n, created_by=owner) for n in range(2, 302)
+        )
+
+    count = assert_constant_queries(request, grow)
+    assert len(request().json()["model_versions"]) == 301
+    assert count <= 7, count
+
+
+def test_searching_the_versions_of_a_hidden_model_finds_nothing(signed_in, outsider):
+    hidden = factories.registered_model(outsider, "hidden")
+    factories.version(hidden, outsider)
+    for query in ("filter=name%3D%27hidden%27", "filter=name%3D%27nothing-here%27"):
+        response = signed_in.get(f"{API}/model-versions/search?{query}")
+        assert response.status_code == 200
+        assert response.json() == {}

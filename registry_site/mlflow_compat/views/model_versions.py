@@ -8,7 +8,7 @@ archived state (manage role), None removes the protected aliases.
 """
 
 from django.db import transaction
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import reverse
 
 from approvals import services as approvals
@@ -18,7 +18,7 @@ from models_app.errors import Conflict
 from models_app.metadata import parse_metadata
 from models_app.models import ModelVersion
 from registry_site.access import LOGIN, access
-from registry_site.mlflow_compat import filters
+from registry_site.mlflow_compat import cache, filters
 from registry_site.mlflow_compat import services as mlflow_services
 from registry_site.mlflow_compat.protocol import Params, endpoint, invalid
 from registry_site.mlflow_compat.serializers import (
@@ -98,7 +98,11 @@ def get(request: HttpRequest) -> JsonResponse:
     model = get_model_by_name_for_user(
         request.user, params.text("name", required=True, max_length=200)
     )
-    return JsonResponse({"model_version": describe_version_number(model, params.version())})
+    number = params.version()
+    described = cache.answer(
+        model, ("version", number), lambda: describe_version_number(model, number)
+    )
+    return JsonResponse({"model_version": described})
 
 
 @endpoint("PATCH")
@@ -181,7 +185,20 @@ def search(request: HttpRequest) -> JsonResponse:
         offset = filters.decode_token(params.text("page_token", max_length=200))
     except filters.FilterError as e:
         raise invalid(str(e)) from None
-    queryset = versions().filter(model__in=visible_models(request.user))
+    pinned = next(
+        (c.value for c in clauses if c.kind == "attribute" and c.key == "name" and c.op == "="),
+        None,
+    )
+    if pinned is not None:
+        # The usual search, the versions of one model: the access helper answers for that
+        # model alone (a hidden or missing model has no versions to show).
+        try:
+            model = get_model_by_name_for_user(request.user, pinned)
+        except Http404:
+            return JsonResponse({})
+        queryset = versions().filter(model_id=model.pk)
+    else:
+        queryset = versions().filter(model__in=visible_models(request.user))
     if any(c.key == "source_path" for c in clauses):
         queryset = with_source(queryset)
     rows = list(

@@ -13,7 +13,7 @@ from models_app import services
 from models_app.access import Role, check_role, get_model_by_name_for_user, visible_models
 from models_app.models import RegisteredModel
 from registry_site.access import LOGIN, access
-from registry_site.mlflow_compat import filters
+from registry_site.mlflow_compat import cache, filters
 from registry_site.mlflow_compat import services as mlflow_services
 from registry_site.mlflow_compat.protocol import ApiError, Params, endpoint, invalid
 from registry_site.mlflow_compat.serializers import (
@@ -54,7 +54,8 @@ def get(request: HttpRequest) -> JsonResponse:
     """One model. View role."""
     name = Params(request).text("name", required=True, max_length=200)
     model = get_model_by_name_for_user(request.user, name)
-    return JsonResponse({"registered_model": describe_model(model)})
+    described = cache.answer(model, ("model",), lambda: describe_model(model))
+    return JsonResponse({"registered_model": described})
 
 
 @endpoint("PATCH")
@@ -203,7 +204,9 @@ def alias(request: HttpRequest) -> JsonResponse:
 
 
 def _alias_get(model, raw: str) -> JsonResponse:
-    described = describe_alias_holder(model, raw)
+    described = cache.answer(
+        model, ("alias", raw.lower()), lambda: describe_alias_holder(model, raw)
+    )
     if described is None:
         raise ApiError("INVALID_PARAMETER_VALUE", f"Registered model alias {raw} not found.", 400)
     return JsonResponse({"model_version": described})
