@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tests import factories
 
+
 @pytest.fixture(autouse=True)
 def _fresh_mlflow_cache():
     """Each test starts with an empty answer cache: test databases reuse ids and audit
