@@ -83,43 +83,42 @@ def test_search_model_versions_is_constant(signed_in, owner, assert_constant_que
     assert count <= 7, count  # 5 when measured
 
 
-def test_a_model_with_many_versions_is_read_in_constant_queries(
-    signed_in, owner, viewer, assert_constant_queries
-):
+@pytest.fixture
+def big(owner, viewer):
+    """A model the viewer may see, with one version, and how to give it 300 more (written
+    directly, as a shortcut: no audit events)."""
     model = factories.registered_model(owner, "big")
     factories.grant(viewer, model, "view")
     factories.version(model, owner)
+
+    def grow():
+        ModelVersion.objects.bulk_create(
+            ModelVersion(model=model, number=n, created_by=owner) for n in range(2, 302)
+        )
+
+    return grow
+
+
+def test_a_model_with_many_versions_is_read_in_constant_queries(
+    signed_in, big, assert_constant_queries, settings
+):
+    # The growth writes no audit event, so the answer cache would hide it: measure without.
+    settings.REGISTRY_MLFLOW_CACHE_SECONDS = 0
 
     def request():
         response = signed_in.get(f"{API}/registered-models/get?name=big")
         assert response.status_code == 200
 
-    def grow():
-        ModelVersion.objects.bulk_create(
-            ModelVersion(model=model, number=n, created_by=owner) for n in range(2, 302)
-        )
-
-    assert_constant_queries(request, grow)
+    assert_constant_queries(request, big)
 
 
-def test_searching_the_versions_of_one_model_is_constant(
-    signed_in, owner, viewer, assert_constant_queries
-):
-    model = factories.registered_model(owner, "big")
-    factories.grant(viewer, model, "view")
-    factories.version(model, owner)
-
+def test_searching_the_versions_of_one_model_is_constant(signed_in, big, assert_constant_queries):
     def request():
         response = signed_in.get(f"{API}/model-versions/search?filter=name%3D%27BIG%27")
         assert response.status_code == 200
         return response
 
-    def grow():
-        ModelVersion.objects.bulk_create(
-            ModelVersion(model=model, number=n, created_by=owner) for n in range(2, 302)
-        )
-
-    count = assert_constant_queries(request, grow)
+    count = assert_constant_queries(request, big)
     assert len(request().json()["model_versions"]) == 301
     assert count <= 7, count
 
