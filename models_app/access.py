@@ -147,9 +147,10 @@ def _granted_perms(user, model: RegisteredModel) -> set[str]:
     return {codename for (codename,) in rows}
 
 
-def check_role(user, model: RegisteredModel, role: Role) -> set[Role]:
-    """Raise 404 if the user may not view the model, 403 if they lack ``role``."""
-    return _check(model, roles_for(user, model), role)
+def require_role(model: RegisteredModel, role: Role) -> None:
+    """For a model from get_model_*_for_user, whose caller turns out to need another role
+    than the one it was fetched with: 403 without it (the roles were read with the model)."""
+    _check(model, model.user_roles, role)
 
 
 def _check(model: RegisteredModel, roles: set[Role], role: Role) -> set[Role]:

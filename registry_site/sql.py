@@ -44,39 +44,37 @@ def instance(model: type[Model], row: Sequence, start: int = 0) -> Model:
     """The instance whose columns (as listed by ``columns()``) start at ``row[start]``."""
     fields = model._meta.concrete_fields
     values = list(row[start : start + len(fields)])
-    for i, col, converters in _converters(model):
-        for converter in converters:
-            values[i] = converter(values[i], col, connection)
+    for i, convert in _row_converters(model):
+        values[i] = convert(values[i])
     return model.from_db(connection.alias, [f.attname for f in fields], values)
 
 
-_CONVERTERS: dict[tuple, list | Callable] = {}
-
-
-def _converters(model: type[Model]) -> list:
-    """What the ORM applies to each column of ``model`` on this backend (SQLite returns
-    datetimes as text, for one), computed once per backend and model."""
-    key = (connection.vendor, model)
-    if key not in _CONVERTERS:
-        found = []
-        for i, field in enumerate(model._meta.concrete_fields):
-            col = field.get_col(model._meta.db_table)
-            converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-            if converters:
-                found.append((i, col, converters))
-        _CONVERTERS[key] = found
-    return _CONVERTERS[key]
+_COLUMN_CONVERTERS: dict[tuple, Callable] = {}
+_ROW_CONVERTERS: dict[tuple, list[tuple[int, Callable]]] = {}
 
 
 def converter(model: type[Model], field_name: str) -> Callable:
-    """A function turning one column's raw value into what the ORM would return (for values
-    read outside instance()): the identity where the backend needs nothing."""
+    """A function turning one column's raw value into what the ORM would return (SQLite
+    returns datetimes as text, for one): the identity where the backend needs nothing.
+    Computed once per backend, model and field."""
     key = (connection.vendor, model, field_name)
-    if key not in _CONVERTERS:
+    if key not in _COLUMN_CONVERTERS:
         col = model._meta.get_field(field_name).get_col(model._meta.db_table)
         converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-        _CONVERTERS[key] = _chain(converters, col) if converters else _identity
-    return _CONVERTERS[key]
+        _COLUMN_CONVERTERS[key] = _chain(converters, col) if converters else _identity
+    return _COLUMN_CONVERTERS[key]
+
+
+def _row_converters(model: type[Model]) -> list[tuple[int, Callable]]:
+    """(position, converter) of the columns of ``model`` that need converting."""
+    key = (connection.vendor, model)
+    if key not in _ROW_CONVERTERS:
+        _ROW_CONVERTERS[key] = [
+            (i, convert)
+            for i, field in enumerate(model._meta.concrete_fields)
+            if (convert := converter(model, field.name)) is not _identity
+        ]
+    return _ROW_CONVERTERS[key]
 
 
 def _identity(value):

@@ -10,7 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from approvals import services as approvals
 from approvals.models import Alias
 from models_app import services
-from models_app.access import Role, check_role, get_model_by_name_for_user, visible_models
+from models_app.access import Role, get_model_by_name_for_user, require_role, visible_models
 from models_app.models import RegisteredModel
 from registry_site.access import LOGIN, access
 from registry_site.mlflow_compat import cache, filters
@@ -186,7 +186,7 @@ def alias(request: HttpRequest) -> JsonResponse:
     if request.method == "GET":
         return _alias_get(model, raw)
     name = check_alias(raw)
-    check_role(request.user, model, Role.PROMOTE if name in Alias.PROTECTED_NAMES else Role.EDIT)
+    require_role(model, Role.PROMOTE if name in Alias.PROTECTED_NAMES else Role.EDIT)
     current = Alias.objects.filter(model=model, name=name).select_related("version").first()
     if request.method == "DELETE":
         if current is not None:
