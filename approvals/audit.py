@@ -2,8 +2,9 @@
 
 Each event stores the hash of the previous event and its own SHA-256 over a canonical JSON
 serialisation of its fields, so editing, deleting or inserting any row breaks the chain at a
-place ``verify_chain`` reports. Appends are serialised: on PostgreSQL by a transaction-scoped
-advisory lock, on SQLite by its single writer (transactions start IMMEDIATE).
+place ``verify_chain`` reports. The newest link is also kept in a row of its own
+(``AuditChainHead``), which appends move under its row lock, one after the other (SQLite has a
+single writer anyway); removing the newest events is then detected too.
 
 ``record`` must be called inside the transaction of the change it describes.
 """
@@ -13,14 +14,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from approvals.models import AuditEvent
+from approvals.models import AuditChainHead, AuditEvent, Webhook
 from registry_site import sql
 
 GENESIS_HASH = "0" * 64
-_ADVISORY_LOCK_ID = 0x4155444954  # "AUDIT"
 
 # The address of the request being served, set by AuditContextMiddleware.
 current_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -52,18 +52,36 @@ def compute_hash(event: AuditEvent) -> str:
     return hashlib.sha256(_canonical(event)).hexdigest()
 
 
-def _lock_chain() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_ID])
+HEAD_ID = 1  # the one row of AuditChainHead
 
 
-def _chain_head() -> tuple[int, str] | None:
-    """(seq, hash) of the newest event: read on every change, so in hand-written SQL."""
-    rows = sql.fetch(
-        f"SELECT seq, hash FROM {sql.table(AuditEvent)} ORDER BY seq DESC LIMIT 1"  # noqa: S608
+def _advance_head(model_id: int | None) -> tuple[int, str, bool]:
+    """Move the chain head on by one: the new event's seq, the hash it follows, and whether
+    any active webhook subscription could want an event of model ``model_id``.
+
+    The UPDATE keeps the head row locked until the transaction ends, so appends queue here; on
+    PostgreSQL a transaction that waited reads the row as the one before it committed it.
+    Subscriptions are looked at under that lock too: an event goes to those active when it is
+    appended, and asking in the same statement saves a round trip when there are none."""
+    head, hooks = sql.table(AuditChainHead), sql.table(Webhook)
+    step = (
+        f"UPDATE {head} SET seq = seq + 1 WHERE id = %s RETURNING seq, hash, "  # noqa: S608
+        f"EXISTS (SELECT 1 FROM {hooks} w WHERE w.active = %s "
+        "AND (w.model_id IS NULL OR w.model_id = %s))"
     )
-    return rows[0] if rows else None
+    rows = sql.fetch(step, [HEAD_ID, True, model_id])
+    if not rows:  # no head row (the test runner empties every table): start at the newest event
+        events = sql.table(AuditEvent)
+        sql.execute(
+            f"INSERT INTO {head} (id, seq, hash) "  # noqa: S608 (registry_site/sql.py)
+            f"SELECT %s, COALESCE(MAX(seq), 0), COALESCE((SELECT hash FROM {events} "
+            f"ORDER BY seq DESC LIMIT 1), %s) FROM {events} "
+            "WHERE 1 = 1 ON CONFLICT (id) DO NOTHING",  # (WHERE: SQLite's parser needs one)
+            [HEAD_ID, GENESIS_HASH],
+        )
+        rows = sql.fetch(step, [HEAD_ID, True, model_id])
+    seq, prev_hash, any_hooks = rows[0]
+    return seq, prev_hash, bool(any_hooks)
 
 
 def record(
@@ -79,12 +97,10 @@ def record(
     """Append one event. ``target`` is any model instance (its type, id and str are kept)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record() must run inside the transaction of the change")
-    from approvals.webhooks import enqueue_for_event, subscribers_for_action  # (uses audit)
+    from approvals.webhooks import enqueue_for_event  # (uses audit)
 
     # Everything that does not depend on the chain is prepared before taking its lock: the
     # lock is held until the transaction commits, and every change in the registry waits on it.
-    model_id = model.pk if model is not None else None
-    hooks = subscribers_for_action(action, model_id)
     # JSON round trip so the stored value and the hashed value are the same (dates, Decimals).
     event = AuditEvent(
         actor=actor if actor is not None and actor.is_authenticated else None,
@@ -99,14 +115,13 @@ def record(
         reason=reason,
         ip_address=current_ip.get(),
     )
-    _lock_chain()
-    last = _chain_head()
-    event.created_at = timezone.now()  # under the lock: times follow the chain's order
-    event.seq = (last[0] + 1) if last else 1
-    event.prev_hash = last[1] if last else GENESIS_HASH
+    event.seq, event.prev_hash, any_hooks = _advance_head(event.model_id)
+    event.created_at = timezone.now()  # under the head's lock: times follow the chain's order
     event.hash = compute_hash(event)
-    sql.insert([event])
-    enqueue_for_event(event, hooks)  # the outbox: deliveries commit or roll back with the change
+    head_moves = f"UPDATE {sql.table(AuditChainHead)} SET hash = %s WHERE id = %s"  # noqa: S608
+    sql.insert([event], along=(head_moves, [event.hash, HEAD_ID]))
+    if any_hooks:  # the outbox: deliveries commit or roll back with the change
+        enqueue_for_event(event)
     return event
 
 
@@ -128,7 +143,9 @@ class ChainReport:
 
 
 def verify_chain(*, batch_size: int = 2000, progress=None) -> ChainReport:
-    """Walk the whole chain in order; report the first broken link."""
+    """Walk the whole chain in order; report the first broken link, or newest events missing
+    (the chain head is read first: events appended meanwhile come after it)."""
+    head = AuditChainHead.objects.filter(pk=HEAD_ID).values_list("seq", "hash").first()
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
@@ -143,9 +160,19 @@ def verify_chain(*, batch_size: int = 2000, progress=None) -> ChainReport:
             )
         if compute_hash(event) != event.hash:
             return ChainReport(checked, event.seq, f"event #{event.seq} was modified")
+        if head is not None and event.seq == head[0] and event.hash != head[1]:
+            return ChainReport(
+                checked, event.seq, f"event #{event.seq} is not the one the chain head names"
+            )
         expected_prev = event.hash
         expected_seq += 1
         checked += 1
         if progress is not None:
             progress(checked)
+    if head is not None and head[0] >= expected_seq:
+        return ChainReport(
+            checked,
+            expected_seq,
+            f"events #{expected_seq} to #{head[0]} are missing (the chain head is at #{head[0]})",
+        )
     return ChainReport(checked)

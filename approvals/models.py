@@ -27,6 +27,7 @@ class AuditEvent(models.Model):
         "models_app.RegisteredModel",
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # audit_model_seq_idx starts with it
         null=True,
         blank=True,
         related_name="+",
@@ -39,10 +40,12 @@ class AuditEvent(models.Model):
     reason = models.TextField(blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["-seq"]
+        # A constraint rather than unique=True: PostgreSQL then has no second (LIKE) index.
+        constraints = [models.UniqueConstraint(fields=["hash"], name="audit_unique_hash")]
         indexes = [
             models.Index(fields=["model", "-seq"], name="audit_model_seq_idx"),
             models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),
@@ -51,6 +54,19 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.target_label}"
+
+
+class AuditChainHead(models.Model):
+    """The newest link of the audit chain (one row): the sequence number and hash the next
+    event follows. Appending an event moves it in the same transaction, and its row lock puts
+    concurrent appends in order (``audit.record``). Kept apart from the events, it also tells
+    when the newest events have gone: ``verify_chain`` compares the two."""
+
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"audit chain head #{self.seq}"
 
 
 class ReviewPolicy(models.Model):

@@ -192,7 +192,10 @@ class ModelVersion(models.Model):
         REJECTED = "rejected", "Rejected"
         ARCHIVED = "archived", "Archived"
 
-    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
+    # No index of its own: (model, number) and (model, status, number) start with it.
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="versions", db_index=False
+    )
     number = models.PositiveIntegerField(editable=False)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False
@@ -255,7 +258,10 @@ class ModelVersion(models.Model):
 
 
 class VersionTag(models.Model):
-    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="tags")
+    # (No index of its own on version, here and below: the unique index starts with it.)
+    version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="tags", db_index=False
+    )
     key = models.CharField(max_length=250)
     value = models.CharField(max_length=5000, blank=True)
 
@@ -270,7 +276,9 @@ class VersionTag(models.Model):
 
 
 class Metric(models.Model):
-    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="metrics")
+    version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="metrics", db_index=False
+    )
     name = models.CharField(max_length=250)
     value = models.FloatField()
     split = models.CharField(max_length=100, blank=True, help_text="e.g. test, validation")
@@ -296,7 +304,9 @@ class Metric(models.Model):
 
 
 class Param(models.Model):
-    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="params")
+    version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="params", db_index=False
+    )
     key = models.CharField(max_length=250)
     value = models.CharField(max_length=6000, blank=True)
 
@@ -313,7 +323,9 @@ class Param(models.Model):
 class Dependency(models.Model):
     """One parsed requirement, so two versions' dependencies can be diffed."""
 
-    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="dependencies")
+    version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="dependencies", db_index=False
+    )
     name = models.CharField(max_length=200)
     specifier = models.CharField(max_length=500, blank=True)
 
@@ -395,7 +407,9 @@ class VersionParent(models.Model):
 
 
 class Artifact(models.Model):
-    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="artifacts")
+    version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="artifacts", db_index=False
+    )
     path = models.CharField(max_length=255, help_text="Relative path inside the version.")
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)

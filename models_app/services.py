@@ -238,19 +238,27 @@ def _resolve_parents(meta: VersionMetadata, *, actor) -> list:
     return rows
 
 
-def _write_metadata(version: ModelVersion, meta: VersionMetadata, *, actor, parents) -> None:
-    # sql.insert: one INSERT per kind without the ORM's query building (registry_site/sql.py)
-    sql.insert(
-        [Metric(version=version, name=m.name, value=m.value, split=m.split) for m in meta.metrics]
-    )
-    sql.insert([Param(version=version, key=k, value=v) for k, v in meta.params.items()])
-    sql.insert([VersionTag(version=version, key=k, value=v) for k, v in meta.tags.items()])
-    sql.insert(
+def _metadata_rows(version: ModelVersion, meta: VersionMetadata) -> list[list]:
+    """The version's metrics, params, tags and dependencies as new rows, a list per kind."""
+    return [
+        [Metric(version=version, name=m.name, value=m.value, split=m.split) for m in meta.metrics],
+        [Param(version=version, key=k, value=v) for k, v in meta.params.items()],
+        [VersionTag(version=version, key=k, value=v) for k, v in meta.tags.items()],
         [
             Dependency(version=version, name=n, specifier=s)
             for n, s in parse_requirements(meta.requirements)
-        ]
-    )
+        ],
+    ]
+
+
+def _write_metadata(
+    version: ModelVersion, meta: VersionMetadata, *, actor, parents, rows_written: bool = False
+) -> None:
+    """Metadata rows (unless ``rows_written``), dataset links and parent links."""
+    if not rows_written:
+        for rows in _metadata_rows(version, meta):
+            # one INSERT per kind without the ORM's query building (registry_site/sql.py)
+            sql.insert(rows)
     for d in meta.datasets:
         dataset, created = Dataset.objects.get_or_create(
             name=d.name,
@@ -385,11 +393,17 @@ def version_create(
     try:
         # No savepoint: every caller lets a failure roll back its whole transaction.
         with transaction.atomic(savepoint=False):
-            number = _take_version_number(model)
-            version = ModelVersion(model=model, number=number, created_by=actor)
+            version = ModelVersion(model=model, created_by=actor)
             _apply_scalars(version, metadata)
-            sql.insert([version])
-            _write_metadata(version, metadata, actor=actor, parents=parents)
+            # The number, the version and its metadata rows in one statement on PostgreSQL:
+            # the model's row stays locked from here to the commit (registry_site/sql.py).
+            rows = [row for kind in _metadata_rows(version, metadata) for row in kind]
+            if not sql.insert_numbered(
+                version, "number", model, "next_version_number", children=rows
+            ):
+                raise Conflict(f"Model {model.name} was deleted meanwhile.")
+            number = version.number
+            _write_metadata(version, metadata, actor=actor, parents=parents, rows_written=True)
             Artifact.objects.bulk_create(
                 Artifact(
                     version=version,
@@ -431,20 +445,6 @@ def version_create(
             f.discard()
     version.model = model
     return version
-
-
-def _take_version_number(model: RegisteredModel) -> int:
-    """The model's next version number, taken for good: the UPDATE holds the model's row lock
-    until the transaction ends, so concurrent registrations get consecutive numbers."""
-    rows = sql.fetch(
-        f"UPDATE {sql.table(RegisteredModel)} "  # noqa: S608 (registry_site/sql.py)
-        "SET next_version_number = next_version_number + 1 WHERE id = %s "
-        "RETURNING next_version_number - 1",
-        [model.pk],
-    )
-    if not rows:
-        raise Conflict(f"Model {model.name} was deleted meanwhile.")
-    return rows[0][0]
 
 
 def _lock_draft(version: ModelVersion) -> ModelVersion:

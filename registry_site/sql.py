@@ -12,17 +12,29 @@ column names come from the models' metadata, never from input; values are always
 
 import functools
 from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
-from django.db import connection
-from django.db.models import Model
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import Field, Model
+
+
+def _db():
+    """The default connection itself. ``django.db.connection`` is a proxy that looks it up
+    again on every attribute (about a microsecond each): the writes below use this once."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def table(model: type[Model]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
+    return _quoted(connection.vendor, model._meta.db_table)
 
 
 def quote(name: str) -> str:
     """A column name that is also an SQL keyword (``key``), quoted for this backend."""
+    return _quoted(connection.vendor, name)
+
+
+@functools.cache
+def _quoted(vendor: str, name: str) -> str:
     return connection.ops.quote_name(name)
 
 
@@ -96,6 +108,13 @@ def fetch(sql: str, params: Iterable = ()) -> list[tuple]:
         return cursor.fetchall()
 
 
+def execute(sql: str, params: Iterable = ()) -> int:
+    """Run a statement that returns no rows; the number of rows it changed."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        return cursor.rowcount
+
+
 def placeholders(values: Sequence) -> str:
     """``%s, %s, …`` for an IN list (callers never pass an empty one)."""
     return ", ".join(["%s"] * len(values))
@@ -128,30 +147,165 @@ def not_among(column: str, values: Sequence) -> tuple[str, list]:
     return f"{column} NOT IN ({placeholders(values)})", list(values)
 
 
-def insert(objs: Sequence[Model]) -> None:
+def insert(objs: Sequence[Model], *, along: tuple[str, list] | None = None) -> None:
     """INSERT new instances of one model in one statement and set their primary keys: what
     ``bulk_create`` (or ``save()`` of a new row) does, without the ORM building the query.
     Fields are prepared the ORM's way (``pre_save`` fills ``auto_now`` dates, values are
-    adapted for the backend). No signals are sent; the models written this way have none."""
+    adapted for the backend). No signals are sent; the models written this way have none.
+
+    ``along``: an UPDATE (SQL and parameters) that belongs with the INSERT. On PostgreSQL it
+    travels in the same statement, as a WITH clause; elsewhere it runs just before."""
     if not objs:
         return
+    db = _db()
+    prefix, prefix_params = "", []
+    if along is not None:
+        if db.vendor == "postgresql":
+            prefix, prefix_params = f"WITH along AS ({along[0]}) ", list(along[1])
+        else:
+            execute(*along)
     model = type(objs[0])
-    pk = model._meta.pk
-    fields = [f for f in model._meta.concrete_fields if f is not pk]
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    names = ", ".join(quote(f.column) for f in fields)
+    fields, into, returning = _insert_plan(db.vendor, model)
     batch = max(1, 10_000 // len(fields))  # well under both backends' parameter limits
     for start in range(0, len(objs), batch):
         chunk = objs[start : start + batch]
         values = []
         for obj in chunk:
-            values += [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+            values += [f.get_db_prep_save(f.pre_save(obj, add=True), db) for f in fields]
         ids = fetch(
-            f"INSERT INTO {table(model)} ({names}) "  # noqa: S608 (names from model metadata)
-            f"VALUES {', '.join([row] * len(chunk))} RETURNING {quote(pk.column)}",
-            values,
+            f"{prefix}{into} VALUES {_rows(len(fields), len(chunk))}{returning}",
+            prefix_params + values,
         )
+        prefix, prefix_params = "", []  # with the first chunk only
         for obj, (new_id,) in zip(chunk, ids, strict=True):
-            obj.pk = new_id
-            obj._state.adding = False
-            obj._state.db = connection.alias
+            _inserted(obj, new_id, db)
+
+
+@functools.cache
+def _insert_plan(vendor: str, model: type[Model]) -> tuple[list[Field], str, str]:
+    """The fields an INSERT writes (all but the primary key), ``INSERT INTO t (…)`` and
+    ``RETURNING pk``: the same for every insert of ``model``."""
+    pk = model._meta.pk
+    fields = [f for f in model._meta.concrete_fields if f is not pk]
+    names = ", ".join(_quoted(vendor, f.column) for f in fields)
+    into = f"INSERT INTO {_quoted(vendor, model._meta.db_table)} ({names})"
+    return fields, into, f" RETURNING {_quoted(vendor, pk.column)}"
+
+
+@functools.lru_cache(maxsize=256)
+def _rows(width: int, count: int) -> str:
+    """``(%s, %s), (%s, %s)`` for ``count`` rows of ``width`` values."""
+    return ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * count)
+
+
+def _inserted(obj: Model, pk, db) -> None:
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = db.alias
+
+
+def insert_numbered(
+    obj: Model, field: str, counter: Model, counter_field: str, *, children: Sequence[Model] = ()
+) -> bool:
+    """INSERT ``obj`` with ``field`` set to the value of ``counter_field`` in ``counter``'s row,
+    moving that column on by one: how the versions of a model get their numbers. The UPDATE
+    keeps ``counter``'s row locked until the transaction ends, so numbers are taken one after
+    the other, and a rolled-back insert gives its number back.
+
+    ``children``: new rows of other models with a foreign key to ``obj``'s model (a version's
+    tags, say), written with it and pointed at it; their own primary keys are not read back.
+    On PostgreSQL all of it is one statement, so the counter's row is locked for one round
+    trip less per kind of child; elsewhere one statement each. False, with nothing written,
+    when ``counter``'s row is gone."""
+    db = _db()
+    kinds: dict[type[Model], list[Model]] = {}
+    for child in children:
+        kinds.setdefault(type(child), []).append(child)
+    plan = _numbered_plan(db.vendor, type(obj), field, type(counter), counter_field, tuple(kinds))
+    if db.vendor != "postgresql":
+        rows = fetch(plan.take, [counter.pk])
+        if not rows:
+            return False
+        setattr(obj, field, rows[0][0])
+        insert([obj])
+        for (_, link, _), rows_of_kind in zip(plan.children, kinds.values(), strict=True):
+            for child in rows_of_kind:
+                setattr(child, link.name, obj)
+            insert(rows_of_kind)
+        return True
+    values = [counter.pk]
+    values += [
+        f.get_db_prep_save(f.pre_save(obj, add=True), db)
+        for f in plan.fields
+        if f is not plan.numbered
+    ]
+    for (_, _, fields), rows_of_kind in zip(plan.children, kinds.values(), strict=True):
+        for f in fields:  # one array per column, unnested into rows by the statement
+            values.append(
+                [f.get_db_prep_save(f.pre_save(child, add=True), db) for child in rows_of_kind]
+            )
+    rows = fetch(plan.statement, values)
+    if not rows:
+        return False
+    pk, number = rows[0]
+    setattr(obj, field, number)
+    _inserted(obj, pk, db)
+    for child in children:
+        child._state.adding = False
+        child._state.db = db.alias
+    return True
+
+
+class _NumberedPlan(NamedTuple):
+    fields: list[Field]  # what the INSERT of the numbered row writes
+    numbered: Field
+    take: str  # the UPDATE taking a number
+    children: list[tuple[type[Model], Field, list[Field]]]  # model, link to parent, the rest
+    statement: str  # PostgreSQL: all of it in one
+
+
+@functools.cache
+def _numbered_plan(
+    vendor: str,
+    model: type[Model],
+    field: str,
+    counter_model: type[Model],
+    counter_field: str,
+    child_models: tuple[type[Model], ...],
+) -> _NumberedPlan:
+    db = _db()
+    fields, into, returning = _insert_plan(vendor, model)
+    numbered = model._meta.get_field(field)
+    count = _quoted(vendor, counter_model._meta.get_field(counter_field).column)
+    take = (
+        f"UPDATE {_quoted(vendor, counter_model._meta.db_table)} "  # noqa: S608 (metadata)
+        f"SET {count} = {count} + 1 "
+        f"WHERE {_quoted(vendor, counter_model._meta.pk.column)} = %s RETURNING {count} - 1"
+    )
+    # INSERT … SELECT: a parameter takes its column's type only by an explicit cast there.
+    selected = ", ".join(
+        "taken.value" if f is numbered else f"CAST(%s AS {f.cast_db_type(db)})" for f in fields
+    )
+    parts = [
+        f"taken (value) AS ({take})",
+        f"parent AS ({into} SELECT {selected} FROM taken{returning}, "  # noqa: S608
+        f"{_quoted(vendor, numbered.column)})",
+    ]
+    children = []
+    parent_pk = _quoted(vendor, model._meta.pk.column)
+    for i, child_model in enumerate(child_models):
+        child_fields, child_into, _ = _insert_plan(vendor, child_model)
+        (link,) = [f for f in child_fields if f.is_relation and f.related_model is model]
+        rest = [f for f in child_fields if f is not link]
+        children.append((child_model, link, rest))
+        names = [f"c{j}" for j in range(len(rest))]
+        arrays = ", ".join(f"CAST(%s AS {f.cast_db_type(db)}[])" for f in rest)
+        columns = ", ".join(
+            f"parent.{parent_pk}" if f is link else f"u.c{rest.index(f)}" for f in child_fields
+        )
+        parts.append(
+            f"child{i} AS ({child_into} SELECT {columns} "  # noqa: S608 (names from metadata)
+            f"FROM parent, UNNEST({arrays}) AS u({', '.join(names)}))"
+        )
+    statement = f"WITH {', '.join(parts)} SELECT * FROM parent"  # noqa: S608
+    return _NumberedPlan(fields, numbered, take, children, statement)

@@ -15,7 +15,6 @@ from approvals.webhooks.events import (
     EVENTS,
     PING,
     enqueue_for_event,
-    subscribers_for_action,
 )
 from approvals.webhooks.guard import UnsafeTarget
 from approvals.webhooks.sender import sign
@@ -30,6 +29,6 @@ from approvals.webhooks.worker import deliver_due
 
 __all__ = [
     "EVENTS", "EVENT_FOR_ACTION", "PING", "UnsafeTarget", "deliver_due", "delivery_redeliver",
-    "enqueue_for_event", "subscribers_for_action", "sign", "webhook_create", "webhook_delete",
+    "enqueue_for_event", "sign", "webhook_create", "webhook_delete",
     "webhook_send_test", "webhook_update",
 ]  # fmt: skip

@@ -94,8 +94,8 @@ def payload_for(event: AuditEvent, name: str) -> dict:
 
 def subscribers(model_id: int | None, name: str) -> list[Webhook]:
     """Active subscriptions of this model, and global ones, that want this event."""
-    # Every change asks this inside its transaction, so it is one hand-written SELECT
-    # (registry_site/sql.py).
+    # Asked inside the transaction of every change that some subscription might want, so it is
+    # one hand-written SELECT (registry_site/sql.py).
     rows = sql.fetch(
         f"SELECT {sql.columns(Webhook, 'w')} FROM {sql.table(Webhook)} w "  # noqa: S608 (sql.py)
         "WHERE w.active = %s AND (w.model_id IS NULL OR w.model_id = %s) ORDER BY w.id",
@@ -104,20 +104,13 @@ def subscribers(model_id: int | None, name: str) -> list[Webhook]:
     return [hook for hook in (sql.instance(Webhook, row) for row in rows) if hook.wants(name)]
 
 
-def subscribers_for_action(action: str, model_id: int | None) -> list[Webhook]:
-    """The subscriptions an audit action of this model will be delivered to."""
-    name = EVENT_FOR_ACTION.get(action)
-    return [] if name is None else subscribers(model_id, name)
-
-
-def enqueue_for_event(event: AuditEvent, hooks: list[Webhook] | None = None) -> list:
-    """Write one pending delivery per interested subscription (``hooks``, from
-    subscribers_for_action, or looked up now), in the caller's transaction."""
+def enqueue_for_event(event: AuditEvent) -> list:
+    """Write one pending delivery per subscription that wants this event, in the caller's
+    transaction (``audit.record`` calls it when some subscription might)."""
     name = EVENT_FOR_ACTION.get(event.action)
     if name is None:
         return []
-    if hooks is None:
-        hooks = subscribers(event.model_id, name)
+    hooks = subscribers(event.model_id, name)
     if not hooks:
         return []
     payload = payload_for(event, name)

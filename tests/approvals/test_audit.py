@@ -5,7 +5,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
 from approvals import audit
-from approvals.models import AuditEvent
+from approvals.models import AuditChainHead, AuditEvent
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +61,50 @@ def test_inserted_row_is_detected(busy_log):
     forged.save(force_insert=True)
     with pytest.raises(CommandError, match="BROKEN"):
         call_command("verify_audit")
+
+
+def test_removed_newest_events_are_detected(busy_log):
+    # Without the head row, a log cut after any event would verify as a shorter, intact chain.
+    bypass_append_only_trigger()
+    AuditEvent.objects.filter(seq__gte=5).delete()
+    with pytest.raises(CommandError, match=r"events #5 to #6 are missing \(the chain head is at"):
+        call_command("verify_audit")
+
+
+def test_newest_event_replaced_by_a_consistent_forgery_is_detected(busy_log):
+    bypass_append_only_trigger()
+    last = AuditEvent.objects.get(seq=6)
+    AuditEvent.objects.filter(seq=6).delete()
+    forged = AuditEvent(
+        seq=6, created_at=last.created_at, actor_username="mallory", action="version.approved",
+        prev_hash=last.prev_hash,
+    )  # fmt: skip
+    forged.hash = audit.compute_hash(forged)
+    forged.save(force_insert=True)
+    with pytest.raises(CommandError, match="event #6 is not the one the chain head names"):
+        call_command("verify_audit")
+
+
+def test_the_head_moves_with_each_event_and_rolls_back_with_its_change(owner):
+    with transaction.atomic():
+        first = audit.record(actor=owner, action="model.created")
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        audit.record(actor=owner, action="model.updated")
+        1 / 0  # noqa: B018
+    head = AuditChainHead.objects.get()
+    assert (head.seq, head.hash) == (first.seq, first.hash)
+    with transaction.atomic():
+        second = audit.record(actor=owner, action="model.updated")
+    assert (second.seq, second.prev_hash) == (first.seq + 1, first.hash)
+
+
+def test_a_missing_head_row_starts_again_from_the_newest_event(busy_log, owner):
+    newest = AuditEvent.objects.order_by("-seq").first()
+    AuditChainHead.objects.all().delete()  # as the test runner's flush leaves it
+    with transaction.atomic():
+        event = audit.record(actor=owner, action="model.updated")
+    assert (event.seq, event.prev_hash) == (newest.seq + 1, newest.hash)
+    assert audit.verify_chain().ok
 
 
 @pytest.mark.django_db(transaction=True)

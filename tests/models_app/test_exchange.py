@@ -16,7 +16,7 @@ from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from approvals import services as reviews
 from approvals.audit import verify_chain
-from approvals.models import Alias, AuditEvent, Comment, Review
+from approvals.models import Alias, AuditChainHead, AuditEvent, Comment, Review
 from models_app import services, storage
 from models_app.exchange import ExchangeError, export_registry, import_registry, verify_imported
 from models_app.exchange.canonical import canonical_dump
@@ -105,6 +105,7 @@ def wipe_registry() -> None:
         with connection.cursor() as c:
             c.execute("SET LOCAL session_replication_role = replica")
     AuditEvent.objects.all().delete()
+    AuditChainHead.objects.all().delete()
     Alias.objects.all().delete()
     VersionParent.objects.all().delete()
     Review.objects.all().delete()
