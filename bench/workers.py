@@ -3,7 +3,8 @@
 Seeds a throw-away registry on PostgreSQL with the demo data, creates a read token, and runs
 `wrk` (Debian package) for each worker setup against three endpoints: /healthz (no database),
 a model page (HTML, about a dozen queries) and the MLflow get-model call (JSON). Connections
-are kept alive by wrk; gunicorn's sync workers close them after each response.
+are kept alive by wrk; gunicorn's sync workers close them after each response, gthread workers
+keep them.
 
     .venv/bin/python bench/workers.py [--seconds 10]
 """
@@ -21,6 +22,7 @@ from mlflow_compare import fresh_pg_database  # noqa: E402
 
 SETUPS = [
     ("sync, 2 workers", {"workers": 2, "worker_class": "sync"}),
+    ("gthread, 2 workers × 1 thread", {"workers": 2, "worker_class": "gthread", "threads": 1}),
     ("gthread, 2 workers × 4 threads", {"workers": 2, "worker_class": "gthread", "threads": 4}),
 ]
 TARGETS = [
