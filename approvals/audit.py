@@ -55,23 +55,31 @@ def compute_hash(event: AuditEvent) -> str:
 HEAD_ID = 1  # the one row of AuditChainHead
 
 
-def _advance_head(model_id: int | None) -> tuple[int, str, bool]:
-    """Move the chain head on by one: the new event's seq, the hash it follows, and whether
-    any active webhook subscription could want an event of model ``model_id``.
+def head_step(model_id: int | None) -> tuple[str, list]:
+    """The UPDATE (SQL, parameters) that moves the chain head on by one for an event of model
+    ``model_id``, returning the new event's seq, the hash it follows, and whether any active
+    webhook subscription could want the event.
 
-    The UPDATE keeps the head row locked until the transaction ends, so appends queue here; on
+    It keeps the head row locked until the transaction ends, so appends queue here; on
     PostgreSQL a transaction that waited reads the row as the one before it committed it.
     Subscriptions are looked at under that lock too: an event goes to those active when it is
-    appended, and asking in the same statement saves a round trip when there are none."""
+    appended, and asking in the same statement saves a round trip when there are none. A
+    caller may run it inside a statement of its own (``sql.insert_numbered(along=…)``) and
+    hand its row to ``record(head=…)``."""
     head, hooks = sql.table(AuditChainHead), sql.table(Webhook)
     step = (
         f"UPDATE {head} SET seq = seq + 1 WHERE id = %s RETURNING seq, hash, "  # noqa: S608
         f"EXISTS (SELECT 1 FROM {hooks} w WHERE w.active = %s "
         "AND (w.model_id IS NULL OR w.model_id = %s))"
     )
-    rows = sql.fetch(step, [HEAD_ID, True, model_id])
+    return step, [HEAD_ID, True, model_id]
+
+
+def _advance_head(model_id: int | None) -> tuple:
+    """Run head_step; where there is no head row yet, start one at the newest event."""
+    rows = sql.fetch(*head_step(model_id))
     if not rows:  # no head row (the test runner empties every table): start at the newest event
-        events = sql.table(AuditEvent)
+        head, events = sql.table(AuditChainHead), sql.table(AuditEvent)
         sql.execute(
             f"INSERT INTO {head} (id, seq, hash) "  # noqa: S608 (registry_site/sql.py)
             f"SELECT %s, COALESCE(MAX(seq), 0), COALESCE((SELECT hash FROM {events} "
@@ -79,9 +87,8 @@ def _advance_head(model_id: int | None) -> tuple[int, str, bool]:
             "WHERE 1 = 1 ON CONFLICT (id) DO NOTHING",  # (WHERE: SQLite's parser needs one)
             [HEAD_ID, GENESIS_HASH],
         )
-        rows = sql.fetch(step, [HEAD_ID, True, model_id])
-    seq, prev_hash, any_hooks = rows[0]
-    return seq, prev_hash, bool(any_hooks)
+        rows = sql.fetch(*head_step(model_id))
+    return rows[0]
 
 
 def record(
@@ -93,8 +100,12 @@ def record(
     before: dict | None = None,
     after: dict | None = None,
     reason: str = "",
+    head: tuple | None = None,
 ) -> AuditEvent:
-    """Append one event. ``target`` is any model instance (its type, id and str are kept)."""
+    """Append one event. ``target`` is any model instance (its type, id and str are kept).
+
+    ``head``: the row ``head_step(model's id)`` returned in this transaction, when the caller
+    moved the head itself; moved here otherwise."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record() must run inside the transaction of the change")
     from approvals.webhooks import enqueue_for_event  # (uses audit)
@@ -115,7 +126,9 @@ def record(
         reason=reason,
         ip_address=current_ip.get(),
     )
-    event.seq, event.prev_hash, any_hooks = _advance_head(event.model_id)
+    if head is None:
+        head = _advance_head(event.model_id)
+    event.seq, event.prev_hash, any_hooks = head
     event.created_at = timezone.now()  # under the head's lock: times follow the chain's order
     event.hash = compute_hash(event)
     head_moves = f"UPDATE {sql.table(AuditChainHead)} SET hash = %s WHERE id = %s"  # noqa: S608

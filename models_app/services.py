@@ -396,11 +396,22 @@ def version_create(
             version = ModelVersion(model=model, created_by=actor)
             _apply_scalars(version, metadata)
             # The number, the version and its metadata rows in one statement on PostgreSQL:
-            # the model's row stays locked from here to the commit (registry_site/sql.py).
+            # the model's row stays locked from here to the commit, so the fewer round trips
+            # the better (registry_site/sql.py). When nothing else is written before the audit
+            # event (no datasets, parents or files: an MLflow registration), the audit chain's
+            # head moves in that statement too; otherwise only after those writes, so the
+            # registry-wide lock on the head is not held while they run.
             rows = [row for kind in _metadata_rows(version, metadata) for row in kind]
-            if not sql.insert_numbered(
-                version, "number", model, "next_version_number", children=rows
-            ):
+            more_to_write = metadata.datasets or parents or files or adopted
+            head = sql.insert_numbered(
+                version,
+                "number",
+                model,
+                "next_version_number",
+                children=rows,
+                along=None if more_to_write else audit.head_step(model.pk),
+            )
+            if head is None:
                 raise Conflict(f"Model {model.name} was deleted meanwhile.")
             number = version.number
             _write_metadata(version, metadata, actor=actor, parents=parents, rows_written=True)
@@ -436,6 +447,7 @@ def version_create(
                     },
                     **_inspection_audit(inspected, filled),
                 },
+                head=head or None,
             )
     except BaseException:
         storage.delete_quietly(keys)

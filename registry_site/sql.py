@@ -205,8 +205,14 @@ def _inserted(obj: Model, pk, db) -> None:
 
 
 def insert_numbered(
-    obj: Model, field: str, counter: Model, counter_field: str, *, children: Sequence[Model] = ()
-) -> bool:
+    obj: Model,
+    field: str,
+    counter: Model,
+    counter_field: str,
+    *,
+    children: Sequence[Model] = (),
+    along: tuple[str, list] | None = None,
+) -> tuple | None:
     """INSERT ``obj`` with ``field`` set to the value of ``counter_field`` in ``counter``'s row,
     moving that column on by one: how the versions of a model get their numbers. The UPDATE
     keeps ``counter``'s row locked until the transaction ends, so numbers are taken one after
@@ -214,25 +220,38 @@ def insert_numbered(
 
     ``children``: new rows of other models with a foreign key to ``obj``'s model (a version's
     tags, say), written with it and pointed at it; their own primary keys are not read back.
-    On PostgreSQL all of it is one statement, so the counter's row is locked for one round
-    trip less per kind of child; elsewhere one statement each. False, with nothing written,
-    when ``counter``'s row is gone."""
+    ``along``: one more UPDATE … RETURNING (SQL, parameters) that belongs with the insert and
+    runs after it (the audit chain's head, say).
+
+    On PostgreSQL all of it is one statement: the counter's row is locked for one round trip
+    instead of one per kind of row. Elsewhere it is one statement each. Returns None, with
+    nothing written, when ``counter``'s row is gone; otherwise the row ``along`` returned
+    (empty without one, or when it changed no row)."""
     db = _db()
     kinds: dict[type[Model], list[Model]] = {}
     for child in children:
         kinds.setdefault(type(child), []).append(child)
-    plan = _numbered_plan(db.vendor, type(obj), field, type(counter), counter_field, tuple(kinds))
+    plan = _numbered_plan(
+        db.vendor,
+        type(obj),
+        field,
+        type(counter),
+        counter_field,
+        tuple(kinds),
+        along[0] if along is not None else None,
+    )
     if db.vendor != "postgresql":
         rows = fetch(plan.take, [counter.pk])
         if not rows:
-            return False
+            return None
         setattr(obj, field, rows[0][0])
         insert([obj])
         for (_, link, _), rows_of_kind in zip(plan.children, kinds.values(), strict=True):
             for child in rows_of_kind:
                 setattr(child, link.name, obj)
             insert(rows_of_kind)
-        return True
+        along_rows = fetch(*along) if along is not None else []
+        return tuple(along_rows[0]) if along_rows else ()
     values = [counter.pk]
     values += [
         f.get_db_prep_save(f.pre_save(obj, add=True), db)
@@ -244,16 +263,18 @@ def insert_numbered(
             values.append(
                 [f.get_db_prep_save(f.pre_save(child, add=True), db) for child in rows_of_kind]
             )
+    if along is not None:
+        values += list(along[1])
     rows = fetch(plan.statement, values)
     if not rows:
-        return False
-    pk, number = rows[0]
+        return None
+    pk, number, *along_row = rows[0]
     setattr(obj, field, number)
     _inserted(obj, pk, db)
     for child in children:
         child._state.adding = False
         child._state.db = db.alias
-    return True
+    return tuple(along_row) if along_row and along_row[0] is not None else ()
 
 
 class _NumberedPlan(NamedTuple):
@@ -272,6 +293,7 @@ def _numbered_plan(
     counter_model: type[Model],
     counter_field: str,
     child_models: tuple[type[Model], ...],
+    along: str | None,
 ) -> _NumberedPlan:
     db = _db()
     fields, into, returning = _insert_plan(vendor, model)
@@ -307,5 +329,12 @@ def _numbered_plan(
             f"child{i} AS ({child_into} SELECT {columns} "  # noqa: S608 (names from metadata)
             f"FROM parent, UNNEST({arrays}) AS u({', '.join(names)}))"
         )
-    statement = f"WITH {', '.join(parts)} SELECT * FROM parent"  # noqa: S608
+    if along is None:
+        statement = f"WITH {', '.join(parts)} SELECT * FROM parent"  # noqa: S608
+    else:  # (LEFT JOIN: the insert's row comes back even when ``along`` changed none)
+        parts.append(f"along AS ({along})")
+        statement = (
+            f"WITH {', '.join(parts)} "  # noqa: S608
+            "SELECT parent.*, along.* FROM parent LEFT JOIN along ON TRUE"
+        )
     return _NumberedPlan(fields, numbered, take, children, statement)

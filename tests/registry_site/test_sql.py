@@ -4,6 +4,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from approvals.audit import verify_chain
+from approvals.models import AuditChainHead, AuditEvent
 from models_app.models import Dependency, Metric, ModelVersion, Param, RegisteredModel, VersionTag
 from registry_site import sql
 from tests import factories
@@ -41,6 +43,7 @@ def test_a_version_and_its_metadata_rows_are_written_as_the_orm_reads_them(owner
     if connection.vendor == "postgresql":  # number, version and all four kinds: one statement
         assert len(writes) == 1 and "models_app_versiontag" in writes[0]
         assert "models_app_dependency" in writes[0] and "next_version_number" in writes[0]
+        assert "approvals_auditchainhead" in writes[0]  # nothing else written: the head too
     else:
         assert len(writes) == 1 and "models_app_versiontag" not in writes[0]
 
@@ -60,3 +63,28 @@ def test_nothing_is_written_when_the_counter_row_is_gone(owner):
     tag = VersionTag(version=version, key="k", value="v")
     assert not sql.insert_numbered(version, "number", gone, "next_version_number", children=[tag])
     assert not ModelVersion.objects.exists() and not VersionTag.objects.exists()
+
+
+@pytest.mark.parametrize("head_row", ["kept", "gone"])
+def test_a_registration_moves_the_audit_chain_head_with_its_event(owner, head_row):
+    model = factories.registered_model(owner, "fraud")
+    if head_row == "gone":  # as the test runner's flush leaves it: started again from the log
+        AuditChainHead.objects.all().delete()
+    version = factories.version(model, owner, tags={"team": "risk"})
+    event = AuditEvent.objects.get(action="version.created")
+    assert event.target_id == str(version.pk) and event.after["number"] == version.number
+    head = AuditChainHead.objects.get()
+    assert (head.seq, head.hash) == (event.seq, event.hash)
+    assert verify_chain().ok
+
+
+def test_with_files_the_head_moves_after_them(owner):
+    model = factories.registered_model(owner, "fraud")
+    with CaptureQueriesContext(connection) as queries:
+        factories.version(model, owner, files={"model.pkl": b"weights"})
+    statements = [q["sql"] for q in queries.captured_queries]
+    numbered = next(i for i, q in enumerate(statements) if "next_version_number" in q)
+    files = next(i for i, q in enumerate(statements) if 'INTO "models_app_artifact"' in q)
+    head = next(i for i, q in enumerate(statements) if 'UPDATE "approvals_auditchainhead"' in q)
+    assert numbered < files < head
+    assert verify_chain().ok
