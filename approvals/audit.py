@@ -110,8 +110,9 @@ def record(
         raise RuntimeError("audit.record() must run inside the transaction of the change")
     from approvals.webhooks import enqueue_for_event  # (uses audit)
 
-    # Everything that does not depend on the chain is prepared before taking its lock: the
-    # lock is held until the transaction commits, and every change in the registry waits on it.
+    # Everything that does not depend on the chain is prepared before taking its lock (unless
+    # the caller took it already): the lock is held until the transaction commits, and every
+    # change in the registry waits on it.
     # JSON round trip so the stored value and the hashed value are the same (dates, Decimals).
     event = AuditEvent(
         actor=actor if actor is not None and actor.is_authenticated else None,

@@ -251,14 +251,8 @@ def _metadata_rows(version: ModelVersion, meta: VersionMetadata) -> list[list]:
     ]
 
 
-def _write_metadata(
-    version: ModelVersion, meta: VersionMetadata, *, actor, parents, rows_written: bool = False
-) -> None:
-    """Metadata rows (unless ``rows_written``), dataset links and parent links."""
-    if not rows_written:
-        for rows in _metadata_rows(version, meta):
-            # one INSERT per kind without the ORM's query building (registry_site/sql.py)
-            sql.insert(rows)
+def _write_links(version: ModelVersion, meta: VersionMetadata, *, actor, parents) -> None:
+    """The version's dataset links (registering new datasets) and parent links."""
     for d in meta.datasets:
         dataset, created = Dataset.objects.get_or_create(
             name=d.name,
@@ -414,7 +408,7 @@ def version_create(
             if head is None:
                 raise Conflict(f"Model {model.name} was deleted meanwhile.")
             number = version.number
-            _write_metadata(version, metadata, actor=actor, parents=parents, rows_written=True)
+            _write_links(version, metadata, actor=actor, parents=parents)
             Artifact.objects.bulk_create(
                 Artifact(
                     version=version,
@@ -480,7 +474,9 @@ def version_update(*, actor, version: ModelVersion, metadata: VersionMetadata) -
         for related in ("metrics", "params", "tags", "dependencies", "dataset_links",
                         "parent_links"):  # fmt: skip
             getattr(locked, related).all().delete()
-        _write_metadata(locked, metadata, actor=actor, parents=parents)
+        for rows in _metadata_rows(locked, metadata):
+            sql.insert(rows)  # one INSERT per kind, without the ORM's query building
+        _write_links(locked, metadata, actor=actor, parents=parents)
         after = version_state(locked)
         changed = [k for k in after if after[k] != before[k]]
         audit.record(

@@ -224,8 +224,9 @@ def insert_numbered(
     runs after it (the audit chain's head, say).
 
     On PostgreSQL all of it is one statement: the counter's row is locked for one round trip
-    instead of one per kind of row. Elsewhere it is one statement each. Returns None, with
-    nothing written, when ``counter``'s row is gone; otherwise the row ``along`` returned
+    instead of one per kind of row. Elsewhere it is one statement each. Returns None when
+    ``counter``'s row is gone: neither ``obj`` nor its children are written, but ``along`` may
+    have run, so the caller rolls the transaction back. Otherwise the row ``along`` returned
     (empty without one, or when it changed no row)."""
     db = _db()
     kinds: dict[type[Model], list[Model]] = {}
