@@ -1,10 +1,10 @@
 """The registry's MLflow-compatible API side by side with a stock `mlflow server`, in one run.
 
-Both servers get the same workload through MLflow's REST API (plain HTTP with the standard
-library's http.client; by default each client thread keeps its connection alive, as the MLflow
-client's pooled session does; a server may still close it after each answer, as gunicorn's sync
-workers do; `--connections close` sends `Connection: close` instead): populate M models × V
-versions, then measure, interleaving the two servers round by round:
+Both servers get the same workload through MLflow's REST API (plain HTTP/1.1 over sockets; by
+default each client thread keeps its connection alive for the whole run, as the MLflow client's
+pooled session does; a server may still close it after each answer, as gunicorn's sync workers
+do; `--connections close` sends `Connection: close` instead): populate M models × V versions,
+then measure, interleaving the two servers round by round:
   - create-version throughput with 1 and 8 clients,
   - p50/p95 latency of: get model, get version, get by alias, search the versions of one model,
     a page of 100 models,
@@ -22,10 +22,10 @@ sync workers). Backends: PostgreSQL (default) or SQLite for both (`--backend sql
 """
 
 import argparse
-import http.client
 import json as _json
 import os
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -56,14 +56,84 @@ PG = "postgres://postgres@127.0.0.1:5432"
 API = "/api/2.0/mlflow"
 
 
+class Connection:
+    """One HTTP/1.1 connection over a plain socket, kept alive between calls.
+
+    The load generator shares the two cores with both servers, so its own CPU is CPU a server
+    lacks: ``requests`` costs ~2 ms per call here and ``http.client`` ~0.2–0.3 ms (it parses
+    headers with the email package); this ~0.1 ms (measured on a get, bench/README.md). It
+    speaks just what both servers answer: a status line, headers, then a body of
+    ``Content-Length`` bytes, chunks, or everything until the server closes.
+    """
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.sock: socket.socket | None = None
+        self.buffer = b""
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        self.sock, self.buffer = None, b""
+
+    def _more(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self.buffer += chunk
+
+    def _until(self, marker: bytes) -> int:
+        while (at := self.buffer.find(marker)) < 0:
+            self._more()
+        return at
+
+    def _take(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            self._more()
+        taken, self.buffer = self.buffer[:n], self.buffer[n:]
+        return taken
+
+    def request(self, method: str, target: str, body: bytes | None, headers: dict):
+        """Send one request and read its answer: (status, body, whether the server closes)."""
+        if self.sock is None:
+            self.sock = socket.create_connection((self.host, self.port), timeout=60)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        if body is not None:
+            lines.append(f"Content-Length: {len(body)}")
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
+        head = self._take(self._until(b"\r\n\r\n") + 4).decode("latin-1").split("\r\n")
+        status = int(head[0].split(" ", 2)[1])
+        fields = {}
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            fields[name.strip().lower()] = value.strip().lower()
+        closes = fields.get("connection") == "close"
+        if "content-length" in fields:
+            content = self._take(int(fields["content-length"]))
+        elif fields.get("transfer-encoding") == "chunked":
+            parts = []
+            while size := int(self._take(self._until(b"\r\n") + 2).split(b";")[0], 16):
+                parts.append(self._take(size + 2)[:-2])
+            while self._take(self._until(b"\r\n") + 2) != b"\r\n":
+                pass  # trailer fields, up to the empty line
+            content = b"".join(parts)
+        else:  # the body runs to the end of the connection
+            try:
+                while True:
+                    self._more()
+            except ConnectionError:
+                pass
+            content, closes = self.buffer, True
+        if closes:
+            self.close()
+        return status, content
+
+
 class Server:
     """A client of one server. Each client thread keeps its own connection (``--connections
-    pooled``, the default) or opens one per call (``close``).
-
-    The client is the standard library's http.client, not requests: the load generator shares
-    two cores with both servers, and requests costs ~2 ms of client CPU per call here against
-    ~0.5 ms (measured on a get), which would take CPU from whichever server is being measured.
-    """
+    pooled``, the default) or opens one per call (``close``)."""
 
     pooled = True  # set from --connections
 
@@ -73,10 +143,22 @@ class Server:
         self.host, port = url.removeprefix("http://").split(":")
         self.port = int(port)
         self.local = threading.local()
+        self.pools: dict[int, ThreadPoolExecutor] = {}
 
-    def connection(self) -> http.client.HTTPConnection:
+    def pool(self, clients: int) -> ThreadPoolExecutor:
+        """The same client threads (and so the same connections) for every round: pooled
+        connections stay open for the whole run, as a long-running client's do."""
+        if clients not in self.pools:
+            self.pools[clients] = ThreadPoolExecutor(clients)
+        return self.pools[clients]
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.shutdown()
+
+    def connection(self) -> Connection:
         if not hasattr(self.local, "connection"):
-            self.local.connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
+            self.local.connection = Connection(self.host, self.port)
         return self.local.connection
 
     def call(self, method: str, path: str, *, params: dict | None = None, json=None) -> dict:
@@ -90,18 +172,12 @@ class Server:
             headers["Connection"] = "close"
         conn = self.connection()
         try:
-            conn.request(method, target, body=body, headers=headers)
-            response = conn.getresponse()
-            content = response.read()
-        except (ConnectionError, http.client.HTTPException):
+            status, content = conn.request(method, target, body, headers)
+        except ConnectionError:
             conn.close()  # the server dropped a kept-alive connection: one retry on a new one
-            conn.request(method, target, body=body, headers=headers)
-            response = conn.getresponse()
-            content = response.read()
-        if response.will_close:
-            conn.close()  # reconnects on the next call
-        if response.status != 200:
-            raise RuntimeError(f"{self.name} {method} {path}: {response.status} {content[:200]}")
+            status, content = conn.request(method, target, body, headers)
+        if status != 200:
+            raise RuntimeError(f"{self.name} {method} {path}: {status} {content[:200]}")
         return _json.loads(content) if content else {}
 
 
@@ -209,16 +285,14 @@ def populate(server: Server, models: int, versions: int) -> None:
         server.call("POST", "/registered-models/alias",
                     json={"name": name, "alias": "champion", "version": "1"})  # fmt: skip
 
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one_model, range(models)))
+    list(server.pool(8).map(one_model, range(models)))
 
 
 def create_throughput(server: Server, clients: int, count: int, tag: str) -> float:
     name = f"throughput-{tag}-{clients}"
     server.call("POST", "/registered-models/create", json={"name": name})
     started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(lambda i: create_version(server, name, i), range(count)))
+    list(server.pool(clients).map(lambda i: create_version(server, name, i), range(count)))
     return count / (time.perf_counter() - started)
 
 
@@ -266,11 +340,7 @@ def get_throughput(server: Server, ops: dict, seconds: float) -> float:
             random.choice(funcs)(server)
             done[k] += 1
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    list(server.pool(8).map(worker, range(8)))  # 8 idle client threads: one worker each
     return sum(done) / seconds
 
 
@@ -310,8 +380,10 @@ def main() -> None:
         servers = []
         if args.only in (None, "registry"):
             servers.append(stack.enter_context(registry_server(args.backend, args.worker_class)))
+            stack.callback(servers[-1].close)
         if args.only in (None, "mlflow"):
             servers.append(stack.enter_context(mlflow_server(args.backend)))
+            stack.callback(servers[-1].close)
         for s in servers:
             t = time.perf_counter()
             populate(s, args.models, args.versions)
