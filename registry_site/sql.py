@@ -124,7 +124,8 @@ def among(column: str, values: Sequence) -> tuple[str, list]:
     """``column IN (…)`` and its parameters. On PostgreSQL one array parameter (``= ANY``):
     the statement text stays the same whatever the number of values, so it stays prepared."""
     if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)", [list(values)]
+        array, param = _array(values)
+        return f"{column} = ANY({array})", [param]
     if not values:
         return "1 = 0", []
     return f"{column} IN ({placeholders(values)})", list(values)
@@ -141,10 +142,20 @@ def among_selected(column: str, subquery: str) -> str:
 def not_among(column: str, values: Sequence) -> tuple[str, list]:
     """``column NOT IN (…)`` and its parameters (see ``among``)."""
     if connection.vendor == "postgresql":
-        return f"NOT ({column} = ANY(%s))", [list(values)]
+        array, param = _array(values)
+        return f"NOT ({column} = ANY({array}))", [param]
     if not values:
         return "1 = 1", []
     return f"{column} NOT IN ({placeholders(values)})", list(values)
+
+
+def _array(values: Sequence) -> tuple[str, object]:
+    """A PostgreSQL array parameter. Integers (the primary keys every caller passes) travel as
+    the array's text, ``{1,2,3}``: psycopg's list adapter inspects and converts each element in
+    Python, ~0.1 ms for 100 ids here, ten times what joining them costs."""
+    if all(type(v) is int for v in values):
+        return "CAST(%s AS bigint[])", "{" + ",".join(map(str, values)) + "}"
+    return "%s", list(values)
 
 
 def insert(objs: Sequence[Model], *, along: tuple[str, list] | None = None) -> None:

@@ -88,3 +88,28 @@ def test_with_files_the_head_moves_after_them(owner):
     head = next(i for i, q in enumerate(statements) if 'UPDATE "approvals_auditchainhead"' in q)
     assert numbered < files < head
     assert verify_chain().ok
+
+
+def _where(column: str, condition: str, params: list) -> list:
+    table = sql.table(RegisteredModel)
+    query = f"SELECT {column} FROM {table} WHERE {condition} ORDER BY {column}"  # noqa: S608
+    return [row[0] for row in sql.fetch(query, params)]
+
+
+@pytest.mark.parametrize("values", [[], [1], "ids"])
+def test_among_selects_exactly_the_rows_listed(owner, values):
+    models = [factories.registered_model(owner, f"m{i}") for i in range(4)]
+    if values == "ids":
+        values = [models[0].pk, models[2].pk, models[3].pk]
+    else:
+        values = [models[0].pk for _ in values]
+    assert _where("id", *sql.among("id", values)) == sorted(set(values))
+    assert _where("id", *sql.not_among("id", values)) == sorted(
+        {m.pk for m in models} - set(values)
+    )
+
+
+def test_among_takes_text_values_too(owner):
+    for name in ("fraud", "churn", "credit"):
+        factories.registered_model(owner, name)
+    assert _where("name", *sql.among("name", ["churn", "credit", "absent"])) == ["churn", "credit"]
