@@ -18,10 +18,18 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db.models import OuterRef, Subquery
 
+from approvals.models import AuditEvent
 from models_app.models import RegisteredModel
 
 MAX_ENTRIES = 4096
+
+# A model's newest audit event (what the access helper reads as ``model.audit_head``), for
+# annotating a queryset of models: one probe of the (model, seq) index per model.
+AUDIT_HEAD = Subquery(
+    AuditEvent.objects.filter(model=OuterRef("pk")).order_by("-seq").values("seq")[:1]
+)
 
 _entries: OrderedDict[tuple, tuple[float, dict]] = OrderedDict()
 _lock = threading.Lock()
@@ -48,6 +56,38 @@ def answer(model: RegisteredModel, question: tuple, build: Callable[[], dict | N
         while len(_entries) > MAX_ENTRIES:
             _entries.popitem(last=False)
     return value
+
+
+def answers(
+    heads: list[tuple[int, int | None]], question: tuple, build: Callable[[list[int]], list[dict]]
+) -> list[dict]:
+    """``answer()`` for many models at once (a page of a search): ``heads`` holds each model's
+    primary key and newest audit event, read in the statement that found the models;
+    ``build(positions)`` describes, in one go, the models at those positions in ``heads`` that
+    the cache does not hold."""
+    seconds = settings.REGISTRY_MLFLOW_CACHE_SECONDS
+    found: list[dict | None] = [None] * len(heads)
+    now = time.monotonic()
+    if seconds:
+        with _lock:
+            for i, (pk, head) in enumerate(heads):
+                entry = _entries.get((pk, head, *question)) if head is not None else None
+                if entry is not None and entry[0] > now:
+                    _entries.move_to_end((pk, head, *question))
+                    found[i] = entry[1]
+    missing = [i for i, value in enumerate(found) if value is None]
+    if missing:
+        built = build(missing)
+        with _lock:
+            for i, value in zip(missing, built, strict=True):
+                found[i] = value
+                pk, head = heads[i]
+                if seconds and head is not None:
+                    _entries[(pk, head, *question)] = (now + seconds, value)
+                    _entries.move_to_end((pk, head, *question))
+            while len(_entries) > MAX_ENTRIES:
+                _entries.popitem(last=False)
+    return found
 
 
 def clear() -> None:

@@ -66,3 +66,49 @@ def test_zero_seconds_turns_the_cache_off(owner_client, settings):
     settings.REGISTRY_MLFLOW_CACHE_SECONDS = 0
     first = count_queries(lambda: get_model(owner_client))
     assert count_queries(lambda: get_model(owner_client)) == first
+
+
+def search_models(client: Client) -> list[dict]:
+    response = client.get(f"{API}/registered-models/search", {"max_results": "100"})
+    assert response.status_code == 200
+    return response.json()["registered_models"]
+
+
+def test_a_page_of_models_reuses_the_answers_of_unchanged_models(owner_client, owner):
+    other = factories.registered_model(owner, "churn-model")
+    factories.version(other, owner)
+    first = count_queries(lambda: search_models(owner_client))
+    again = count_queries(lambda: search_models(owner_client))
+    assert again < first
+    # The page's entries are the answers of registered-models/get, from the same cache entries.
+    by_name = {m["name"]: m for m in search_models(owner_client)}
+    assert by_name["fraud-detector"] == get_model(owner_client)
+    assert set(by_name) == {"fraud-detector", "churn-model"}
+
+
+def test_a_page_of_models_shows_each_change_at_once(owner_client, owner):
+    other = factories.registered_model(owner, "churn-model")
+    factories.version(other, owner)
+    search_models(owner_client)  # both cached now
+    response = owner_client.post(
+        f"{API}/registered-models/set-tag",
+        {"name": "churn-model", "key": "team", "value": "retention"},
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    response = owner_client.post(
+        f"{API}/registered-models/alias",
+        {"name": "fraud-detector", "alias": "champ", "version": "1"},
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    by_name = {m["name"]: m for m in search_models(owner_client)}
+    assert by_name["churn-model"]["tags"] == [{"key": "team", "value": "retention"}]
+    assert by_name["fraud-detector"]["aliases"] == [{"alias": "champ", "version": "1"}]
+
+
+def test_a_cached_page_lists_only_what_the_caller_may_view(owner_client, client_for, outsider):
+    search_models(owner_client)  # the owner's private model is cached now
+    mine = factories.registered_model(outsider, "outsiders-own")
+    names = [m["name"] for m in search_models(client_for(outsider))]
+    assert names == [mine.name]

@@ -117,11 +117,19 @@ def search(request: HttpRequest) -> JsonResponse:
         visible_models(request.user)
         .filter(q)
         .order_by(*order)
-        .values_list(*MODEL_ROW)[offset : offset + max_results + 1]
+        .annotate(audit_head=cache.AUDIT_HEAD)
+        .values_list(*MODEL_ROW, "audit_head")[offset : offset + max_results + 1]
     )
+    page = [ModelRow(*r[:-1]) for r in rows[:max_results]]
     body: dict = {}
-    if rows[:max_results]:
-        body["registered_models"] = describe_models([ModelRow(*r) for r in rows[:max_results]])
+    if page:
+        # Each model's shape is the one registered-models/get answers: from the cache while
+        # the model's newest audit event is the one read with it here.
+        body["registered_models"] = cache.answers(
+            [(r[0], r[-1]) for r in rows[:max_results]],
+            ("model",),
+            lambda positions: describe_models([page[i] for i in positions]),
+        )
     if len(rows) > max_results:
         body["next_page_token"] = filters.encode_token(offset + max_results)
     return JsonResponse(body)
