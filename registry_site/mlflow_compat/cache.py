@@ -66,25 +66,24 @@ def answers(
     ``build(positions)`` describes, in one go, the models at those positions in ``heads`` that
     the cache does not hold."""
     seconds = settings.REGISTRY_MLFLOW_CACHE_SECONDS
+    keys = [(pk, head, *question) if seconds and head is not None else None for pk, head in heads]
     found: list[dict | None] = [None] * len(heads)
     now = time.monotonic()
-    if seconds:
-        with _lock:
-            for i, (pk, head) in enumerate(heads):
-                entry = _entries.get((pk, head, *question)) if head is not None else None
-                if entry is not None and entry[0] > now:
-                    _entries.move_to_end((pk, head, *question))
-                    found[i] = entry[1]
+    with _lock:
+        for i, key in enumerate(keys):
+            entry = _entries.get(key) if key is not None else None
+            if entry is not None and entry[0] > now:
+                _entries.move_to_end(key)
+                found[i] = entry[1]
     missing = [i for i, value in enumerate(found) if value is None]
     if missing:
         built = build(missing)
         with _lock:
             for i, value in zip(missing, built, strict=True):
                 found[i] = value
-                pk, head = heads[i]
-                if seconds and head is not None:
-                    _entries[(pk, head, *question)] = (now + seconds, value)
-                    _entries.move_to_end((pk, head, *question))
+                if keys[i] is not None:
+                    _entries[keys[i]] = (now + seconds, value)
+                    _entries.move_to_end(keys[i])
             while len(_entries) > MAX_ENTRIES:
                 _entries.popitem(last=False)
     return found
