@@ -51,7 +51,7 @@ run: demo
 	@trap 'kill $$server $$worker 2>/dev/null' INT TERM HUP; \
 	$(PY) manage.py deliver_webhooks & worker=$$!; \
 	$(VENV)/bin/gunicorn registry_site.wsgi --bind $(HOST):$(PORT) --workers 2 \
-	  --worker-class gthread --threads 1 --access-logfile - --error-logfile - & server=$$!; \
+	  --worker-class registry_site.gunicorn_workers.BalancedThreadWorker --threads 1 --access-logfile - --error-logfile - & server=$$!; \
 	wait $$server; status=$$?; kill $$worker 2>/dev/null; wait; exit $$status
 
 test: test-core test-browser

@@ -14,8 +14,9 @@ then measure, interleaving the two servers round by round:
 
 Stock MLflow runs from its own venv (bench/.mlflow-venv, created on first use with
 `mlflow==3.17.2`), `--workers 2`, job execution off; the registry runs under gunicorn with
-2 gthread workers of one thread each, as docs/deploy.md recommends (`--worker-class sync` for
-sync workers). Backends: PostgreSQL (default) or SQLite for both (`--backend sqlite`).
+2 workers of one thread each of the gthread class docs/deploy.md recommends, which leaves new
+connections to an idle worker (`--worker-class gthread` for gunicorn's own, `sync` for sync
+workers). Backends: PostgreSQL (default) or SQLite for both (`--backend sqlite`).
 
     .venv/bin/python bench/mlflow_compare.py                      # 100 × 100 = 10,000 versions
     .venv/bin/python bench/mlflow_compare.py --models 5 --versions 4 --only registry   # smoke
@@ -198,8 +199,15 @@ def fresh_pg_database(name: str) -> str:
     return f"{PG}/{name}"
 
 
+WORKER_CLASSES = {
+    "balanced": "registry_site.gunicorn_workers.BalancedThreadWorker",
+    "gthread": "gthread",
+    "sync": "sync",
+}
+
+
 @contextmanager
-def registry_server(backend: str, worker_class: str = "gthread"):
+def registry_server(backend: str, worker_class: str = "balanced"):
     data = temp_data_dir()
     db = fresh_pg_database("registry_bench") if backend == "postgres" else ""
     env = base_env(data, **({"DATABASE_URL": db} if db else {}))
@@ -209,9 +217,13 @@ def registry_server(backend: str, worker_class: str = "gthread"):
            "from django.contrib.auth.models import User;"
            "User.objects.create_user('bench', password='bench-password-123456')")  # fmt: skip
     token = manage(env, "create_token", "bench", "--name", "bench", "--scope", "write").strip()
-    # docs/deploy.md: gthread workers with one thread each keep the client's connections open;
-    # sync workers close every one after its response (--worker-class sync to compare).
-    with gunicorn(env, workers=2, worker_class=worker_class, threads=1) as (url, pid):
+    # docs/deploy.md: gthread workers with one thread each keep the client's connections open
+    # (the registry's own class also spreads them over the workers); sync workers close every
+    # one after its response.
+    with gunicorn(env, workers=2, worker_class=WORKER_CLASSES[worker_class], threads=1) as (
+        url,
+        pid,
+    ):
         yield Server(
             "registry", url, pid, {"Authorization": f"Bearer {token}"},
             database="registry_bench" if db else "",
@@ -368,8 +380,8 @@ def main() -> None:
     parser.add_argument("--connections", choices=["pooled", "close"], default="pooled")
     parser.add_argument(
         "--worker-class",
-        choices=["gthread", "sync"],
-        default="gthread",
+        choices=list(WORKER_CLASSES),
+        default="balanced",
         help="gunicorn worker class of the registry (2 workers, 1 thread each)",
     )
     args = parser.parse_args()

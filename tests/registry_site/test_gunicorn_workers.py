@@ -1,0 +1,85 @@
+"""registry_site/gunicorn_workers.py: kept-alive connections are spread over the workers."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+WORKER = "registry_site.gunicorn_workers.BalancedThreadWorker"
+
+
+def app(environ, start_response):
+    """Answers with the serving worker's PID after 30 ms of work (the test's server)."""
+    time.sleep(0.03)
+    body = str(os.getpid()).encode()
+    start_response("200 OK", [("Content-Length", str(len(body)))])
+    return [body]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ask(sock: socket.socket) -> int:
+    """One request on a kept-alive connection; the PID of the worker that answered."""
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data or not data.split(b"\r\n\r\n", 1)[1]:
+        chunk = sock.recv(4096)
+        assert chunk, "the server closed the connection"
+        data += chunk
+    return int(data.split(b"\r\n\r\n", 1)[1])
+
+
+def serve(port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [str(GUNICORN), "tests.registry_site.test_gunicorn_workers:app", "--bind",
+         f"127.0.0.1:{port}", "--workers", "2", "--worker-class", WORKER, "--threads", "1",
+         "--log-level", "warning"],
+        cwd=ROOT,
+    )  # fmt: skip
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def test_clients_connecting_together_are_spread_over_both_workers():
+    port = free_port()
+    proc = serve(port)
+    try:
+        time.sleep(1)  # both workers booted and listening
+        served = Counter()
+        sockets = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(8)]
+
+        def client(sock):
+            pids = {ask(sock) for _ in range(5)}
+            assert len(pids) == 1  # a connection stays with its worker
+            served[pids.pop()] += 1
+
+        threads = [threading.Thread(target=client, args=(s,)) for s in sockets]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for s in sockets:
+            s.close()
+        # A worker busy with a request does not take new connections, so the eight clients
+        # cannot all end up queued behind one worker while the other idles.
+        assert len(served) == 2 and min(served.values()) >= 2, served
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0  # and it stops cleanly
