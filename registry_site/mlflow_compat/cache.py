@@ -38,44 +38,34 @@ _lock = threading.Lock()
 def answer(model: RegisteredModel, question: tuple, build: Callable[[], dict | None]):
     """``build()``'s answer to ``question`` about ``model`` (from an access helper), from the
     cache while the model has not changed."""
-    seconds = settings.REGISTRY_MLFLOW_CACHE_SECONDS
     head = getattr(model, "audit_head", None)
-    if not seconds or head is None:
-        return build()
-    key = (model.pk, head, *question)
-    now = time.monotonic()
-    with _lock:
-        entry = _entries.get(key)
-        if entry is not None and entry[0] > now:
-            _entries.move_to_end(key)
-            return entry[1]
-    value = build()
-    with _lock:
-        _entries[key] = (now + seconds, value)
-        _entries.move_to_end(key)
-        while len(_entries) > MAX_ENTRIES:
-            _entries.popitem(last=False)
-    return value
+    return answers([(model.pk, head)], question, lambda positions: [build()])[0]
+
+
+_NOT_HELD = object()
 
 
 def answers(
-    heads: list[tuple[int, int | None]], question: tuple, build: Callable[[list[int]], list[dict]]
-) -> list[dict]:
+    heads: list[tuple[int, int | None]],
+    question: tuple,
+    build: Callable[[list[int]], list[dict | None]],
+) -> list[dict | None]:
     """``answer()`` for many models at once (a page of a search): ``heads`` holds each model's
-    primary key and newest audit event, read in the statement that found the models;
+    primary key and newest audit event, read with the model before anything is built;
     ``build(positions)`` describes, in one go, the models at those positions in ``heads`` that
     the cache does not hold."""
     seconds = settings.REGISTRY_MLFLOW_CACHE_SECONDS
     keys = [(pk, head, *question) if seconds and head is not None else None for pk, head in heads]
-    found: list[dict | None] = [None] * len(heads)
+    found: list = [_NOT_HELD] * len(heads)
     now = time.monotonic()
-    with _lock:
-        for i, key in enumerate(keys):
-            entry = _entries.get(key) if key is not None else None
-            if entry is not None and entry[0] > now:
-                _entries.move_to_end(key)
-                found[i] = entry[1]
-    missing = [i for i, value in enumerate(found) if value is None]
+    if any(keys):
+        with _lock:
+            for i, key in enumerate(keys):
+                entry = _entries.get(key) if key is not None else None
+                if entry is not None and entry[0] > now:
+                    _entries.move_to_end(key)
+                    found[i] = entry[1]
+    missing = [i for i, value in enumerate(found) if value is _NOT_HELD]
     if missing:
         built = build(missing)
         with _lock:

@@ -62,21 +62,22 @@ def test_clients_connecting_together_are_spread_over_both_workers():
     proc = serve(port)
     try:
         time.sleep(1)  # both workers booted and listening
-        served = Counter()
         sockets = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(8)]
+        answered_by: dict[int, set[int]] = {}
 
-        def client(sock):
-            pids = {ask(sock) for _ in range(5)}
-            assert len(pids) == 1  # a connection stays with its worker
-            served[pids.pop()] += 1
+        def client(k: int) -> None:
+            answered_by[k] = {ask(sockets[k]) for _ in range(5)}
 
-        threads = [threading.Thread(target=client, args=(s,)) for s in sockets]
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(len(sockets))]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         for s in sockets:
             s.close()
+        assert len(answered_by) == len(sockets)  # every client got its five answers
+        assert all(len(pids) == 1 for pids in answered_by.values())  # a connection stays put
+        served = Counter(pids.pop() for pids in answered_by.values())
         # A worker busy with a request does not take new connections, so the eight clients
         # cannot all end up queued behind one worker while the other idles.
         assert len(served) == 2 and min(served.values()) >= 2, served
