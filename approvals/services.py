@@ -14,10 +14,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from approvals import audit, gates, notify
+from approvals import gates, notify
 from approvals.models import Alias, AliasAssignment, Comment, MetricGate, Review, ReviewPolicy
+from audit import chain
+from core.errors import Conflict
 from models_app.access import Role, roles_for
-from models_app.errors import Conflict
 from models_app.models import ModelVersion, RegisteredModel
 
 S = ModelVersion.Status
@@ -70,7 +71,7 @@ def version_submit(*, actor, version: ModelVersion) -> ModelVersion:
         ModelVersion.objects.filter(pk=locked.pk).update(
             status=S.IN_REVIEW, submitted_by=actor, submitted_at=now, decided_at=None
         )
-        audit.record(
+        chain.record(
             actor=actor,
             action="version.submitted",
             target=locked,
@@ -95,7 +96,7 @@ def version_withdraw(*, actor, version: ModelVersion, reason: str = "") -> Model
             discarded_at=timezone.now()
         )
         ModelVersion.objects.filter(pk=locked.pk).update(status=S.DRAFT)
-        audit.record(
+        chain.record(
             actor=actor,
             action="version.withdrawn",
             target=locked,
@@ -167,7 +168,7 @@ def review_approve(
                 )
         except IntegrityError:
             raise Conflict("You have already reviewed this version.") from None
-        audit.record(
+        chain.record(
             actor=actor,
             action="review.approved",
             target=locked,
@@ -176,7 +177,7 @@ def review_approve(
             reason=reason,
         )
         if failed:
-            audit.record(
+            chain.record(
                 actor=actor,
                 action="review.gate_override",
                 target=locked,
@@ -192,7 +193,7 @@ def review_approve(
                 status=S.APPROVED, decided_at=timezone.now()
             )
             if flipped:
-                audit.record(
+                chain.record(
                     actor=actor,
                     action="version.approved",
                     target=locked,
@@ -221,7 +222,7 @@ def review_reject(*, actor, version: ModelVersion, reason: str) -> Review:
         ModelVersion.objects.filter(pk=locked.pk).update(
             status=S.REJECTED, decided_at=timezone.now()
         )
-        audit.record(
+        chain.record(
             actor=actor,
             action="review.rejected",
             target=locked,
@@ -248,7 +249,7 @@ def version_archive(*, actor, version: ModelVersion, reason: str = "") -> ModelV
                 f"Version {locked.number} holds {', '.join(held)}; move the alias first."
             )
         ModelVersion.objects.filter(pk=locked.pk).update(status=S.ARCHIVED)
-        audit.record(
+        chain.record(
             actor=actor,
             action="version.archived",
             target=locked,
@@ -282,7 +283,7 @@ def comment_add(
         comment = Comment.objects.create(
             version=version, author=actor, body=body, metric=metric, parent=parent
         )
-        audit.record(
+        chain.record(
             actor=actor,
             action="comment.added",
             target=version,
@@ -341,7 +342,7 @@ def _move(*, actor, model, name, version, kind, note) -> AliasAssignment:
         assigned_by=actor,
         assigned_at=timezone.now(),
     )
-    audit.record(
+    chain.record(
         actor=actor,
         action="alias.rolled_back" if kind == AliasAssignment.Kind.ROLLBACK else "alias.moved",
         target=version,  # so the version's timeline shows when it became production
@@ -448,7 +449,7 @@ def alias_delete(*, actor, model: RegisteredModel, name: str, note: str = "") ->
             previous_number=alias.version.number, kind=AliasAssignment.Kind.REMOVE,
             note=note, assigned_by=actor, assigned_at=timezone.now(),
         )  # fmt: skip
-        audit.record(
+        chain.record(
             actor=actor, action="alias.removed", target=alias.version, model=model,
             before={"alias": name, "version": alias.version.number}, reason=note,
         )  # fmt: skip
@@ -518,7 +519,7 @@ def policy_update(
             )  # fmt: skip
             for g in metric_gates
         )
-        audit.record(
+        chain.record(
             actor=actor, action="policy.updated", target=model, model=model,
             before=before, after=_policy_state(policy),
         )  # fmt: skip

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from approvals.views import aliases, audit, inbox, policy, review
+from approvals.views import aliases, inbox, policy, review
+from audit import views as audit
 
 app_name = "approvals"
 

@@ -10,7 +10,7 @@ another reason never opens every model.
 
 Every API call asks these questions, so the grants are read with SQL written here rather than
 through guardian's helpers, which build the same queries through the ORM at several times the
-cost (registry_site/sql.py); tests/models_app/test_access_queries.py checks that both give the
+cost (core/sql.py); tests/models_app/test_access_queries.py checks that both give the
 same answers.
 
 Views never fetch a model by id and check afterwards: they call get_model_for_user() (or the
@@ -29,8 +29,10 @@ from django.db.models.expressions import RawSQL
 from django.http import Http404
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
+from audit.models import AuditEvent
+from core import sql
 from models_app.models import Artifact, ModelVersion, RegisteredModel
-from registry_site import sql
+from models_app.names import name_key
 
 User = get_user_model()
 
@@ -87,7 +89,7 @@ def visible_models(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Registere
 def _granted_ids(user, role: Role) -> RawSQL:
     """Ids of the models on which ``role`` is granted to the user or one of their teams: what
     guardian's get_objects_for_user(user, role.perm, accept_global_perms=False,
-    with_superuser=False) selects, as a subquery written by hand (registry_site/sql.py; a test
+    with_superuser=False) selects, as a subquery written by hand (core/sql.py; a test
     compares the two)."""
     content_type = ContentType.objects.get_for_model(RegisteredModel)
     return RawSQL(  # noqa: S611 (names from model metadata, values as parameters)
@@ -172,17 +174,13 @@ def get_model_for_user(user, slug: str, role: Role = Role.VIEW) -> RegisteredMod
 def get_model_by_name_for_user(user, name: str, role: Role = Role.VIEW) -> RegisteredModel:
     """Like get_model_for_user, for APIs that address models by name: the name is compared the
     way names clash (case, width, look-alikes, separators), so the slug works too."""
-    from models_app.names import name_key
-
     return _model_for_user(user, "name_key", name_key(name), role)
 
 
 def _model_for_user(user, column: str, value: str, role: Role) -> RegisteredModel:
     """``RegisteredModel.objects.select_related("owner", "team").get(<column>=value)`` for a
     unique column (a name from this module, never input) and the user's grants on that model,
-    in one hand-written statement (registry_site/sql.py): one row per granted codename."""
-    from approvals.models import AuditEvent  # (approvals builds on this module)
-
+    in one hand-written statement (core/sql.py): one row per granted codename."""
     # audit_head: the newest audit event of the model. Every change to a model writes one, so
     # it names the state the model is in (registry_site/mlflow_compat/cache.py uses it).
     select = (

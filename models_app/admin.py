@@ -8,8 +8,8 @@ from django.shortcuts import redirect
 from guardian.admin import GuardedModelAdmin
 from guardian.forms import GroupObjectPermissionsForm, UserObjectPermissionsForm
 
+from core.errors import Conflict
 from models_app.access import Role, visible_models
-from models_app.errors import Conflict
 from models_app.models import Dataset, RegisteredModel
 from models_app.sharing import sharing_set
 

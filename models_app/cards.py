@@ -4,6 +4,9 @@ datasets, lineage, reviews and override reasons, and the files' checksums.
 
 ``card_document`` gathers it in a fixed number of queries; ``card_markdown`` writes it as a
 Markdown file. Pages render the same document (templates/models_app/_card_document.html).
+
+Reviews and aliases belong to the approvals app, which builds on this one: they are read
+through their reverse relations on the version (``reviews``, ``aliases``), never imported.
 """
 
 from dataclasses import dataclass, field
@@ -11,8 +14,7 @@ from dataclasses import dataclass, field
 from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
-from approvals.models import Review
-from models_app.lineage import LineageNode, links_with_visibility, walk_lineage
+from models_app.lineage import LineageNode, walk_lineage
 from models_app.models import (
     Artifact,
     CardSection,
@@ -23,6 +25,7 @@ from models_app.models import (
     VersionDataset,
     VersionParent,
 )
+from models_app.selectors import version_links
 
 
 @dataclass
@@ -44,7 +47,7 @@ class CardDocument:
     datasets: list[VersionDataset]
     ancestors: list[list[LineageNode]]
     children: list[VersionParent]  # with is_visible
-    reviews: list[Review]
+    reviews: list  # approvals.models.Review, oldest first
     artifacts: list[Artifact]
     aliases: list[str]
     generated_at: object = field(default_factory=timezone.now)
@@ -54,7 +57,7 @@ class CardDocument:
         return self.version.model
 
     @property
-    def overrides(self) -> list[Review]:
+    def overrides(self) -> list:
         return [r for r in self.reviews if r.override_reason]
 
     @property
@@ -75,11 +78,11 @@ def card_document(version: ModelVersion, user) -> CardDocument:
         "metrics",
         "aliases",
         Prefetch("artifacts", Artifact.objects.order_by("path")),
-        Prefetch("reviews", Review.objects.select_related("reviewer").order_by("created_at")),
+        "reviews__reviewer",
         Prefetch("dataset_links", VersionDataset.objects.select_related("dataset")),
         Prefetch(
             "child_links",
-            links_with_visibility(VersionParent.objects.order_by("pk"), "child", user),
+            version_links(user, "child"),
         ),
         "created_by",
     )
@@ -100,7 +103,7 @@ def card_document(version: ModelVersion, user) -> CardDocument:
         datasets=list(version.dataset_links.all()),
         ancestors=walk_lineage(version, user, up=True),
         children=list(version.child_links.all()),
-        reviews=list(version.reviews.all()),
+        reviews=sorted(version.reviews.all(), key=lambda r: (r.created_at, r.pk)),
         artifacts=list(version.artifacts.all()),
         aliases=sorted(a.name for a in version.aliases.all()),
     )

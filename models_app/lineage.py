@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from approvals.models import Alias
 from models_app.access import visible_models
 from models_app.models import Dataset, ModelVersion, VersionDataset, VersionParent
+from models_app.selectors import version_links
 
 LINEAGE_DEPTH = 5
 MAX_PER_LAYER = 25  # nodes drawn per column; the rest are summed up in one "+N more" node
@@ -21,12 +21,6 @@ MAX_DERIVED = 500  # versions listed per generation on a dataset's impact page
 # Geometry of the SVG (user units): generations are rows, top to bottom; a generation wider
 # than PER_ROW nodes wraps onto more rows, so the graph grows down the page, not sideways.
 NODE_W, NODE_H, GAP_X, GAP_Y, ROW_GAP, PAD, PER_ROW = 200, 46, 24, 58, 16, 12, 4
-
-
-def links_with_visibility(qs: QuerySet, side: str, user) -> QuerySet:
-    """Parent/child links with ``is_visible``: may the user view the model on that side?"""
-    visible = visible_models(user).filter(pk=OuterRef(f"{side}__model_id"))
-    return qs.select_related(f"{side}__model").annotate(is_visible=Exists(visible))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -48,9 +42,9 @@ def walk_lineage(version: ModelVersion, user, *, up: bool) -> list[list[LineageN
     seen = {version.pk}
     generations = []
     for _ in range(LINEAGE_DEPTH):
-        links = VersionParent.objects.filter(**{f"{near}_id__in": frontier}).order_by("pk")
+        links = version_links(user, far).filter(**{f"{near}_id__in": frontier})
         generation, frontier = [], set()
-        for link in links_with_visibility(links, far, user):
+        for link in links:
             node = getattr(link, far)
             if node.pk in seen:
                 continue
@@ -244,10 +238,11 @@ class _Builder:
     def datasets_and_aliases(self) -> None:
         versions = {n.version.pk: n for n in self.graph.nodes.values() if n.version is not None}
         held: dict[int, list[str]] = {}
-        for version_id, name in Alias.objects.filter(version_id__in=versions).values_list(
-            "version_id", "name"
-        ):
-            held.setdefault(version_id, []).append(name)
+        # Aliases (approvals, which builds on this app) through their reverse relation.
+        held_rows = ModelVersion.objects.filter(pk__in=versions).values_list("pk", "aliases__name")
+        for version_id, name in held_rows:
+            if name is not None:
+                held.setdefault(version_id, []).append(name)
         for pk, node in versions.items():
             parts = [node.version.get_status_display().lower()]
             parts += [f"@{name}" for name in sorted(held.get(pk, []))]
@@ -375,7 +370,9 @@ def lineage_json(version: ModelVersion, user, *, depth: int = LINEAGE_DEPTH) -> 
 
 
 def _production(field: str = "pk"):
-    return Exists(Alias.objects.filter(version_id=OuterRef(field), name="production"))
+    """Whether the version holds the production alias (read through the alias's reverse
+    relation: approvals builds on this app)."""
+    return Exists(ModelVersion.objects.filter(pk=OuterRef(field), aliases__name="production"))
 
 
 @dataclass

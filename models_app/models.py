@@ -559,7 +559,7 @@ class RegistryImport(models.Model):
 
 class ImportedAuditEvent(models.Model):
     """An audit event of the registry an archive came from, stored verbatim (ids included) so
-    that its hash can be recomputed with approvals.audit.compute_hash. Never edited."""
+    that its hash can be recomputed with audit.chain.compute_hash. Never edited."""
 
     batch = models.ForeignKey(RegistryImport, on_delete=models.PROTECT, related_name="events")
     seq = models.PositiveBigIntegerField()

@@ -15,10 +15,11 @@ from django.db.models import ProtectedError
 from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import assign_perm
 
-from approvals import audit
+from audit import chain
+from core import sql
+from core.errors import Conflict
 from models_app import inspection, storage
 from models_app.access import Role, roles_for
-from models_app.errors import Conflict
 from models_app.metadata import (
     VersionMetadata,
     check_unique_paths,
@@ -43,7 +44,6 @@ from models_app.models import (
     VersionTag,
 )
 from models_app.names import name_key, validate_model_name
-from registry_site import sql
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def model_create(
                 MetricSpec.objects.create(model=model, name=metric, higher_is_better=higher)
             for role in Role.MANAGE.implied:
                 assign_perm(role.perm, actor, model)
-            audit.record(
+            chain.record(
                 actor=actor,
                 action="model.created",
                 target=model,
@@ -146,7 +146,7 @@ def model_update(*, actor, model: RegisteredModel, **changes) -> RegisteredModel
                 )
             after = _model_state(model)
             if after != before:
-                audit.record(
+                chain.record(
                     actor=actor,
                     action="model.updated",
                     target=model,
@@ -166,7 +166,7 @@ def metric_direction_set(
         spec, _ = MetricSpec.objects.update_or_create(
             model=model, name=metric, defaults={"higher_is_better": higher_is_better}
         )
-        audit.record(
+        chain.record(
             actor=actor,
             action="model.metric_direction_set",
             target=model,
@@ -186,7 +186,7 @@ def model_delete(*, actor, model: RegisteredModel, reason: str = "") -> None:
             Artifact.objects.filter(version__model=model).values_list("storage_key", flat=True)
         )
         state = _model_state(model) | {"versions": model.versions.count()}
-        audit.record(
+        chain.record(
             actor=actor,
             action="model.deleted",
             target=model,
@@ -391,7 +391,7 @@ def version_create(
             _apply_scalars(version, metadata)
             # The number, the version and its metadata rows in one statement on PostgreSQL:
             # the model's row stays locked from here to the commit, so the fewer round trips
-            # the better (registry_site/sql.py). When nothing else is written before the audit
+            # the better (core/sql.py). When nothing else is written before the audit
             # event (no datasets, parents or files: an MLflow registration), the audit chain's
             # head moves in that statement too; otherwise only after those writes, so the
             # registry-wide lock on the head is not held while they run.
@@ -403,7 +403,7 @@ def version_create(
                 model,
                 "next_version_number",
                 children=rows,
-                along=None if more_to_write else audit.head_step(model.pk),
+                along=None if more_to_write else chain.head_step(model.pk),
             )
             if head is None:
                 raise Conflict(f"Model {model.name} was deleted meanwhile.")
@@ -424,7 +424,7 @@ def version_create(
                     *((a, a.storage_key) for a in adopted),
                 ]
             )
-            audit.record(
+            chain.record(
                 actor=actor,
                 action="version.created",
                 target=version,
@@ -479,7 +479,7 @@ def version_update(*, actor, version: ModelVersion, metadata: VersionMetadata) -
         _write_links(locked, metadata, actor=actor, parents=parents)
         after = version_state(locked)
         changed = [k for k in after if after[k] != before[k]]
-        audit.record(
+        chain.record(
             actor=actor,
             action="version.updated",
             target=locked,
@@ -517,7 +517,7 @@ def artifact_add(
             )
             filled = _fields_from_files(_version_fields(locked), inspected, files, ())
             _apply_filled(locked, filled)
-            audit.record(
+            chain.record(
                 actor=actor,
                 action="artifact.added",
                 target=locked,
@@ -544,7 +544,7 @@ def artifact_delete(*, actor, artifact: Artifact) -> None:
         locked = _lock_draft(artifact.version)
         artifact = Artifact.objects.get(pk=artifact.pk, version=locked)
         key = artifact.storage_key
-        audit.record(
+        chain.record(
             actor=actor,
             action="artifact.deleted",
             target=locked,
@@ -567,7 +567,7 @@ def version_delete(*, actor, version: ModelVersion) -> None:
         if held:
             raise Conflict(f"Version {locked.number} holds {', '.join(held)}; move it first.")
         keys = list(locked.artifacts.values_list("storage_key", flat=True))
-        audit.record(
+        chain.record(
             actor=actor,
             action="version.deleted",
             target=locked,
@@ -603,7 +603,7 @@ def dataset_create(
     try:
         with transaction.atomic():
             dataset.save()
-            audit.record(
+            chain.record(
                 actor=actor,
                 action="dataset.created",
                 target=dataset,
@@ -771,7 +771,7 @@ def card_update(
             return card
         card.updated_by = actor
         card.save()
-        audit.record(
+        chain.record(
             actor=actor,
             action="card.updated",
             target=locked,
@@ -802,7 +802,7 @@ def card_template_update(
         template = template or CardTemplate(model=model)
         template.required_sections = wanted
         template.save()
-        audit.record(
+        chain.record(
             actor=actor,
             action="card_template.updated",
             target=model,

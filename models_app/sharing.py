@@ -13,9 +13,9 @@ from django.db import transaction
 from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_with_perms, remove_perm
 
-from approvals import audit
+from audit import chain
+from core.errors import Conflict
 from models_app.access import Role
-from models_app.errors import Conflict
 from models_app.models import RegisteredModel
 
 
@@ -112,7 +112,7 @@ def sharing_set(*, actor, model: RegisteredModel, principal, roles: set[Role]) -
                 "the manage role first."
             )
         if before != wanted:
-            audit.record(
+            chain.record(
                 actor=actor,
                 action="sharing.changed",
                 target=model,

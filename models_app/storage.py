@@ -81,7 +81,7 @@ def incoming_from_bytes(
 
 def spool_stream(stream, *, max_bytes: int) -> tuple[str, int, str]:
     """Copy a stream into a temporary file while hashing it; refuse past ``max_bytes``."""
-    from models_app.errors import UploadTooLarge
+    from core.errors import UploadTooLarge
 
     digest = hashlib.sha256()
     size = 0

@@ -30,8 +30,8 @@ from django.shortcuts import render
 from django.utils.datastructures import MultiValueDict
 from django.views.decorators.csrf import csrf_protect
 
+from core.errors import UploadTooLarge
 from models_app import storage
-from models_app.errors import UploadTooLarge
 
 FILE_FIELDS = ("files", "folder")
 # Room for the form's other fields, multipart boundaries and per-file headers on top of the

@@ -7,8 +7,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.rules import LOGIN, access
 from models_app.access import visible_models
-from registry_site.access import LOGIN, access
 from registry_site.models import ApiToken
 from registry_site.tokens import token_create, token_revoke
 

@@ -6,6 +6,6 @@ class RegistrySiteConfig(AppConfig):
     verbose_name = "Registry site"
 
     def ready(self):
-        from registry_site import connections, signals  # noqa: F401 (sign-in audit receivers)
+        from registry_site import connections
 
         connections.connect()

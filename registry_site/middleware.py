@@ -1,26 +1,5 @@
 from django.http import JsonResponse
 
-from approvals.audit import current_ip
-
-
-class AuditContextMiddleware:
-    """Makes the client address available to audit.record() for the length of a request.
-
-    REMOTE_ADDR is the peer as the WSGI server saw it; behind a proxy, configure the proxy
-    (or gunicorn's --forwarded-allow-ips) so that it is the client's address.
-    """
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        token = current_ip.set(request.META.get("REMOTE_ADDR") or None)
-        try:
-            return self.get_response(request)
-        finally:
-            current_ip.reset(token)
-
-
 QUERY_TOKEN_PARAMS = ("token", "access_token", "api_key", "apikey", "bearer")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -107,7 +86,7 @@ class DeniedActionAuditMiddleware:
 
         from django.db import transaction
 
-        from approvals import audit
+        from audit import chain
         from models_app.models import RegisteredModel
         from models_app.names import name_key
 
@@ -118,7 +97,7 @@ class DeniedActionAuditMiddleware:
         model = RegisteredModel.objects.filter(name_key=name_key(ref)).first() if ref else None
         try:
             with transaction.atomic():
-                audit.record(
+                chain.record(
                     actor=request.user,
                     action="access.denied",
                     target=model,

@@ -15,8 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from approvals import audit
-from registry_site import sql
+from audit import chain
+from core import sql
 from registry_site.models import ApiToken
 
 PREFIX = "mrt_"
@@ -55,7 +55,7 @@ def token_create(
     try:
         with transaction.atomic():
             token.save()
-            audit.record(
+            chain.record(
                 actor=actor,
                 action="token.created",
                 target=token,
@@ -80,7 +80,7 @@ def token_revoke(*, actor, token: ApiToken) -> None:
             revoked_at=timezone.now()
         )
         if updated:
-            audit.record(
+            chain.record(
                 actor=actor,
                 action="token.revoked",
                 target=token,
@@ -110,7 +110,7 @@ def authenticate_token(raw: str) -> ApiToken | None:
 
 def _active_token(key_id: str) -> ApiToken | None:
     """``ApiToken.objects.active().select_related("user").filter(key_id=…, user__is_active=True)``
-    in hand-written SQL: it runs on every API call (registry_site/sql.py says why)."""
+    in hand-written SQL: it runs on every API call (core/sql.py says why)."""
     User = get_user_model()
     rows = sql.fetch(
         f"SELECT {sql.columns(ApiToken, 't')}, {sql.columns(User, 'u')} "  # noqa: S608 (sql.py)

@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from core.rules import LOGIN, PUBLIC, access
 from registry_site import account, views
-from registry_site.access import LOGIN, PUBLIC, access
 
 admin.site.site_header = "Model registry administration"
 admin.site.site_title = "Model registry admin"

@@ -11,8 +11,8 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from core.rules import LOGIN, PUBLIC, access
 from registry_site import __version__
-from registry_site.access import LOGIN, PUBLIC, access
 
 log = logging.getLogger(__name__)
 

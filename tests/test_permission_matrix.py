@@ -19,9 +19,9 @@ from django.db import transaction
 from django.test import Client
 from django.urls import get_resolver, reverse
 
+from core.rules import all_routes
 from models_app.access import Role
 from models_app.models import RegisteredModel
-from registry_site.access import all_routes
 from tests import factories
 from tests.api import matrix as api_matrix
 from tests.approvals import webhook_matrix

@@ -1,59 +1,19 @@
 """A model's aliases: current pointers, promotion, rollback, removal, and their history."""
 
-from datetime import datetime
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from approvals import services
-from approvals.models import Alias, AliasAssignment
+from approvals.models import AliasAssignment
+from approvals.selectors import alias_panel
+from core.errors import Conflict
+from core.rules import MODEL_ALIAS, MODEL_VIEW, access
 from models_app.access import Role, get_model_for_user
-from models_app.errors import Conflict
 from models_app.models import ModelVersion
-from registry_site.access import MODEL_ALIAS, MODEL_VIEW, access
-
-
-def _parse_when(raw: str) -> datetime | None:
-    """A datetime-local value (UTC, as the page says), or None when empty."""
-    if not raw:
-        return None
-    try:
-        when = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ValidationError("Give a date and time like 2026-03-01T14:00.") from None
-    if timezone.is_naive(when):
-        when = timezone.make_aware(when, timezone.UTC)
-    return when
-
-
-def aliases_context(request: HttpRequest, model) -> dict:
-    """What the aliases page and the model page's panel show (a fixed number of queries)."""
-    aliases = list(Alias.objects.filter(model=model).select_related("version"))
-    error = ""
-    at = at_version = None
-    try:
-        at = _parse_when(request.GET.get("at", ""))
-    except ValidationError as e:
-        error = e.messages[0]
-    alias_name = request.GET.get("alias") or "production"
-    if at is not None:
-        at_version = services.alias_at(model, alias_name, at)
-    return {
-        "aliases": aliases,
-        "rollback_target": services.rollback_target(model, "production", aliases=aliases),
-        "version_choices": list(model.versions.values_list("number", "status")[:100]),
-        "at": at,
-        "at_alias": alias_name,
-        "at_version": at_version,
-        "at_error": error,
-        "can_promote": Role.PROMOTE in model.user_roles,
-        "can_edit": Role.EDIT in model.user_roles,
-    }
 
 
 @access(MODEL_VIEW)
@@ -61,7 +21,7 @@ def aliases_context(request: HttpRequest, model) -> dict:
 def alias_page(request: HttpRequest, slug: str) -> HttpResponse:
     """View role: aliases, full history, and what an alias pointed at at a given time."""
     model = get_model_for_user(request.user, slug, Role.VIEW)
-    context = aliases_context(request, model)
+    context = alias_panel(model, at=request.GET.get("at", ""), alias=request.GET.get("alias", ""))
     history = AliasAssignment.objects.filter(model=model).select_related("assigned_by")
     context.update(
         nav_section="models",
@@ -85,7 +45,9 @@ def _done(request, model, call, success: str) -> HttpResponse:
         text = " ".join(e.messages) if isinstance(e, ValidationError) else str(e)
         messages.error(request, text)
         status = 409 if isinstance(e, Conflict) else 403 if isinstance(e, PermissionDenied) else 400
-        context = aliases_context(request, model)
+        context = alias_panel(
+            model, at=request.GET.get("at", ""), alias=request.GET.get("alias", "")
+        )
         context.update(nav_section="models", model=model)
         return render(request, "approvals/aliases.html", context, status=status)
     messages.success(request, success)
@@ -105,7 +67,9 @@ def alias_set(request: HttpRequest, slug: str) -> HttpResponse:
     )
     if version is None:
         messages.error(request, "Pick a version of this model.")
-        context = aliases_context(request, model)
+        context = alias_panel(
+            model, at=request.GET.get("at", ""), alias=request.GET.get("alias", "")
+        )
         context.update(nav_section="models", model=model)
         return render(request, "approvals/aliases.html", context, status=400)
     return _done(

@@ -6,9 +6,9 @@ from django.views.decorators.http import require_GET
 
 from approvals.models import Review
 from approvals.services import versions_waiting_for
+from core.rules import LOGIN, access
 from models_app.access import visible_versions
 from models_app.models import ModelVersion
-from registry_site.access import LOGIN, access
 
 LIMIT = 50
 

@@ -9,11 +9,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from approvals import gates, services
+from core.rules import MODEL_MANAGE, access
 from models_app import cards
 from models_app import services as catalogue
 from models_app.access import Role, get_model_for_user
 from models_app.models import CardSection
-from registry_site.access import MODEL_MANAGE, access
 
 GATE_ROWS = 8
 

@@ -10,11 +10,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from approvals import gates, services
 from approvals.models import Comment, Review
+from core.errors import Conflict
+from core.rules import MODEL_EDIT, MODEL_MANAGE, MODEL_REVIEW, MODEL_VIEW, access
 from models_app import diff
 from models_app.access import Role, get_version_for_user
-from models_app.errors import Conflict
 from models_app.models import MetricSpec, ModelVersion, VersionDataset
-from registry_site.access import MODEL_EDIT, MODEL_MANAGE, MODEL_REVIEW, MODEL_VIEW, access
 
 DETAIL_PREFETCH = (
     "metrics",

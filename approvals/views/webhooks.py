@@ -17,8 +17,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from approvals import webhooks
 from approvals.models import Webhook, WebhookDelivery
+from core.rules import MODEL_MANAGE, STAFF, access
 from models_app.access import Role, get_model_for_user
-from registry_site.access import MODEL_MANAGE, STAFF, access
 
 PAGE_SIZE = 25
 EVENT_CHOICES = [(Webhook.ALL_EVENTS, "All events (including ones added later)")] + list(

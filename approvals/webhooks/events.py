@@ -1,6 +1,7 @@
 """Which audit actions become webhook events, their payloads, and the outbox write.
 
-``enqueue_for_event`` is called by ``audit.record`` right after the event is saved, so the
+``enqueue_for_event`` is subscribed to the audit log (``SUBSCRIBER``, in
+``ApprovalsConfig.ready``): ``audit.chain.record`` calls it right after the event is saved, so the
 deliveries are written in the transaction of the change: they exist if and only if the change
 committed (a transactional outbox). Nothing is sent here; the worker sends committed rows.
 """
@@ -11,8 +12,10 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.models import AuditEvent, Webhook, WebhookDelivery
-from registry_site import sql
+from approvals.models import Webhook, WebhookDelivery
+from audit.chain import Subscriber
+from audit.models import AuditEvent
+from core import sql
 
 PING = "ping"
 
@@ -95,7 +98,7 @@ def payload_for(event: AuditEvent, name: str) -> dict:
 def subscribers(model_id: int | None, name: str) -> list[Webhook]:
     """Active subscriptions of this model, and global ones, that want this event."""
     # Asked inside the transaction of every change that some subscription might want, so it is
-    # one hand-written SELECT (registry_site/sql.py).
+    # one hand-written SELECT (core/sql.py).
     rows = sql.fetch(
         f"SELECT {sql.columns(Webhook, 'w')} FROM {sql.table(Webhook)} w "  # noqa: S608 (sql.py)
         "WHERE w.active = %s AND (w.model_id IS NULL OR w.model_id = %s) ORDER BY w.id",
@@ -106,7 +109,7 @@ def subscribers(model_id: int | None, name: str) -> list[Webhook]:
 
 def enqueue_for_event(event: AuditEvent) -> list:
     """Write one pending delivery per subscription that wants this event, in the caller's
-    transaction (``audit.record`` calls it when some subscription might)."""
+    transaction (``audit.chain.record`` calls it when some subscription might)."""
     name = EVENT_FOR_ACTION.get(event.action)
     if name is None:
         return []
@@ -138,3 +141,17 @@ def ping_payload(webhook: Webhook, actor) -> dict:
         "audit_seq": None,
         "webhook": {"id": webhook.pk, "events": webhook.events},
     }
+
+
+def _wants_sql() -> str:
+    return (
+        f"EXISTS (SELECT 1 FROM {sql.table(Webhook)} w WHERE w.active = %s "  # noqa: S608
+        "AND (w.model_id IS NULL OR w.model_id = %s))"
+    )
+
+
+# Whether any active subscription could want an event of a model is asked in the statement
+# that moves the audit chain's head: without subscriptions there is no lookup at all.
+SUBSCRIBER = Subscriber(
+    wants=_wants_sql(), params=lambda model_id: [True, model_id], receive=enqueue_for_event
+)

@@ -12,10 +12,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from approvals import audit
 from approvals.models import Webhook, WebhookDelivery
 from approvals.webhooks import guard
 from approvals.webhooks.events import EVENTS, PING, ping_payload
+from audit import chain
 from models_app.access import Role, roles_for
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
@@ -109,7 +109,7 @@ def webhook_create(
         raise ValidationError(errors)
     with transaction.atomic():
         hook = Webhook.objects.create(model=model, created_by=actor, active=active, **cleaned)
-        audit.record(
+        chain.record(
             actor=actor, action="webhook.created", target=hook, model=model, after=_state(hook)
         )
     return hook, cleaned["secret"]
@@ -149,7 +149,7 @@ def webhook_update(
             locked.secret = secret
         locked.save()
         after = _state(locked) | ({"secret": "rotated"} if secret else {})
-        audit.record(
+        chain.record(
             actor=actor, action="webhook.updated", target=locked, model=locked.model,
             before=before, after=after,
         )  # fmt: skip
@@ -163,7 +163,7 @@ def webhook_delete(*, actor, webhook: Webhook) -> None:
         locked = Webhook.objects.select_for_update().filter(pk=webhook.pk).first()
         if locked is None:
             return
-        audit.record(
+        chain.record(
             actor=actor, action="webhook.deleted", target=locked, model=locked.model,
             before=_state(locked),
         )  # fmt: skip
@@ -179,7 +179,7 @@ def webhook_send_test(*, actor, webhook: Webhook) -> WebhookDelivery:
             uuid=uuid.uuid4(), webhook=webhook, event=PING, payload=ping_payload(webhook, actor),
             created_at=now, next_attempt_at=now,
         )  # fmt: skip
-        audit.record(
+        chain.record(
             actor=actor, action="webhook.tested", target=webhook, model=webhook.model,
             after={"delivery": str(delivery.uuid)},
         )  # fmt: skip
@@ -197,7 +197,7 @@ def delivery_redeliver(*, actor, delivery: WebhookDelivery) -> WebhookDelivery:
             payload=delivery.payload, audit_seq=delivery.audit_seq, redelivery_of=delivery,
             created_at=now, next_attempt_at=now,
         )  # fmt: skip
-        audit.record(
+        chain.record(
             actor=actor, action="webhook.redelivered", target=delivery.webhook,
             model=delivery.webhook.model,
             after={"delivery": str(delivery.uuid), "copy": str(copy.uuid), "event": copy.event},

@@ -4,7 +4,7 @@ their dumps are equal (the round-trip test compares them)."""
 
 from django.contrib.auth import get_user_model
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from models_app import storage
 from models_app.exchange import records
 from models_app.models import Dataset, ImportedAuditEvent

@@ -1,7 +1,7 @@
 """Audit history across registries.
 
 An archive carries the source registry's audit events exactly as they were (ids included), so
-each event's hash can be recomputed with approvals.audit.compute_hash. On import they are kept
+each event's hash can be recomputed with audit.chain.compute_hash. On import they are kept
 in ImportedAuditEvent, never edited, and anchored in this registry's own chain by one
 ``registry.imported`` event that records how many there were and the hash of the last one.
 ``verify_imported()`` re-checks every imported batch against its anchor.
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 
-from approvals.audit import GENESIS_HASH, compute_hash
-from approvals.models import AuditEvent
+from audit.chain import GENESIS_HASH, compute_hash
+from audit.models import AuditEvent
 from models_app.models import ImportedAuditEvent, RegistryImport
 
 

@@ -9,7 +9,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Prefetch
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
-from approvals.models import Alias, AliasAssignment, AuditEvent, Comment, Review, ReviewPolicy
+from approvals.models import Alias, AliasAssignment, Comment, Review, ReviewPolicy
+from audit.models import AuditEvent
 from models_app.access import Role
 from models_app.models import (
     Artifact,

@@ -28,8 +28,8 @@ from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
-from approvals import audit
 from approvals.models import Alias, AliasAssignment, Comment, MetricGate, Review, ReviewPolicy
+from audit import chain
 from models_app import inspection, storage
 from models_app.access import Role
 from models_app.exchange.archive import (
@@ -975,7 +975,7 @@ def _write(plan: _Plan, report: ImportReport, *, actor, archive_sha: str, docs: 
     report.audit_events = summary.events
     report.audit_head_hash = summary.head_hash
     report.batch_id = batch.pk
-    audit.record(
+    chain.record(
         actor=actor,
         action="registry.imported",
         target=batch,

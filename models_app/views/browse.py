@@ -10,27 +10,25 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib.auth.models import Group
 from django.core.paginator import Paginator
-from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
-from approvals.models import AuditEvent, Review
-from approvals.views.aliases import aliases_context
-from models_app import charts
+from approvals.selectors import alias_panel
+from audit.models import AuditEvent
+from core.rules import LOGIN, MODEL_VIEW, access
+from models_app import charts, selectors
 from models_app.access import Role, get_model_for_user, get_version_for_user, visible_models
 from models_app.diff import MetricKey, metric_label
-from models_app.lineage import LINEAGE_DEPTH, LineageNode, walk_lineage  # noqa: F401 (re-exported)
 from models_app.models import (
     Metric,
     ModelVersion,
     RegisteredModel,
     VersionDataset,
-    VersionParent,
 )
-from registry_site.access import LOGIN, MODEL_VIEW, access
 
 PAGE_SIZE = 25
 CHART_VERSIONS = 50  # charts show the most recent versions only
@@ -41,13 +39,6 @@ CSV_CHUNK = 500
 
 # ---------------------------------------------------------------------------------------------
 # Model list
-
-MODEL_SORTS = {
-    "name": ("Name", ["name_key"]),
-    "-updated_at": ("Recently updated", ["-updated_at", "name_key"]),
-    "-created_at": ("Newest", ["-created_at", "name_key"]),
-    "-latest": ("Latest version", [F("latest_number").desc(nulls_last=True), "name_key"]),
-}
 
 
 class ModelFilterForm(forms.Form):
@@ -65,28 +56,8 @@ class ModelFilterForm(forms.Form):
         help_text="has a version in this status",
     )
     sort = forms.ChoiceField(
-        required=False, choices=[(k, label) for k, (label, _) in MODEL_SORTS.items()]
+        required=False, choices=[(k, label) for k, (label, _) in selectors.MODEL_SORTS.items()]
     )
-
-
-def _filter_models(models: QuerySet, data: dict) -> QuerySet:
-    """Apply the valid filters; ``data`` holds only values that passed validation."""
-    if data.get("q"):
-        models = models.search(data["q"])
-    if data.get("team"):
-        models = models.filter(team__name=data["team"])
-    if data.get("owner"):
-        models = models.filter(owner__username=data["owner"])
-    if data.get("framework"):
-        models = models.having_versions(framework__iexact=data["framework"])
-    if data.get("task"):
-        models = models.filter(task=data["task"])
-    if data.get("tag"):
-        key, has_value, value = data["tag"].partition("=")
-        models = models.tagged(key.strip(), value.strip() if has_value else None)
-    if data.get("status"):
-        models = models.having_versions(status=data["status"])
-    return models
 
 
 @access(LOGIN)
@@ -95,12 +66,10 @@ def model_list(request: HttpRequest) -> HttpResponse:
     """Any signed-in user; lists only the models they may view."""
     form = ModelFilterForm(request.GET)
     form.is_valid()  # invalid fields are reported on the page and ignored
-    data = form.cleaned_data
-    visible = visible_models(request.user)
-    models = _filter_models(visible, data).with_summary()
-    sort = data.get("sort") or "name"
-    models = models.order_by(*MODEL_SORTS[sort][1])
+    filters = {name: value for name, value in form.cleaned_data.items() if value}
+    models = selectors.model_list(request.user, **filters)
     page = Paginator(models, PAGE_SIZE).get_page(request.GET.get("page"))
+    visible = visible_models(request.user)
     teams = Group.objects.filter(models__in=visible).distinct().order_by("name")
     return render(
         request,
@@ -193,7 +162,7 @@ def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "models_app/model_detail.html",
-        aliases_context(request, model)
+        alias_panel(model, at=request.GET.get("at", ""), alias=request.GET.get("alias", ""))
         | {
             "nav_section": "models",
             "breadcrumbs": [("Models", reverse("models_app:model_list")), (model.name, None)],
@@ -270,12 +239,6 @@ def versions_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
 # Version page and lineage
 
 
-def _links_with_visibility(qs: QuerySet, side: str, user) -> QuerySet:
-    """Parent/child links with ``is_visible``: may the user view the model on that side?"""
-    visible = visible_models(user).filter(pk=OuterRef(f"{side}__model_id"))
-    return qs.select_related(f"{side}__model").annotate(is_visible=Exists(visible))
-
-
 @access(MODEL_VIEW)
 @require_GET
 def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
@@ -291,15 +254,15 @@ def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse
         "tags",
         "artifacts",
         "aliases",
-        Prefetch("reviews", Review.objects.select_related("reviewer")),
+        "reviews__reviewer",
         Prefetch("dataset_links", VersionDataset.objects.select_related("dataset")),
         Prefetch(
             "parent_links",
-            _links_with_visibility(VersionParent.objects.order_by("pk"), "parent", request.user),
+            selectors.version_links(request.user, "parent"),
         ),
         Prefetch(
             "child_links",
-            _links_with_visibility(VersionParent.objects.order_by("pk"), "child", request.user),
+            selectors.version_links(request.user, "child"),
         ),
         "created_by",
     )

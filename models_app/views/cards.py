@@ -11,12 +11,12 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.errors import Conflict
+from core.rules import MODEL_EDIT, MODEL_VIEW, access
 from models_app import cards, services
 from models_app.access import Role, get_version_for_user
-from models_app.errors import Conflict
 from models_app.models import CardSection, ModelVersion
 from models_app.views.register import conflict_response
-from registry_site.access import MODEL_EDIT, MODEL_VIEW, access
 
 SECTION_HELP = {
     CardSection.INTENDED_USE: "What the model is for, and who should use it.",

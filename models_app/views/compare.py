@@ -5,10 +5,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from core.rules import LOGIN, access
 from models_app import diff
 from models_app.access import visible_versions
 from models_app.models import MetricSpec, VersionDataset
-from registry_site.access import LOGIN, access
 
 MIN_COMPARE = 2
 MAX_COMPARE = 10

@@ -11,10 +11,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.rules import LOGIN, access
 from models_app import services
 from models_app.access import visible_models
 from models_app.models import Dataset, VersionDataset
-from registry_site.access import LOGIN, access
 
 PAGE_SIZE = 25
 

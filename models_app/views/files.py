@@ -19,9 +19,9 @@ from django.http import (
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
+from core.rules import MODEL_VIEW, access
 from models_app import storage
 from models_app.access import Role, get_artifact_for_user, get_version_for_user
-from registry_site.access import MODEL_VIEW, access
 
 SUMS_NAME = "SHA256SUMS"
 

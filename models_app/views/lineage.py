@@ -8,11 +8,11 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from core.rules import LOGIN, MODEL_VIEW, access
 from models_app import lineage
 from models_app.access import get_version_for_user
 from models_app.lineage import NODE_H, NODE_W, truncate
 from models_app.models import Dataset
-from registry_site.access import LOGIN, MODEL_VIEW, access
 
 IMPACT_PAGE_SIZE = 50
 

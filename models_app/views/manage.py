@@ -7,12 +7,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.errors import Conflict
+from core.rules import LOGIN, MODEL_MANAGE, access
 from models_app import services
 from models_app.access import Role, get_model_for_user
-from models_app.errors import Conflict
 from models_app.forms import DirectionFormSet, ModelForm, TagFormSet
 from models_app.models import RegisteredModel
-from registry_site.access import LOGIN, MODEL_MANAGE, access
 
 
 def _model_page(request, model, form, tags, directions, *, status=200) -> HttpResponse:

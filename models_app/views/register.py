@@ -12,13 +12,13 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.errors import Conflict
+from core.rules import MODEL_EDIT, access
 from models_app import services
 from models_app.access import Role, get_model_for_user, get_version_for_user
-from models_app.errors import Conflict
 from models_app.forms import FilesForm, VersionFormBundle, version_initial
 from models_app.models import Artifact, ModelVersion, RegisteredModel
 from models_app.uploads import incoming_files, max_upload_bytes, receive_upload, uploaded_files
-from registry_site.access import MODEL_EDIT, access
 
 
 def _crumbs(model: RegisteredModel, version: ModelVersion | None, label: str) -> list:

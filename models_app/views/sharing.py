@@ -6,10 +6,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.errors import Conflict
+from core.rules import MODEL_MANAGE, access
 from models_app.access import Role, get_model_for_user
-from models_app.errors import Conflict
 from models_app.sharing import find_principal, grants_for, sharing_set
-from registry_site.access import MODEL_MANAGE, access
 
 
 def _roles_from_post(request: HttpRequest) -> set[Role]:

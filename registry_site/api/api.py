@@ -26,8 +26,8 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer, SessionAuth
 
 from approvals.services import GateFailure
-from models_app.errors import Conflict, UploadTooLarge
-from registry_site.access import LOGIN
+from core.errors import Conflict, UploadTooLarge
+from core.rules import LOGIN
 
 from . import views
 from .helpers import error_response

@@ -16,7 +16,7 @@ MAX_ID = 2**31 - 1  # path and body ids above this cannot exist (and would overf
 
 
 def requires(rule: str) -> Callable:
-    """Declare an operation's access rule (registry_site.access vocabulary). The API refuses
+    """Declare an operation's access rule (core.rules vocabulary). The API refuses
     to build its URLs if an operation has none; anonymous callers get 401 from the API's auth,
     object rules are checked in the operation through models_app.access."""
 

@@ -1,13 +1,14 @@
 """Turning catalogue objects into the API's JSON answers (plain dicts, checked against the
 answer schemas in registry_site.api.schemas on the way out)."""
 
-from django.db.models import Count, Exists, OuterRef, Prefetch
+from django.db.models import Count, Prefetch
 from django.http import HttpRequest
 
 from approvals.models import Alias, Review
 from models_app import storage
-from models_app.access import Role, visible_models
-from models_app.models import Artifact, ModelVersion, RegisteredModel, VersionParent
+from models_app.access import Role
+from models_app.models import Artifact, ModelVersion, RegisteredModel
+from models_app.selectors import version_links
 
 from .helpers import api_url
 
@@ -108,7 +109,6 @@ def version_detail(request: HttpRequest, version: ModelVersion, *, file_urls=dow
     """Everything about one version. Parents in models the caller may not view appear as
     ``{"hidden": true}``, as on the version page."""
     model = version.model
-    visible = visible_models(request.user).filter(pk=OuterRef("parent__model_id"))
     version = (
         ModelVersion.objects.filter(pk=version.pk)
         .select_related("created_by", "submitted_by")
@@ -120,12 +120,7 @@ def version_detail(request: HttpRequest, version: ModelVersion, *, file_urls=dow
             "aliases",
             "dataset_links__dataset",
             Prefetch("reviews", Review.objects.select_related("reviewer").order_by("created_at")),
-            Prefetch(
-                "parent_links",
-                VersionParent.objects.select_related("parent__model")
-                .annotate(is_visible=Exists(visible))
-                .order_by("pk"),
-            ),
+            Prefetch("parent_links", version_links(request.user, "parent")),
         )
         .get()
     )

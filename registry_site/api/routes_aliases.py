@@ -11,9 +11,9 @@ from ninja.responses import Status
 
 from approvals import services
 from approvals.models import Alias, AliasAssignment, Review
+from core.rules import MODEL_ALIAS, MODEL_PROMOTE, MODEL_VIEW
 from models_app.access import Role
 from models_app.models import ModelVersion
-from registry_site.access import MODEL_ALIAS, MODEL_PROMOTE, MODEL_VIEW
 
 from . import present
 from .helpers import model_for, paginate, requires

@@ -7,10 +7,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Query, Router
 
-from approvals.models import AuditEvent
-from approvals.views.audit import visible_events
+from approvals.selectors import audit_events
+from audit.models import AuditEvent
+from core.rules import LOGIN
 from models_app.names import name_key
-from registry_site.access import LOGIN
 
 from .helpers import paginate, requires
 from .schemas import ERRORS, AuditFilters, AuditPage
@@ -56,25 +56,18 @@ def _event_out(e: AuditEvent) -> dict:
 def list_events(request: HttpRequest, filters: Query[AuditFilters]):
     """Signed-in users: staff see every event, others the events of models they may view.
     Newest first."""
-    events = visible_events(request.user)
+    events = audit_events(
+        request.user,
+        actor=filters.actor or "",
+        action=filters.action or "",
+        since=_moment(filters.since, "since", end=False) if filters.since else None,
+        until=_moment(filters.until, "until", end=True) if filters.until else None,
+    )
     if filters.model:
         events = events.filter(model__name_key=name_key(filters.model))
-    if filters.actor:
-        events = events.filter(actor_username=filters.actor)
-    if filters.action:
-        action = filters.action
-        events = (
-            events.filter(action__startswith=action)
-            if action.endswith(".")
-            else events.filter(action=action)
-        )
-    if filters.since:
-        events = events.filter(created_at__gte=_moment(filters.since, "since", end=False))
-    if filters.until:
-        events = events.filter(created_at__lte=_moment(filters.until, "until", end=True))
     return paginate(
         request,
-        events.select_related("model").order_by("-seq"),
+        events.select_related("model"),
         limit=filters.limit,
         page=filters.page,
         serialize=lambda rows: (_event_out(e) for e in rows),

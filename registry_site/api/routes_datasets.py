@@ -8,10 +8,10 @@ from ninja import Path, Query, Router
 from ninja.decorators import decorate_view
 from ninja.responses import Status
 
+from core.rules import LOGIN
 from models_app import services
 from models_app.access import visible_models
 from models_app.models import Dataset, VersionDataset
-from registry_site.access import LOGIN
 
 from .helpers import MAX_ID, api_url, paginate, requires
 from .idempotency import KeyHeader, idempotent

@@ -7,10 +7,9 @@ from ninja import Query, Router
 from ninja.decorators import decorate_view
 from ninja.responses import Status
 
-from models_app import services
-from models_app.access import Role, visible_models
-from models_app.views.browse import MODEL_SORTS
-from registry_site.access import LOGIN, MODEL_MANAGE, MODEL_VIEW
+from core.rules import LOGIN, MODEL_MANAGE, MODEL_VIEW
+from models_app import selectors, services
+from models_app.access import Role
 
 from . import present
 from .helpers import model_for, paginate, requires
@@ -18,26 +17,7 @@ from .idempotency import KeyHeader, idempotent
 from .schemas import ERRORS, ModelCreateIn, ModelDetailOut, ModelFilters, ModelPage, ModelPatchIn
 
 router = Router(tags=["models"])
-
-
-def _filter(models, f: ModelFilters):
-    """The dashboard's model list filters, through the same queryset vocabulary."""
-    if f.q:
-        models = models.search(f.q)
-    if f.team:
-        models = models.filter(team__name=f.team)
-    if f.owner:
-        models = models.filter(owner__username=f.owner)
-    if f.framework:
-        models = models.having_versions(framework__iexact=f.framework)
-    if f.task:
-        models = models.filter(task=f.task)
-    if f.tag:
-        key, has_value, value = f.tag.partition("=")
-        models = models.tagged(key.strip(), value.strip() if has_value else None)
-    if f.status:
-        models = models.having_versions(status=f.status)
-    return models
+FILTERS = {"q", "team", "owner", "framework", "task", "tag", "status", "sort"}
 
 
 def _team(request: HttpRequest, name: str | None, current: Group | None = None) -> Group | None:
@@ -58,8 +38,10 @@ def _team(request: HttpRequest, name: str | None, current: Group | None = None) 
 @requires(LOGIN)
 def list_models(request: HttpRequest, filters: Query[ModelFilters]):
     """Models you may view, filtered and sorted like the dashboard's list."""
-    models = _filter(visible_models(request.user), filters).with_summary()
-    models = models.order_by(*MODEL_SORTS[filters.sort][1]).prefetch_related("tags")
+    models = selectors.model_list(
+        request.user,
+        **filters.model_dump(include=FILTERS),
+    ).prefetch_related("tags")
     return paginate(
         request,
         models,

@@ -11,8 +11,8 @@ from ninja.responses import Status
 
 from approvals import services
 from approvals.models import Comment
+from core.rules import MODEL_EDIT, MODEL_MANAGE, MODEL_REVIEW, MODEL_VIEW
 from models_app.access import Role
-from registry_site.access import MODEL_EDIT, MODEL_MANAGE, MODEL_REVIEW, MODEL_VIEW
 
 from . import present
 from .helpers import paginate, requires, version_for

@@ -7,9 +7,9 @@ from django.http import HttpRequest
 from ninja import Query, Router
 from ninja.responses import Status
 
+from core.rules import MODEL_MANAGE
 from models_app.access import Role
 from models_app.sharing import Grant, find_principal, grants_for, sharing_set
-from registry_site.access import MODEL_MANAGE
 
 from .helpers import model_for, requires
 from .schemas import ERRORS, GrantIn, GrantListOut, GrantOut, PageQuery

@@ -17,12 +17,12 @@ from ninja import Query, Router
 from ninja.decorators import decorate_view
 from ninja.responses import Status
 
+from core.errors import Conflict, UploadTooLarge
+from core.rules import MODEL_EDIT, MODEL_VIEW
 from models_app import services, storage
 from models_app.access import Role
-from models_app.errors import Conflict, UploadTooLarge
 from models_app.lineage import walk_lineage
 from models_app.metadata import parse_metadata, validate_artifact_path
-from registry_site.access import MODEL_EDIT, MODEL_VIEW
 
 from . import present
 from .helpers import artifact_for, model_for, paginate, requires, version_for

@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from registry_site.access import LOGIN, access
+from core.rules import LOGIN, access
 
 from .helpers import error_response
 

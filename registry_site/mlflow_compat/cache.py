@@ -2,7 +2,7 @@
 
 Deployment tools poll the same few questions ("which version is production?") many times a
 second. Every change to a model, its versions, tags or aliases writes an audit event for that
-model in the same transaction (approvals/audit.py), so the sequence number of the model's
+model in the same transaction (audit/chain.py), so the sequence number of the model's
 newest event, read with the model by the access helper on every call (``model.audit_head``),
 names the state an answer was built from: once the model changes, its old answers are never
 served again. The number is read before the answer is built, so an entry never holds a state
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db.models import OuterRef, Subquery
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from models_app.models import RegisteredModel
 
 MAX_ENTRIES = 4096

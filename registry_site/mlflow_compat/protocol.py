@@ -24,7 +24,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
-from models_app.errors import Conflict, UploadTooLarge
+from core.errors import Conflict, UploadTooLarge
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 REALM = 'Basic realm="model-registry", charset="UTF-8"'

@@ -12,7 +12,7 @@ How the registry maps onto MLflow (docs/mlflow.md):
 - ``status`` is always READY: the client polls anything else for minutes.
 
 Every MLflow read goes through here, so the rows are read with hand-written SQL into plain
-tuples (registry_site/sql.py says why), in a fixed number of queries whatever the page size:
+tuples (core/sql.py says why), in a fixed number of queries whatever the page size:
 versions in three (rows, then tags and aliases together), models in three more for their
 tags and aliases, latest versions, and those versions' tags and aliases.
 """
@@ -26,8 +26,8 @@ from django.db.models.functions import Cast, Coalesce, Concat
 from django.http import Http404
 
 from approvals.models import Alias
+from core import sql
 from models_app.models import ModelTag, ModelVersion, RegisteredModel, VersionTag
-from registry_site import sql
 
 RESERVED_TAG_PREFIX = "registry."
 STATUS_TAG = "registry.status"

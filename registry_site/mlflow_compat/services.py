@@ -12,10 +12,10 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from approvals import audit
 from approvals.models import Alias
+from audit import chain
+from core.errors import Conflict
 from models_app import services, storage
-from models_app.errors import Conflict
 from models_app.metadata import VersionMetadata, parse_metadata
 from models_app.models import ModelVersion, RegisteredModel
 from registry_site.mlflow_compat.models import StagedArtifact
@@ -47,7 +47,7 @@ def staged_put(
             staged.content_type = incoming.content_type[:200]
             staged.uploaded_by = actor
             staged.save()
-            audit.record(
+            chain.record(
                 actor=actor,
                 action="mlflow.file_staged",
                 target=model,
@@ -77,7 +77,7 @@ def staged_delete(*, actor, model: RegisteredModel, prefix: str) -> int:
         if not rows:
             return 0
         keys = [r.storage_key for r in rows]
-        audit.record(
+        chain.record(
             actor=actor,
             action="mlflow.staged_deleted",
             target=model,
@@ -157,7 +157,7 @@ def staged_expire(*, older_than: datetime, dry_run: bool = False) -> list[str]:
         for row in rows:
             by_model.setdefault(row.model_id, []).append(row)
         for group in by_model.values():
-            audit.record(
+            chain.record(
                 actor=None,
                 action="mlflow.staged_expired",
                 target=group[0].model,

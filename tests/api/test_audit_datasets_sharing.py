@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from models_app.access import Role, roles_for
 from models_app.models import Dataset
 from tests import factories

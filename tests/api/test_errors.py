@@ -6,7 +6,7 @@ import json
 import pytest
 from django.test import Client
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from models_app.models import RegisteredModel
 from registry_site.api.models import IdempotencyKey
 from tests import factories

@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse
 
 from approvals import services as workflow
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from models_app import storage
 from models_app.models import Artifact
 from tests import factories

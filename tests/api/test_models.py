@@ -4,7 +4,7 @@ services."""
 import pytest
 from django.contrib.auth.models import Group
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from models_app.access import Role, roles_for
 from models_app.models import ModelTag, ModelVersion, RegisteredModel
 from tests import factories

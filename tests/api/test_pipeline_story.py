@@ -10,8 +10,8 @@ import pytest
 import requests
 from django.test import Client
 
-from approvals.audit import verify_chain
-from approvals.models import AuditEvent
+from audit.chain import verify_chain
+from audit.models import AuditEvent
 from registry_site.tokens import token_create
 from tests import factories
 

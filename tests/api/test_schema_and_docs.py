@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import get_resolver
 
-from registry_site.access import all_routes
+from core.rules import all_routes
 
 pytestmark = pytest.mark.django_db
 

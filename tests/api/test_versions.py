@@ -4,7 +4,7 @@ everything else frozen; lineage that never names what the caller may not see."""
 import pytest
 
 from approvals import services as workflow
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from models_app.models import Metric, ModelVersion
 from tests import factories
 from tests.api.conftest import error_of, good_version, send

@@ -4,9 +4,10 @@ import pytest
 from django.db import connection  # noqa: F401 (used by the skipif condition)
 
 from approvals import services
-from approvals.audit import verify_chain
-from approvals.models import Alias, AliasAssignment, AuditEvent, Review
-from models_app.errors import Conflict
+from approvals.models import Alias, AliasAssignment, Review
+from audit.chain import verify_chain
+from audit.models import AuditEvent
+from core.errors import Conflict
 from models_app.models import ModelVersion
 from tests import factories
 from tests.concurrency import run_at_once

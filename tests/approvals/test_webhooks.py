@@ -22,8 +22,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals import services, webhooks
-from approvals.models import AuditEvent, Webhook, WebhookDelivery
+from approvals.models import Webhook, WebhookDelivery
 from approvals.webhooks import guard, sender
+from audit.models import AuditEvent
 from tests import factories
 from tests.approvals.conftest import good_version
 

@@ -9,7 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from approvals import webhooks
-from approvals.models import AuditEvent, Webhook, WebhookDelivery
+from approvals.models import Webhook, WebhookDelivery
+from audit.models import AuditEvent
 from tests import factories
 from tests.approvals.test_webhooks import receiver, run_worker  # noqa: F401 (fixture)
 

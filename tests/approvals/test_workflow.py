@@ -9,10 +9,11 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from approvals import services
-from approvals.audit import verify_chain
-from approvals.models import AliasAssignment, AuditEvent, Review
+from approvals.models import AliasAssignment, Review
+from audit.chain import verify_chain
+from audit.models import AuditEvent
+from core.errors import Conflict
 from models_app import services as catalogue
-from models_app.errors import Conflict
 from models_app.metadata import parse_metadata
 from models_app.models import ModelVersion
 from tests import factories

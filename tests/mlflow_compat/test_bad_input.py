@@ -6,7 +6,7 @@ import json
 import pytest
 from django.test import Client
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from models_app.models import ModelVersion, RegisteredModel
 from registry_site.mlflow_compat.models import StagedArtifact
 from registry_site.tokens import token_create

@@ -5,7 +5,8 @@ import mlflow
 import pytest
 from mlflow.exceptions import MlflowException
 
-from approvals.models import Alias, AuditEvent
+from approvals.models import Alias
+from audit.models import AuditEvent
 from models_app.models import ModelTag, ModelVersion, RegisteredModel
 from tests import factories
 from tests.mlflow_compat.conftest import approve

@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.utils import timezone
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from models_app import storage
 from registry_site.mlflow_compat import services
 from registry_site.mlflow_compat.models import StagedArtifact

@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from models_app.access import Role, roles_for
 from tests import factories
 

@@ -8,8 +8,8 @@ import pytest
 from django.db import connection, transaction
 from django.urls import reverse
 
-from approvals import audit
-from approvals.models import AuditEvent
+from audit import chain
+from audit.models import AuditEvent
 from models_app.models import (
     Metric,
     ModelTag,
@@ -491,7 +491,7 @@ def test_version_timeline_is_newest_first_and_bounded(client_for, owner, model):
     version = factories.version(model, owner)
     with transaction.atomic():
         for i in range(60):
-            audit.record(actor=owner, action=f"version.note{i}", target=version, reason=f"r{i}")
+            chain.record(actor=owner, action=f"version.note{i}", target=version, reason=f"r{i}")
     html = client_for(owner).get(version.get_absolute_url()).content.decode()
     assert html.index("version.note59") < html.index("version.note58")
     assert "version.note9<" not in html  # only the last 50 are shown

@@ -6,10 +6,11 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from approvals import services as reviews
-from approvals.models import AuditEvent, Review, ReviewPolicy
+from approvals.models import Review, ReviewPolicy
 from approvals.services import GateFailure
+from audit.models import AuditEvent
+from core.errors import Conflict
 from models_app import services
-from models_app.errors import Conflict
 from models_app.models import Artifact, CardTemplate, Metric, ModelCard, VersionParent
 from tests import factories
 from tests.models_app.test_browse import bulk_versions

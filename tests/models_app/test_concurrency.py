@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from approvals.audit import verify_chain
+from audit.chain import verify_chain
 from models_app.models import ModelVersion, RegisteredModel
 from tests import factories
 from tests.concurrency import run_at_once

@@ -15,8 +15,9 @@ from django.db import connection
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from approvals import services as reviews
-from approvals.audit import verify_chain
-from approvals.models import Alias, AuditChainHead, AuditEvent, Comment, Review
+from approvals.models import Alias, Comment, Review
+from audit.chain import verify_chain
+from audit.models import AuditChainHead, AuditEvent
 from models_app import services, storage
 from models_app.exchange import ExchangeError, export_registry, import_registry, verify_imported
 from models_app.exchange.canonical import canonical_dump

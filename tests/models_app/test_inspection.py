@@ -14,7 +14,7 @@ import zipfile
 import pytest
 from django.urls import reverse
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from models_app import services, storage
 from models_app.demo import _pb
 from models_app.inspection import inspect_file, inspect_stored

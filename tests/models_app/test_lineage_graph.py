@@ -136,7 +136,7 @@ def test_lineage_as_json(viewer, family):
 
 
 def test_walk_lineage_is_still_importable_from_browse(viewer, family):
-    from models_app.views.browse import walk_lineage
+    from models_app.lineage import walk_lineage
 
     _router, v1, _v2 = family
     (generation,) = walk_lineage(v1, viewer, up=True)

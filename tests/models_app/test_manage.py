@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from models_app.access import Role, roles_for
 from models_app.models import MetricSpec, ModelVersion, RegisteredModel
 from tests import factories

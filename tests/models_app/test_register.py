@@ -13,6 +13,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from audit import chain
 from models_app.models import Artifact, Metric, ModelVersion
 from tests import factories
 
@@ -320,12 +321,11 @@ def test_failed_store_of_the_second_file_leaves_nothing(
 def test_database_error_after_storing_removes_the_stored_files(
     client_for, editor, model, settings, monkeypatch
 ):
-    from approvals import audit
 
     def broken_record(**kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(audit, "record", broken_record)
+    monkeypatch.setattr(chain, "record", broken_record)
     data = version_data(files={"a.bin": b"A", "b.bin": b"B"})
     with pytest.raises(RuntimeError, match="database went away"):
         client_for(editor).post(create_url(model), data)

@@ -3,11 +3,11 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from guardian.models import UserObjectPermission
 
-from approvals.audit import verify_chain
-from approvals.models import AuditEvent
+from audit.chain import verify_chain
+from audit.models import AuditEvent
+from core.errors import Conflict
 from models_app import services
 from models_app.access import Role, roles_for
-from models_app.errors import Conflict
 from models_app.metadata import parse_metadata
 from models_app.models import Artifact, Dataset, ModelVersion, RegisteredModel
 from tests import factories

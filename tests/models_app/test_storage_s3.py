@@ -11,6 +11,7 @@ from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from audit import chain
 from tests import factories
 from tests.models_app.test_register import (
     assert_nothing_saved,
@@ -104,12 +105,11 @@ def test_failed_upload_leaves_no_key_in_the_bucket(
 def test_database_error_after_upload_removes_the_keys(
     s3, client_for, editor, model, settings, monkeypatch
 ):
-    from approvals import audit
 
     def broken(**kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(audit, "record", broken)
+    monkeypatch.setattr(chain, "record", broken)
     with pytest.raises(RuntimeError):
         register(client_for(editor), model)
     assert_nothing_saved(model, settings)

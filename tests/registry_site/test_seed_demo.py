@@ -32,7 +32,7 @@ def test_seed_demo_keeps_a_changed_password(capsys):
 
 @pytest.mark.django_db
 def test_seed_demo_builds_a_living_catalogue_with_lineage_and_sharing(capsys):
-    from approvals.audit import verify_chain
+    from audit.chain import verify_chain
     from models_app.access import Role, roles_for, visible_models
     from models_app.models import RegisteredModel, VersionParent
 

@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 from registry_site.models import ApiToken
 from registry_site.tokens import token_create, token_revoke
 from tests import factories

@@ -8,9 +8,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from core.errors import Conflict
 from models_app import services, storage
 from models_app.access import Role, roles_for
-from models_app.errors import Conflict
 from models_app.management.commands.register_version import _messages, _spool, collect_files
 from models_app.metadata import parse_metadata
 from models_app.models import Dataset, RegisteredModel, VersionDataset, VersionTag

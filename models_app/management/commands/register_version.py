@@ -9,9 +9,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import Conflict
 from models_app import services, storage
 from models_app.access import Role, roles_for
-from models_app.errors import Conflict
 from models_app.metadata import parse_metadata
 from models_app.models import RegisteredModel
 from models_app.names import name_key

@@ -12,11 +12,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 
+from core.rules import LOGIN, access
 from models_app import storage
 from models_app.access import Role, get_model_by_name_for_user, visible_models
 from models_app.metadata import validate_artifact_path
 from models_app.models import Artifact
-from registry_site.access import LOGIN, access
 from registry_site.mlflow_compat import services as mlflow_services
 from registry_site.mlflow_compat.models import StagedArtifact
 from registry_site.mlflow_compat.protocol import ApiError, endpoint, invalid, not_found

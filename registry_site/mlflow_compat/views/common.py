@@ -4,8 +4,8 @@ import re
 
 from django.http import Http404
 
+from core import sql
 from models_app.models import ModelVersion, RegisteredModel
-from registry_site import sql
 from registry_site.mlflow_compat.protocol import invalid
 from registry_site.mlflow_compat.serializers import RESERVED_TAG_PREFIX
 

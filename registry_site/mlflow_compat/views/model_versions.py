@@ -13,11 +13,11 @@ from django.urls import reverse
 
 from approvals import services as approvals
 from approvals.models import Alias
+from core.errors import Conflict
+from core.rules import LOGIN, access
 from models_app.access import Role, get_model_by_name_for_user, visible_models
-from models_app.errors import Conflict
 from models_app.metadata import parse_metadata
 from models_app.models import ModelVersion
-from registry_site.access import LOGIN, access
 from registry_site.mlflow_compat import cache, filters
 from registry_site.mlflow_compat import services as mlflow_services
 from registry_site.mlflow_compat.protocol import Params, endpoint, invalid

@@ -9,10 +9,10 @@ from django.http import HttpRequest, JsonResponse
 
 from approvals import services as approvals
 from approvals.models import Alias
+from core.rules import LOGIN, access
 from models_app import services
 from models_app.access import Role, get_model_by_name_for_user, require_role, visible_models
 from models_app.models import RegisteredModel
-from registry_site.access import LOGIN, access
 from registry_site.mlflow_compat import cache, filters
 from registry_site.mlflow_compat import services as mlflow_services
 from registry_site.mlflow_compat.protocol import ApiError, Params, endpoint, invalid

@@ -2,7 +2,7 @@
 
 from django.http import HttpRequest, JsonResponse
 
-from registry_site.access import LOGIN, access
+from core.rules import LOGIN, access
 from registry_site.mlflow_compat.protocol import endpoint
 
 

@@ -4,8 +4,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from approvals import audit
-from approvals.models import AuditChainHead, AuditEvent
+from audit import chain
+from audit.models import AuditChainHead, AuditEvent
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +57,7 @@ def test_inserted_row_is_detected(busy_log):
         action="version.approved",
         prev_hash=AuditEvent.objects.get(seq=3).hash,
     )
-    forged.hash = audit.compute_hash(forged)
+    forged.hash = chain.compute_hash(forged)
     forged.save(force_insert=True)
     with pytest.raises(CommandError, match="BROKEN"):
         call_command("verify_audit")
@@ -79,7 +79,7 @@ def test_newest_event_replaced_by_a_consistent_forgery_is_detected(busy_log):
         seq=6, created_at=last.created_at, actor_username="mallory", action="version.approved",
         prev_hash=last.prev_hash,
     )  # fmt: skip
-    forged.hash = audit.compute_hash(forged)
+    forged.hash = chain.compute_hash(forged)
     forged.save(force_insert=True)
     with pytest.raises(CommandError, match="event #6 is not the one the chain head names"):
         call_command("verify_audit")
@@ -87,14 +87,14 @@ def test_newest_event_replaced_by_a_consistent_forgery_is_detected(busy_log):
 
 def test_the_head_moves_with_each_event_and_rolls_back_with_its_change(owner):
     with transaction.atomic():
-        first = audit.record(actor=owner, action="model.created")
+        first = chain.record(actor=owner, action="model.created")
     with pytest.raises(ZeroDivisionError), transaction.atomic():
-        audit.record(actor=owner, action="model.updated")
+        chain.record(actor=owner, action="model.updated")
         1 / 0  # noqa: B018
     head = AuditChainHead.objects.get()
     assert (head.seq, head.hash) == (first.seq, first.hash)
     with transaction.atomic():
-        second = audit.record(actor=owner, action="model.updated")
+        second = chain.record(actor=owner, action="model.updated")
     assert (second.seq, second.prev_hash) == (first.seq + 1, first.hash)
 
 
@@ -102,20 +102,20 @@ def test_a_missing_head_row_starts_again_from_the_newest_event(busy_log, owner):
     newest = AuditEvent.objects.order_by("-seq").first()
     AuditChainHead.objects.all().delete()  # as the test runner's flush leaves it
     with transaction.atomic():
-        event = audit.record(actor=owner, action="model.updated")
+        event = chain.record(actor=owner, action="model.updated")
     assert (event.seq, event.prev_hash) == (newest.seq + 1, newest.hash)
-    assert audit.verify_chain().ok
+    assert chain.verify_chain().ok
 
 
 @pytest.mark.django_db(transaction=True)
 def test_record_outside_a_transaction_is_refused(owner):
     with pytest.raises(RuntimeError, match="inside the transaction"):
-        audit.record(actor=owner, action="x")
+        chain.record(actor=owner, action="x")
 
 
 def test_event_rolls_back_with_its_change(owner):
     with pytest.raises(ZeroDivisionError), transaction.atomic():
-        audit.record(actor=owner, action="model.created")
+        chain.record(actor=owner, action="model.created")
         1 / 0  # noqa: B018
     assert not AuditEvent.objects.exists()
 

@@ -1,13 +1,13 @@
-"""registry_site/sql.py: the hand-written writes give what the ORM would have written."""
+"""core/sql.py: the hand-written writes give what the ORM would have written."""
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from approvals.audit import verify_chain
-from approvals.models import AuditChainHead, AuditEvent
+from audit.chain import verify_chain
+from audit.models import AuditChainHead, AuditEvent
+from core import sql
 from models_app.models import Dependency, Metric, ModelVersion, Param, RegisteredModel, VersionTag
-from registry_site import sql
 from tests import factories
 
 pytestmark = pytest.mark.django_db

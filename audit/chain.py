@@ -12,13 +12,14 @@ single writer anyway); removing the newest events is then detected too.
 import contextvars
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 
-from approvals.models import AuditChainHead, AuditEvent, Webhook
-from registry_site import sql
+from audit.models import AuditChainHead, AuditEvent
+from core import sql
 
 GENESIS_HASH = "0" * 64
 
@@ -55,24 +56,47 @@ def compute_hash(event: AuditEvent) -> str:
 HEAD_ID = 1  # the one row of AuditChainHead
 
 
+@dataclass(frozen=True)
+class Subscriber:
+    """Another app that wants to act on some events in the transaction that appends them (the
+    webhooks' outbox, say), without this app knowing it.
+
+    ``wants`` is an SQL boolean expression, asked in the statement that moves the chain head
+    (under its lock, so it sees what is committed when the event is appended; one round trip
+    for the head and every subscriber): may this subscriber want an event of this model?
+    ``params(model_id)`` gives its parameters. Where it answers yes, ``receive(event)`` runs
+    after the event is written, in the same transaction."""
+
+    wants: str
+    params: Callable[[int | None], list]
+    receive: Callable[[AuditEvent], None]
+
+
+_subscribers: list[Subscriber] = []
+
+
+def subscribe(subscriber: Subscriber) -> None:
+    """Called from an AppConfig.ready(); subscribing twice is a no-op."""
+    if subscriber not in _subscribers:
+        _subscribers.append(subscriber)
+
+
 def head_step(model_id: int | None) -> tuple[str, list]:
     """The UPDATE (SQL, parameters) that moves the chain head on by one for an event of model
-    ``model_id``, returning the new event's seq, the hash it follows, and whether any active
-    webhook subscription could want the event.
+    ``model_id``, returning the new event's seq, the hash it follows, and each subscriber's
+    ``wants`` answer.
 
     It keeps the head row locked until the transaction ends, so appends queue here; on
-    PostgreSQL a transaction that waited reads the row as the one before it committed it.
-    Subscriptions are looked at under that lock too: an event goes to those active when it is
-    appended, and asking in the same statement saves a round trip when there are none. A
+    PostgreSQL a transaction that waited reads the row as the one before it committed it. A
     caller may run it inside a statement of its own (``sql.insert_numbered(along=…)``) and
     hand its row to ``record(head=…)``."""
-    head, hooks = sql.table(AuditChainHead), sql.table(Webhook)
+    wants = "".join(f", ({s.wants})" for s in _subscribers)
+    params = [p for s in _subscribers for p in s.params(model_id)]
     step = (
-        f"UPDATE {head} SET seq = seq + 1 WHERE id = %s RETURNING seq, hash, "  # noqa: S608
-        f"EXISTS (SELECT 1 FROM {hooks} w WHERE w.active = %s "
-        "AND (w.model_id IS NULL OR w.model_id = %s))"
+        f"UPDATE {sql.table(AuditChainHead)} SET seq = seq + 1 WHERE id = %s "  # noqa: S608
+        f"RETURNING seq, hash{wants}"
     )
-    return step, [HEAD_ID, True, model_id]
+    return step, [HEAD_ID, *params]
 
 
 def _advance_head(model_id: int | None) -> tuple:
@@ -81,7 +105,7 @@ def _advance_head(model_id: int | None) -> tuple:
     if not rows:  # no head row (the test runner empties every table): start at the newest event
         head, events = sql.table(AuditChainHead), sql.table(AuditEvent)
         sql.execute(
-            f"INSERT INTO {head} (id, seq, hash) "  # noqa: S608 (registry_site/sql.py)
+            f"INSERT INTO {head} (id, seq, hash) "  # noqa: S608 (core/sql.py)
             f"SELECT %s, COALESCE(MAX(seq), 0), COALESCE((SELECT hash FROM {events} "
             f"ORDER BY seq DESC LIMIT 1), %s) FROM {events} "
             "WHERE 1 = 1 ON CONFLICT (id) DO NOTHING",  # (WHERE: SQLite's parser needs one)
@@ -108,7 +132,6 @@ def record(
     moved the head itself; moved here otherwise."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record() must run inside the transaction of the change")
-    from approvals.webhooks import enqueue_for_event  # (uses audit)
 
     # Everything that does not depend on the chain is prepared before taking its lock (unless
     # the caller took it already): the lock is held until the transaction commits, and every
@@ -129,13 +152,14 @@ def record(
     )
     if head is None:
         head = _advance_head(event.model_id)
-    event.seq, event.prev_hash, any_hooks = head
+    event.seq, event.prev_hash, *wanted = head
     event.created_at = timezone.now()  # under the head's lock: times follow the chain's order
     event.hash = compute_hash(event)
     head_moves = f"UPDATE {sql.table(AuditChainHead)} SET hash = %s WHERE id = %s"  # noqa: S608
     sql.insert([event], along=(head_moves, [event.hash, HEAD_ID]))
-    if any_hooks:  # the outbox: deliveries commit or roll back with the change
-        enqueue_for_event(event)
+    for subscriber, wants in zip(_subscribers, wanted, strict=True):
+        if wants:
+            subscriber.receive(event)
     return event
 
 

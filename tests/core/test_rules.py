@@ -3,7 +3,7 @@
 from django.http import HttpResponse
 from django.urls import get_resolver, include, path
 
-from registry_site.access import LOGIN, access, all_routes, undeclared_routes
+from core.rules import LOGIN, access, all_routes, undeclared_routes
 
 
 def test_every_route_declares_an_access_rule():

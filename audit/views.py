@@ -1,6 +1,7 @@
 """The audit log: staff see every event, others the events of models they may view."""
 
 import csv
+import json
 from datetime import datetime, time
 
 from django import forms
@@ -10,9 +11,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from approvals.models import AuditEvent
-from models_app.access import visible_models
-from registry_site.access import LOGIN, access
+from approvals.selectors import audit_events
+from core.rules import LOGIN, access
 
 PAGE_SIZE = 50
 CSV_COLUMNS = [
@@ -29,34 +29,19 @@ class AuditFilterForm(forms.Form):
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
 
-def visible_events(user):
-    events = AuditEvent.objects.all()
-    if user.is_staff or user.is_superuser:
-        return events
-    return events.filter(model__in=visible_models(user))
-
-
 def filtered_events(request: HttpRequest):
     form = AuditFilterForm(request.GET or None)
-    events = visible_events(request.user)
-    if form.is_bound and form.is_valid():
-        data = form.cleaned_data
-        if data["model"]:
-            events = events.filter(model__slug=data["model"])
-        if data["actor"]:
-            events = events.filter(actor_username=data["actor"])
-        if data["action"]:
-            action = data["action"]
-            events = (
-                events.filter(action__startswith=action)
-                if action.endswith(".")
-                else events.filter(action=action)
-            )
-        if data["since"]:
-            events = events.filter(created_at__gte=_day(data["since"], time.min))
-        if data["until"]:
-            events = events.filter(created_at__lte=_day(data["until"], time.max))
-    return form, events.order_by("-seq")
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    events = audit_events(
+        request.user,
+        actor=data.get("actor", ""),
+        action=data.get("action", ""),
+        since=_day(data["since"], time.min) if data.get("since") else None,
+        until=_day(data["until"], time.max) if data.get("until") else None,
+    )
+    if data.get("model"):
+        events = events.filter(model__slug=data["model"])
+    return form, events
 
 
 def _day(day, at) -> datetime:
@@ -76,9 +61,9 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         "form": form,
         "page": page,
         "query": query.urlencode(),
-        "actions": sorted(set(visible_events(request.user).values_list("action", flat=True)[:500])),
+        "actions": sorted(set(audit_events(request.user).values_list("action", flat=True)[:500])),
     }
-    return render(request, "approvals/audit.html", context, status=400 if form.errors else 200)
+    return render(request, "audit/audit.html", context, status=400 if form.errors else 200)
 
 
 class _Echo:
@@ -95,8 +80,6 @@ def _csv_cell(value) -> str:
 @require_GET
 def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The filtered events as CSV, streamed; same visibility as the page."""
-    import json
-
     _, events = filtered_events(request)
     writer = csv.writer(_Echo())
 

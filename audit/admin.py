@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from approvals.models import AuditEvent
+from audit.models import AuditEvent
 
 
 @admin.register(AuditEvent)

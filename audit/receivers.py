@@ -6,13 +6,13 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import transaction
 from django.dispatch import receiver
 
-from approvals import audit
+from audit import chain
 
 
 @receiver(user_logged_in)
 def record_sign_in(sender, request, user, **kwargs):
     with transaction.atomic():
-        audit.record(actor=user, action="auth.signed_in", target=user)
+        chain.record(actor=user, action="auth.signed_in", target=user)
 
 
 @receiver(user_login_failed)
@@ -20,7 +20,7 @@ def record_failed_sign_in(sender, credentials, request=None, **kwargs):
     username = str(credentials.get("username", ""))[:150]
     user = get_user_model().objects.filter(username=username).first()
     with transaction.atomic():
-        audit.record(
+        chain.record(
             actor=None,
             action="auth.sign_in_failed",
             target=user,

@@ -2,8 +2,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from approvals.audit import verify_chain
-from approvals.models import AuditEvent
+from audit.chain import verify_chain
+from audit.models import AuditEvent
 
 
 class Command(BaseCommand):

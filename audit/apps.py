@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class AuditConfig(AppConfig):
+    """The tamper-evident audit log. Every other app writes to it; it imports none of them."""
+
+    name = "audit"
+    verbose_name = "Audit log"
+
+    def ready(self):
+        from audit import receivers  # noqa: F401 (connects the sign-in receivers)

@@ -1,0 +1,73 @@
+"""The audit log's tables: the chained events and the chain's head."""
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    """One change of state, append-only and chained: each row hashes the one before it.
+
+    The actor and model are kept as plain columns next to non-constraining foreign keys, so a
+    deleted user or model never rewrites history (an UPDATE would break the chain).
+    """
+
+    seq = models.PositiveBigIntegerField(unique=True, editable=False)
+    created_at = models.DateTimeField(editable=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64)
+    model = models.ForeignKey(
+        "models_app.RegisteredModel",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # audit_model_seq_idx starts with it
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    target_type = models.CharField(max_length=32, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=300, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        db_table = "approvals_auditevent"  # created by the approvals app; the table stays
+        ordering = ["-seq"]
+        # A constraint rather than unique=True: PostgreSQL then has no second (LIKE) index.
+        constraints = [models.UniqueConstraint(fields=["hash"], name="audit_unique_hash")]
+        indexes = [
+            models.Index(fields=["model", "-seq"], name="audit_model_seq_idx"),
+            models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),
+            models.Index(fields=["action"], name="audit_action_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.target_label}"
+
+
+class AuditChainHead(models.Model):
+    """The newest link of the audit chain (one row): the sequence number and hash the next
+    event follows. Appending an event moves it in the same transaction, and its row lock puts
+    concurrent appends in order (``audit.record``). Kept apart from the events, it also tells
+    when the newest events have gone: ``verify_chain`` compares the two."""
+
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        db_table = "approvals_auditchainhead"
+
+    def __str__(self) -> str:
+        return f"audit chain head #{self.seq}"

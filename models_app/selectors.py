@@ -1,0 +1,61 @@
+"""Reads of the catalogue that more than one interface needs (the dashboard, the JSON API, the
+MLflow API): each answers only what the user may see."""
+
+from django.db.models import Exists, F, OuterRef, QuerySet
+
+from models_app.access import visible_models
+from models_app.models import RegisteredModel, VersionParent
+
+# Sort keys of the model list: (label, ORDER BY).
+MODEL_SORTS = {
+    "name": ("Name", ["name_key"]),
+    "-updated_at": ("Recently updated", ["-updated_at", "name_key"]),
+    "-created_at": ("Newest", ["-created_at", "name_key"]),
+    "-latest": ("Latest version", [F("latest_number").desc(nulls_last=True), "name_key"]),
+}
+
+
+def model_list(
+    user,
+    *,
+    q: str = "",
+    team: str = "",
+    owner: str = "",
+    framework: str = "",
+    task: str = "",
+    tag: str = "",
+    status: str = "",
+    sort: str = "name",
+) -> QuerySet[RegisteredModel]:
+    """The models ``user`` may view, filtered, with their summary (latest version, counts),
+    sorted by one of MODEL_SORTS. ``tag`` is "key" or "key=value"; ``framework`` matches any
+    version's, ``status`` means "has a version in this status". Values must be valid."""
+    models = visible_models(user)
+    if q:
+        models = models.search(q)
+    if team:
+        models = models.filter(team__name=team)
+    if owner:
+        models = models.filter(owner__username=owner)
+    if framework:
+        models = models.having_versions(framework__iexact=framework)
+    if task:
+        models = models.filter(task=task)
+    if tag:
+        key, has_value, value = tag.partition("=")
+        models = models.tagged(key.strip(), value.strip() if has_value else None)
+    if status:
+        models = models.having_versions(status=status)
+    return models.with_summary().order_by(*MODEL_SORTS[sort][1])
+
+
+def version_links(user, side: str) -> QuerySet[VersionParent]:
+    """Lineage links, oldest first, with the version on ``side`` ("parent" or "child") and its
+    model, and ``is_visible``: may ``user`` view that model? Pages and APIs show a link the
+    user may not follow as a hidden version, never by name."""
+    visible = visible_models(user).filter(pk=OuterRef(f"{side}__model_id"))
+    return (
+        VersionParent.objects.select_related(f"{side}__model")
+        .annotate(is_visible=Exists(visible))
+        .order_by("pk")
+    )
