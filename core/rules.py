@@ -11,13 +11,15 @@ from collections.abc import Callable, Iterator
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.urls import URLPattern, URLResolver
 
 PUBLIC = "public"  # anyone, signed in or not (login page, /healthz)
 LOGIN = "login"  # any signed-in user; what they see is scoped to them
 STAFF = "staff"  # the Django admin's own rule
-# Object rules: signed in, and the view fetches its model through models_app.access with the
-# named role (404 for those who may not view it, 403 for viewers without the role).
+# Object rules: signed in, and the model (or version) fetched through models_app.access with the
+# named role (404 for those who may not view it, 403 for viewers without the role), declared and
+# enforced by one decorator (models_app.access.model_route / version_route).
 MODEL_VIEW = "model:view"
 MODEL_EDIT = "model:edit"
 MODEL_REVIEW = "model:review"
@@ -32,11 +34,28 @@ PREFIX_RULES = {
 }
 
 
+def _staff_only(view: Callable) -> Callable:
+    @wraps(view)
+    def inner(request, *args, **kwargs):
+        if not (request.user.is_staff or request.user.is_superuser):
+            raise Http404("No such page.")  # others see no sign that the page exists
+        return view(request, *args, **kwargs)
+
+    return inner
+
+
 def access(rule: str) -> Callable:
-    """Declare (and enforce) the access rule of a view."""
+    """Declare (and enforce) the access rule of a view: PUBLIC lets anyone in, every other rule
+    needs a signed-in user, STAFF also staff (others get a 404). Object rules are declared and
+    enforced together by ``models_app.access.model_route`` / ``version_route``."""
 
     def decorator(view: Callable) -> Callable:
-        wrapped = view if rule == PUBLIC else login_required(view)
+        if rule == PUBLIC:
+            wrapped = view
+        elif rule == STAFF:
+            wrapped = login_required(_staff_only(view))
+        else:
+            wrapped = login_required(view)
 
         @wraps(view)
         def inner(*args, **kwargs):

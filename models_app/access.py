@@ -18,7 +18,9 @@ version/artifact variants), which raises Http404 for anyone who may not view it,
 a model that does not exist, and PermissionDenied (403) for a viewer lacking the needed role.
 """
 
+from collections.abc import Callable
 from enum import StrEnum
+from functools import wraps
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
@@ -26,11 +28,13 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
-from django.http import Http404
+from django.http import Http404, HttpRequest
+from django.views.decorators.http import require_http_methods
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from audit.models import AuditEvent
 from core import sql
+from core.rules import access
 from models_app.models import Artifact, ModelVersion, RegisteredModel
 from models_app.names import name_key
 
@@ -228,8 +232,9 @@ def get_version_for_user(user, slug: str, number: int, role: Role = Role.VIEW) -
     return version
 
 
-def get_artifact_for_user(user, slug: str, number: int, path: str) -> Artifact:
-    version = get_version_for_user(user, slug, number, Role.VIEW)
+def get_artifact(version: ModelVersion, path: str) -> Artifact:
+    """A file of a version fetched through get_version_for_user (or version_route): 404 when
+    it has no file at ``path``."""
     artifact = Artifact.objects.filter(version=version, path=path).first()
     if artifact is None:
         raise Http404("No such file.")
@@ -251,3 +256,40 @@ def models_with_role(user, role: Role) -> QuerySet[RegisteredModel]:
     if role == Role.VIEW:
         return visible_models(user)
     return RegisteredModel.objects.filter(pk__in=_granted_ids(user, role))
+
+
+# ---------------------------------------------------------------------------------------------
+# Routes: one decorator declares a view's rule (for the URL walk of the permission matrix) and
+# enforces it, so a view cannot declare one role and fetch with another.
+
+
+def model_route(role: Role, *, methods: list[str], rule: str | None = None) -> Callable:
+    """A view of one model, addressed by the URL's ``slug``, answering ``methods``: signed in
+    (else the login page), then the method (else 405), then the model fetched through
+    ``get_model_for_user`` with ``role`` (404 for who may not view it, 403 without the role)
+    and handed to the view in place of the slug. ``rule`` names the declared rule where it is
+    not simply the role's (aliases: the role needed depends on the alias)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def fetching(request: HttpRequest, slug: str, **kwargs):
+            return view(request, get_model_for_user(request.user, slug, role), **kwargs)
+
+        return access(rule or f"model:{role.value}")(require_http_methods(methods)(fetching))
+
+    return decorator
+
+
+def version_route(role: Role, *, methods: list[str]) -> Callable:
+    """Like ``model_route``, for a version addressed by ``slug`` and ``number``: the view gets
+    the version (its ``model`` carries the roles read with it)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def fetching(request: HttpRequest, slug: str, number: int, **kwargs):
+            version = get_version_for_user(request.user, slug, number, role)
+            return view(request, version, **kwargs)
+
+        return access(f"model:{role.value}")(require_http_methods(methods)(fetching))
+
+    return decorator

@@ -5,22 +5,19 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
 
 from approvals import services
 from approvals.models import AliasAssignment
 from approvals.selectors import alias_panel
 from core.errors import Conflict
-from core.rules import MODEL_ALIAS, MODEL_VIEW, access
-from models_app.access import Role, get_model_for_user
-from models_app.models import ModelVersion
+from core.rules import MODEL_ALIAS
+from models_app.access import Role, model_route
+from models_app.models import ModelVersion, RegisteredModel
 
 
-@access(MODEL_VIEW)
-@require_GET
-def alias_page(request: HttpRequest, slug: str) -> HttpResponse:
+@model_route(Role.VIEW, methods=["GET"])
+def alias_page(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     """View role: aliases, full history, and what an alias pointed at at a given time."""
-    model = get_model_for_user(request.user, slug, Role.VIEW)
     context = alias_panel(model, at=request.GET.get("at", ""), alias=request.GET.get("alias", ""))
     history = AliasAssignment.objects.filter(model=model).select_related("assigned_by")
     context.update(
@@ -54,12 +51,10 @@ def _done(request, model, call, success: str) -> HttpResponse:
     return redirect("approvals:aliases", model.slug)
 
 
-@access(MODEL_ALIAS)
-@require_POST
-def alias_set(request: HttpRequest, slug: str) -> HttpResponse:
+@model_route(Role.VIEW, rule=MODEL_ALIAS, methods=["POST"])
+def alias_set(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     """Edit role for ordinary aliases; production/staging need promote and an approved version
     (checked by the service, which answers 403 or 409)."""
-    model = get_model_for_user(request.user, slug, Role.VIEW)
     name = request.POST.get("alias", "")
     raw = request.POST.get("version", "")
     version = (
@@ -82,11 +77,9 @@ def alias_set(request: HttpRequest, slug: str) -> HttpResponse:
     )  # fmt: skip
 
 
-@access(MODEL_ALIAS)
-@require_POST
-def rollback(request: HttpRequest, slug: str) -> HttpResponse:
+@model_route(Role.VIEW, rule=MODEL_ALIAS, methods=["POST"])
+def rollback(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     """Promote role (for production): one click back to the previous version, with a reason."""
-    model = get_model_for_user(request.user, slug, Role.VIEW)
     name = request.POST.get("alias", "production")
     return _done(
         request, model,
@@ -97,11 +90,9 @@ def rollback(request: HttpRequest, slug: str) -> HttpResponse:
     )  # fmt: skip
 
 
-@access(MODEL_ALIAS)
-@require_POST
-def alias_delete(request: HttpRequest, slug: str, name: str) -> HttpResponse:
+@model_route(Role.VIEW, rule=MODEL_ALIAS, methods=["POST"])
+def alias_delete(request: HttpRequest, model: RegisteredModel, name: str) -> HttpResponse:
     """Edit role (promote for protected aliases): remove an alias; its history stays."""
-    model = get_model_for_user(request.user, slug, Role.VIEW)
     return _done(
         request, model,
         lambda: services.alias_delete(

@@ -6,14 +6,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
 
 from approvals import gates, services
-from core.rules import MODEL_MANAGE, access
 from models_app import cards
 from models_app import services as catalogue
-from models_app.access import Role, get_model_for_user
-from models_app.models import CardSection
+from models_app.access import Role, model_route
+from models_app.models import CardSection, RegisteredModel
 
 GATE_ROWS = 8
 
@@ -50,11 +48,9 @@ def _gates_from_post(post) -> list[dict]:
     return rows
 
 
-@access(MODEL_MANAGE)
-@require_http_methods(["GET", "POST"])
-def policy_edit(request: HttpRequest, slug: str) -> HttpResponse:
+@model_route(Role.MANAGE, methods=["GET", "POST"])
+def policy_edit(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     """Manage role: how many approvals, which gates."""
-    model = get_model_for_user(request.user, slug, Role.MANAGE)
     errors: list[str] = []
     if request.method == "POST":
         try:

@@ -6,14 +6,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
 
 from approvals import gates, services
 from approvals.models import Comment, Review
 from core.errors import Conflict
-from core.rules import MODEL_EDIT, MODEL_MANAGE, MODEL_REVIEW, MODEL_VIEW, access
 from models_app import diff
-from models_app.access import Role, get_version_for_user
+from models_app.access import Role, version_route
 from models_app.models import MetricSpec, ModelVersion, VersionDataset
 
 DETAIL_PREFETCH = (
@@ -48,11 +46,9 @@ def _versions_for_review(version: ModelVersion, against_number: int | None):
     return candidate, other, production
 
 
-@access(MODEL_VIEW)
-@require_GET
-def review_page(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+@version_route(Role.VIEW, methods=["GET"])
+def review_page(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """The candidate beside production (or ?against=N). View role to read; review to decide."""
-    version = get_version_for_user(request.user, slug, number, Role.VIEW)
     return _render_review(request, version)
 
 
@@ -152,37 +148,31 @@ def _refused(request, version, status: int) -> HttpResponse:
     return _render_review(request, version, status)
 
 
-@access(MODEL_EDIT)
-@require_POST
-def submit(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+@version_route(Role.EDIT, methods=["POST"])
+def submit(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """Edit role: send a draft to review."""
-    version = get_version_for_user(request.user, slug, number, Role.EDIT)
     return _act(
         request, version,
         lambda: services.version_submit(actor=request.user, version=version),
-        f"Version {number} submitted for review; reviewers have been notified.",
+        f"Version {version.number} submitted for review; reviewers have been notified.",
     )  # fmt: skip
 
 
-@access(MODEL_VIEW)
-@require_POST
-def withdraw(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+@version_route(Role.VIEW, methods=["POST"])
+def withdraw(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """The author or submitter: back to draft."""
-    version = get_version_for_user(request.user, slug, number, Role.VIEW)
     return _act(
         request, version,
         lambda: services.version_withdraw(
             actor=request.user, version=version, reason=request.POST.get("reason", "")
         ),
-        f"Version {number} withdrawn to draft; its reviews were discarded.",
+        f"Version {version.number} withdrawn to draft; its reviews were discarded.",
     )  # fmt: skip
 
 
-@access(MODEL_REVIEW)
-@require_POST
-def approve(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+@version_route(Role.REVIEW, methods=["POST"])
+def approve(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """Review role, not the author or submitter; failing gates need manage and a reason."""
-    version = get_version_for_user(request.user, slug, number, Role.REVIEW)
     return _act(
         request, version,
         lambda: services.review_approve(
@@ -190,29 +180,25 @@ def approve(request: HttpRequest, slug: str, number: int) -> HttpResponse:
             reason=request.POST.get("reason", ""),
             override_reason=request.POST.get("override_reason", ""),
         ),
-        f"You approved version {number}.",
+        f"You approved version {version.number}.",
     )  # fmt: skip
 
 
-@access(MODEL_REVIEW)
-@require_POST
-def reject(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+@version_route(Role.REVIEW, methods=["POST"])
+def reject(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """Review role; a reason is required."""
-    version = get_version_for_user(request.user, slug, number, Role.REVIEW)
     return _act(
         request, version,
         lambda: services.review_reject(
             actor=request.user, version=version, reason=request.POST.get("reason", "")
         ),
-        f"You rejected version {number}.",
+        f"You rejected version {version.number}.",
     )  # fmt: skip
 
 
-@access(MODEL_VIEW)
-@require_POST
-def comment(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+@version_route(Role.VIEW, methods=["POST"])
+def comment(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """Anyone who may view the model may comment; may reply to a comment or name a metric."""
-    version = get_version_for_user(request.user, slug, number, Role.VIEW)
     parent = None
     raw_parent = request.POST.get("parent", "")
     if raw_parent:
@@ -234,15 +220,13 @@ def comment(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     )  # fmt: skip
 
 
-@access(MODEL_MANAGE)
-@require_POST
-def archive(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+@version_route(Role.MANAGE, methods=["POST"])
+def archive(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """Manage role: retire an approved or rejected version (not one holding production)."""
-    version = get_version_for_user(request.user, slug, number, Role.MANAGE)
     return _act(
         request, version,
         lambda: services.version_archive(
             actor=request.user, version=version, reason=request.POST.get("reason", "")
         ),
-        f"Version {number} archived.",
+        f"Version {version.number} archived.",
     )  # fmt: skip

@@ -3,7 +3,8 @@
 A model's subscriptions need the manage role on it (outsiders 404, other viewers 403); global
 subscriptions (every model's events) are for staff only, and anyone else gets the same 404 as
 for a page that does not exist. Each view exists twice, once per scope, around one shared
-implementation: the model one takes the model's slug, the ``global_`` one does not.
+implementation: the model one gets the model from its route (manage role), the ``global_``
+one None (staff only, enforced by the STAFF rule).
 """
 
 from django import forms
@@ -17,8 +18,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from approvals import webhooks
 from approvals.models import Webhook, WebhookDelivery
-from core.rules import MODEL_MANAGE, STAFF, access
-from models_app.access import Role, get_model_for_user
+from core.rules import STAFF, access
+from models_app.access import Role, model_route
+from models_app.models import RegisteredModel
 
 PAGE_SIZE = 25
 EVENT_CHOICES = [(Webhook.ALL_EVENTS, "All events (including ones added later)")] + list(
@@ -58,20 +60,10 @@ class WebhookEditForm(forms.Form):
     )
 
 
-def _model_or_global(request: HttpRequest, slug: str | None):
-    """The model whose subscriptions these are (manage role), or None for the global scope
-    (staff only; others get a plain 404)."""
-    if slug is not None:
-        return get_model_for_user(request.user, slug, Role.MANAGE)
-    if not (request.user.is_staff or request.user.is_superuser):
-        raise Http404("No such page.")
-    return None
-
-
-def get_webhook_for_user(request: HttpRequest, slug: str | None, pk: int) -> Webhook:
-    """The one access helper for subscriptions: looked up within the scope the user may
-    manage, so another model's (or a global) subscription is a 404 like a missing one."""
-    model = _model_or_global(request, slug)
+def get_webhook_for_user(model: RegisteredModel | None, pk: int) -> Webhook:
+    """The one access helper for subscriptions: looked up within the scope the route let the
+    user manage (``model``, fetched with the manage role, or None: the global scope, staff
+    only), so another model's (or a global) subscription is a 404 like a missing one."""
     hook = Webhook.objects.filter(pk=pk, model=model).select_related("created_by").first()
     if hook is None:
         raise Http404("No such webhook.")
@@ -113,8 +105,7 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 # The list with its create form
 
 
-def _list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
-    model = _model_or_global(request, slug)
+def _list(request: HttpRequest, model: RegisteredModel | None) -> HttpResponse:
     posted = request.POST if request.method == "POST" else None
     form = WebhookForm(posted, initial={"events": [Webhook.ALL_EVENTS]})
     new_secret = created = None
@@ -153,11 +144,10 @@ def _list(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     return _no_store(render(request, "approvals/webhook_list.html", context, status=status))
 
 
-@access(MODEL_MANAGE)
-@require_http_methods(["GET", "POST"])
-def webhooks_page(request: HttpRequest, slug: str) -> HttpResponse:
+@model_route(Role.MANAGE, methods=["GET", "POST"])
+def webhooks_page(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     """Manage role: the model's subscriptions; POST subscribes a new URL."""
-    return _list(request, slug)
+    return _list(request, model)
 
 
 @access(STAFF)
@@ -199,26 +189,25 @@ def _detail_page(
     return _no_store(render(request, "approvals/webhook_detail.html", context, status=status))
 
 
-def _detail(request: HttpRequest, pk: int, slug: str | None = None) -> HttpResponse:
-    return _detail_page(request, get_webhook_for_user(request, slug, pk))
+def _detail(request: HttpRequest, model: RegisteredModel | None, pk: int) -> HttpResponse:
+    return _detail_page(request, get_webhook_for_user(model, pk))
 
 
-@access(MODEL_MANAGE)
-@require_GET
-def webhook_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+@model_route(Role.MANAGE, methods=["GET"])
+def webhook_detail(request: HttpRequest, model: RegisteredModel, pk: int) -> HttpResponse:
     """Manage role: one subscription and its delivery log (paginated)."""
-    return _detail(request, pk, slug)
+    return _detail(request, model, pk)
 
 
 @access(STAFF)
 @require_GET
 def global_webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Staff: one global subscription and its delivery log."""
-    return _detail(request, pk)
+    return _detail(request, None, pk)
 
 
-def _edit(request: HttpRequest, pk: int, slug: str | None = None) -> HttpResponse:
-    hook = get_webhook_for_user(request, slug, pk)
+def _edit(request: HttpRequest, model: RegisteredModel | None, pk: int) -> HttpResponse:
+    hook = get_webhook_for_user(model, pk)
     form = WebhookEditForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -239,67 +228,64 @@ def _edit(request: HttpRequest, pk: int, slug: str | None = None) -> HttpRespons
     return _detail_page(request, hook, form, status=400)
 
 
-@access(MODEL_MANAGE)
-@require_POST
-def webhook_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+@model_route(Role.MANAGE, methods=["POST"])
+def webhook_edit(request: HttpRequest, model: RegisteredModel, pk: int) -> HttpResponse:
     """Manage role: change the URL, events, active flag; rotate the secret."""
-    return _edit(request, pk, slug)
+    return _edit(request, model, pk)
 
 
 @access(STAFF)
 @require_POST
 def global_webhook_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Staff: change a global subscription."""
-    return _edit(request, pk)
+    return _edit(request, None, pk)
 
 
-def _delete(request: HttpRequest, pk: int, slug: str | None = None) -> HttpResponse:
-    hook = get_webhook_for_user(request, slug, pk)
+def _delete(request: HttpRequest, model: RegisteredModel | None, pk: int) -> HttpResponse:
+    hook = get_webhook_for_user(model, pk)
     webhooks.webhook_delete(actor=request.user, webhook=hook)
     messages.success(request, f"Webhook to {hook.url} deleted with its delivery log.")
     return redirect(_url("webhooks", hook.model))
 
 
-@access(MODEL_MANAGE)
-@require_POST
-def webhook_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+@model_route(Role.MANAGE, methods=["POST"])
+def webhook_delete(request: HttpRequest, model: RegisteredModel, pk: int) -> HttpResponse:
     """Manage role: remove a subscription and its delivery log."""
-    return _delete(request, pk, slug)
+    return _delete(request, model, pk)
 
 
 @access(STAFF)
 @require_POST
 def global_webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Staff: remove a global subscription."""
-    return _delete(request, pk)
+    return _delete(request, None, pk)
 
 
-def _test(request: HttpRequest, pk: int, slug: str | None = None) -> HttpResponse:
-    hook = get_webhook_for_user(request, slug, pk)
+def _test(request: HttpRequest, model: RegisteredModel | None, pk: int) -> HttpResponse:
+    hook = get_webhook_for_user(model, pk)
     webhooks.webhook_send_test(actor=request.user, webhook=hook)
     note = "" if hook.active else " It waits until the webhook is active again."
     messages.success(request, f"A ping is queued; the delivery worker sends it shortly.{note}")
     return redirect(_url("webhook_detail", hook.model, hook.pk))
 
 
-@access(MODEL_MANAGE)
-@require_POST
-def webhook_test(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+@model_route(Role.MANAGE, methods=["POST"])
+def webhook_test(request: HttpRequest, model: RegisteredModel, pk: int) -> HttpResponse:
     """Manage role: queue a ping for this subscription."""
-    return _test(request, pk, slug)
+    return _test(request, model, pk)
 
 
 @access(STAFF)
 @require_POST
 def global_webhook_test(request: HttpRequest, pk: int) -> HttpResponse:
     """Staff: queue a ping for a global subscription."""
-    return _test(request, pk)
+    return _test(request, None, pk)
 
 
 def _redeliver(
-    request: HttpRequest, pk: int, delivery: int, slug: str | None = None
+    request: HttpRequest, model: RegisteredModel | None, pk: int, delivery: int
 ) -> HttpResponse:
-    hook = get_webhook_for_user(request, slug, pk)
+    hook = get_webhook_for_user(model, pk)
     original = WebhookDelivery.objects.filter(pk=delivery, webhook=hook).first()
     if original is None:
         raise Http404("No such delivery.")
@@ -309,15 +295,16 @@ def _redeliver(
     return redirect(_url("webhook_detail", hook.model, hook.pk))
 
 
-@access(MODEL_MANAGE)
-@require_POST
-def webhook_redeliver(request: HttpRequest, slug: str, pk: int, delivery: int) -> HttpResponse:
+@model_route(Role.MANAGE, methods=["POST"])
+def webhook_redeliver(
+    request: HttpRequest, model: RegisteredModel, pk: int, delivery: int
+) -> HttpResponse:
     """Manage role: queue a copy of one delivery."""
-    return _redeliver(request, pk, delivery, slug)
+    return _redeliver(request, model, pk, delivery)
 
 
 @access(STAFF)
 @require_POST
 def global_webhook_redeliver(request: HttpRequest, pk: int, delivery: int) -> HttpResponse:
     """Staff: queue a copy of one delivery of a global subscription."""
-    return _redeliver(request, pk, delivery)
+    return _redeliver(request, None, pk, delivery)

@@ -19,9 +19,9 @@ from django.views.decorators.http import require_GET
 
 from approvals.selectors import alias_panel
 from audit.models import AuditEvent
-from core.rules import LOGIN, MODEL_VIEW, access
+from core.rules import LOGIN, access
 from models_app import charts, selectors
-from models_app.access import Role, get_model_for_user, get_version_for_user, visible_models
+from models_app.access import Role, model_route, version_route, visible_models
 from models_app.diff import MetricKey, metric_label
 from models_app.models import (
     Metric,
@@ -143,11 +143,9 @@ def _charts(model: RegisteredModel, specs: dict[str, bool]) -> tuple[list[charts
     return made, max(0, len(by_key) - MAX_CHARTS)
 
 
-@access(MODEL_VIEW)
-@require_GET
-def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
+@model_route(Role.VIEW, methods=["GET"])
+def model_detail(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     """Anyone who may view the model (404 otherwise); buttons follow the user's roles."""
-    model = get_model_for_user(request.user, slug)
     specs = dict(model.metric_specs.values_list("name", "higher_is_better"))
     metric_keys = _metric_keys(model, MAX_METRIC_SORTS)
     requested = request.GET.get("sort", "")
@@ -221,11 +219,9 @@ def _csv_lines(keys: list[MetricKey], versions):
         yield writer.writerow([csv_safe(c) for c in row] + [metrics.get(k, "") for k in keys])
 
 
-@access(MODEL_VIEW)
-@require_GET
-def versions_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+@model_route(Role.VIEW, methods=["GET"])
+def versions_csv(request: HttpRequest, model: RegisteredModel) -> StreamingHttpResponse:
     """Anyone who may view the model (404 otherwise): every version, streamed."""
-    model = get_model_for_user(request.user, slug)
     keys = _metric_keys(model)
     versions = model.versions.for_grid().order_by("number").iterator(chunk_size=CSV_CHUNK)
     response = StreamingHttpResponse(
@@ -239,12 +235,10 @@ def versions_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
 # Version page and lineage
 
 
-@access(MODEL_VIEW)
-@require_GET
-def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+@version_route(Role.VIEW, methods=["GET"])
+def version_detail(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """Anyone who may view the model (404 otherwise); draft actions need the edit role.
     Parents and children in models the user may not view appear as "hidden version"."""
-    version = get_version_for_user(request.user, slug, number)
     model = version.model
     prefetch_related_objects(
         [version],

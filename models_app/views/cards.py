@@ -9,12 +9,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_GET, require_http_methods
 
 from core.errors import Conflict
-from core.rules import MODEL_EDIT, MODEL_VIEW, access
 from models_app import cards, services
-from models_app.access import Role, get_version_for_user
+from models_app.access import Role, version_route
 from models_app.models import CardSection, ModelVersion
 from models_app.views.register import conflict_response
 
@@ -60,11 +58,9 @@ def _crumbs(version: ModelVersion, *extra) -> list:
     ]
 
 
-@access(MODEL_VIEW)
-@require_GET
-def version_card(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+@version_route(Role.VIEW, methods=["GET"])
+def version_card(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """The card as a page. View role; editing needs the edit role and a draft."""
-    version = get_version_for_user(request.user, slug, number)
     doc = cards.card_document(version, request.user)
     return render(
         request,
@@ -80,12 +76,10 @@ def version_card(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     )
 
 
-@access(MODEL_EDIT)
-@require_http_methods(["GET", "POST"])
-def card_edit(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+@version_route(Role.EDIT, methods=["GET", "POST"])
+def card_edit(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """Write the card of a draft. Edit role; a version past draft gets a 409 page."""
-    version = get_version_for_user(request.user, slug, number, Role.EDIT)
-    card_url = reverse("models_app:version_card", args=[slug, number])
+    card_url = reverse("models_app:version_card", args=[version.model.slug, version.number])
     if not version.is_editable:
         return conflict_response(
             request,
@@ -132,11 +126,9 @@ def card_edit(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     )
 
 
-@access(MODEL_VIEW)
-@require_GET
-def card_markdown(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+@version_route(Role.VIEW, methods=["GET"])
+def card_markdown(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """The card as a Markdown file (a download). View role."""
-    version = get_version_for_user(request.user, slug, number)
     doc = cards.card_document(version, request.user)
     text = cards.card_markdown(doc, site_url=request.build_absolute_uri("/").rstrip("/"))
     response = HttpResponse(text, content_type="text/markdown; charset=utf-8")
@@ -147,11 +139,9 @@ def card_markdown(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     return response
 
 
-@access(MODEL_VIEW)
-@require_GET
-def card_print(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+@version_route(Role.VIEW, methods=["GET"])
+def card_print(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """The card as a printable page without the site's navigation. View role."""
-    version = get_version_for_user(request.user, slug, number)
     doc = cards.card_document(version, request.user)
     return render(
         request,

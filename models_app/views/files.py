@@ -17,20 +17,18 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_GET
 
-from core.rules import MODEL_VIEW, access
 from models_app import storage
-from models_app.access import Role, get_artifact_for_user, get_version_for_user
+from models_app.access import Role, get_artifact, version_route
+from models_app.models import ModelVersion
 
 SUMS_NAME = "SHA256SUMS"
 
 
-@access(MODEL_VIEW)
-@require_GET
-def artifact_download(request: HttpRequest, slug: str, number: int, path: str) -> HttpResponse:
+@version_route(Role.VIEW, methods=["GET"])
+def artifact_download(request: HttpRequest, version: ModelVersion, path: str) -> HttpResponse:
     """One file of a version. View role."""
-    artifact = get_artifact_for_user(request.user, slug, number, path)
+    artifact = get_artifact(version, path)
     filename = posixpath.basename(artifact.path)
     url = storage.presigned_url(artifact.storage_key, filename=filename)
     if url is not None:
@@ -91,11 +89,9 @@ def zip_stream(files: list[dict]) -> Iterator[bytes]:
     yield sink.drain()
 
 
-@access(MODEL_VIEW)
-@require_GET
-def version_zip(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+@version_route(Role.VIEW, methods=["GET"])
+def version_zip(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """All files of a version as one zip, with a SHA256SUMS file. View role."""
-    version = get_version_for_user(request.user, slug, number, Role.VIEW)
     files = list(
         version.artifacts.order_by("path").values(
             "path", "size", "sha256", "storage_key", "created_at"

@@ -8,11 +8,11 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from core.rules import LOGIN, MODEL_VIEW, access
+from core.rules import LOGIN, access
 from models_app import lineage
-from models_app.access import get_version_for_user
+from models_app.access import Role, version_route
 from models_app.lineage import NODE_H, NODE_W, truncate
-from models_app.models import Dataset
+from models_app.models import Dataset, ModelVersion
 
 IMPACT_PAGE_SIZE = 50
 
@@ -31,12 +31,10 @@ def _svg_nodes(graph: lineage.LineageGraph) -> list[dict]:
     ]
 
 
-@access(MODEL_VIEW)
-@require_GET
-def version_lineage(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+@version_route(Role.VIEW, methods=["GET"])
+def version_lineage(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """Anyone who may view the model (404 otherwise); versions of models they may not view
     appear as "hidden version" and are not followed further."""
-    version = get_version_for_user(request.user, slug, number)
     graph = lineage.lineage_graph(version, request.user)
     model = version.model
     return render(

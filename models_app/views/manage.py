@@ -5,12 +5,12 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from core.errors import Conflict
-from core.rules import LOGIN, MODEL_MANAGE, access
+from core.rules import LOGIN, access
 from models_app import services
-from models_app.access import Role, get_model_for_user
+from models_app.access import Role, model_route
 from models_app.forms import DirectionFormSet, ModelForm, TagFormSet
 from models_app.models import RegisteredModel
 
@@ -82,11 +82,9 @@ def model_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-@access(MODEL_MANAGE)
-@require_http_methods(["GET", "POST"])
-def model_edit(request: HttpRequest, slug: str) -> HttpResponse:
+@model_route(Role.MANAGE, methods=["GET", "POST"])
+def model_edit(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     """Change a model's settings. Manage role."""
-    model = get_model_for_user(request.user, slug, Role.MANAGE)
     if request.method == "POST":
         form = ModelForm(request.POST, user=request.user, current_team=model.team)
         tags = TagFormSet(request.POST, prefix="tags")
@@ -139,11 +137,9 @@ def model_edit(request: HttpRequest, slug: str) -> HttpResponse:
     return _model_page(request, model, form, tags, directions)
 
 
-@access(MODEL_MANAGE)
-@require_POST
-def model_delete(request: HttpRequest, slug: str) -> HttpResponse:
+@model_route(Role.MANAGE, methods=["POST"])
+def model_delete(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     """Delete a model with all its versions and files, after its name is typed. Manage role."""
-    model = get_model_for_user(request.user, slug, Role.MANAGE)
     if request.POST.get("confirm", "").strip() != model.name:
         messages.error(
             request, f"Type the model's name, {model.name}, to confirm. Nothing was deleted."

@@ -10,12 +10,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import Conflict
-from core.rules import MODEL_EDIT, access
 from models_app import services
-from models_app.access import Role, get_model_for_user, get_version_for_user
+from models_app.access import Role, model_route, version_route
 from models_app.forms import FilesForm, VersionFormBundle, version_initial
 from models_app.models import Artifact, ModelVersion, RegisteredModel
 from models_app.uploads import incoming_files, max_upload_bytes, receive_upload, uploaded_files
@@ -49,12 +47,10 @@ def _not_draft(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     )
 
 
-@access(MODEL_EDIT)
-@require_http_methods(["GET", "POST"])
+@model_route(Role.EDIT, methods=["GET", "POST"])
 @csrf_exempt  # checked by receive_upload, once the upload handler is in place
-def version_create(request: HttpRequest, slug: str) -> HttpResponse:
+def version_create(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     """Register a new version (a draft) with metadata and files. Edit role."""
-    model = get_model_for_user(request.user, slug, Role.EDIT)
     return receive_upload(request, _version_create, model)
 
 
@@ -93,12 +89,10 @@ def _version_create(request: HttpRequest, model: RegisteredModel) -> HttpRespons
     )
 
 
-@access(MODEL_EDIT)
-@require_http_methods(["GET", "POST"])
+@version_route(Role.EDIT, methods=["GET", "POST"])
 @csrf_exempt  # checked by receive_upload (the metrics file is bounded like every upload)
-def version_edit(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+def version_edit(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """Change a draft's metadata (its files: artifact_add/artifact_delete). Edit role."""
-    version = get_version_for_user(request.user, slug, number, Role.EDIT)
     if not version.is_editable:
         return _not_draft(request, version)
     return receive_upload(request, _version_edit, version)
@@ -139,11 +133,9 @@ def _version_edit(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     )
 
 
-@access(MODEL_EDIT)
-@require_POST
-def version_delete(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+@version_route(Role.EDIT, methods=["POST"])
+def version_delete(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """Delete a draft and its files; the number is not reused. Edit role."""
-    version = get_version_for_user(request.user, slug, number, Role.EDIT)
     try:
         services.version_delete(actor=request.user, version=version)
     except Conflict as e:
@@ -152,12 +144,10 @@ def version_delete(request: HttpRequest, slug: str, number: int) -> HttpResponse
     return redirect(version.model)
 
 
-@access(MODEL_EDIT)
-@require_http_methods(["GET", "POST"])
+@version_route(Role.EDIT, methods=["GET", "POST"])
 @csrf_exempt  # checked by receive_upload, once the upload handler is in place
-def artifact_add(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+def artifact_add(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """Add files to a draft. Edit role."""
-    version = get_version_for_user(request.user, slug, number, Role.EDIT)
     if not version.is_editable:
         return _not_draft(request, version)
     return receive_upload(request, _artifact_add, version)
@@ -200,11 +190,9 @@ def _artifact_add(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     )
 
 
-@access(MODEL_EDIT)
-@require_POST
-def artifact_delete(request: HttpRequest, slug: str, number: int, path: str) -> HttpResponse:
+@version_route(Role.EDIT, methods=["POST"])
+def artifact_delete(request: HttpRequest, version: ModelVersion, path: str) -> HttpResponse:
     """Remove one file from a draft. Edit role."""
-    version = get_version_for_user(request.user, slug, number, Role.EDIT)
     artifact = Artifact.objects.filter(version=version, path=path).first()
     if artifact is None:
         raise Http404("No such file.")

@@ -4,11 +4,10 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import Conflict
-from core.rules import MODEL_MANAGE, access
-from models_app.access import Role, get_model_for_user
+from models_app.access import Role, model_route
+from models_app.models import RegisteredModel
 from models_app.sharing import find_principal, grants_for, sharing_set
 
 
@@ -22,11 +21,9 @@ def _roles_from_post(request: HttpRequest) -> set[Role]:
     return chosen
 
 
-@access(MODEL_MANAGE)
-@require_http_methods(["GET", "POST"])
-def model_sharing(request: HttpRequest, slug: str) -> HttpResponse:
+@model_route(Role.MANAGE, methods=["GET", "POST"])
+def model_sharing(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     """List and change grants. Outsiders 404; viewers without manage 403."""
-    model = get_model_for_user(request.user, slug, Role.MANAGE)
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         kind = request.POST.get("kind", "user")
@@ -61,11 +58,9 @@ def model_sharing(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "models_app/sharing.html", context, status=400 if errors else 200)
 
 
-@access(MODEL_MANAGE)
-@require_POST
-def model_sharing_remove(request: HttpRequest, slug: str) -> HttpResponse:
+@model_route(Role.MANAGE, methods=["POST"])
+def model_sharing_remove(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     """Remove every role of one user or team. Manage role only; the last manager stays."""
-    model = get_model_for_user(request.user, slug, Role.MANAGE)
     try:
         principal = find_principal(request.POST.get("kind", "user"), request.POST.get("name", ""))
         sharing_set(actor=request.user, model=model, principal=principal, roles=set())
