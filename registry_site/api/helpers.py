@@ -2,11 +2,20 @@
 helpers, pagination and the error body."""
 
 from collections.abc import Callable, Iterable
+from functools import wraps
 
 from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import reverse
 
-from models_app.access import Role, get_model_by_name_for_user
+from core.rules import (
+    MODEL_ALIAS,
+    MODEL_EDIT,
+    MODEL_MANAGE,
+    MODEL_PROMOTE,
+    MODEL_REVIEW,
+    MODEL_VIEW,
+)
+from models_app.access import Role, get_artifact, get_model_by_name_for_user
 from models_app.models import Artifact, ModelVersion, RegisteredModel
 
 DEFAULT_LIMIT = 50
@@ -15,14 +24,38 @@ MAX_PAGE = 100_000
 MAX_ID = 2**31 - 1  # path and body ids above this cannot exist (and would overflow lookups)
 
 
+# The role each object rule needs on the model named in the path (aliases: view to reach the
+# model; the service decides between edit and promote by the alias named).
+RULE_ROLES = {
+    MODEL_VIEW: Role.VIEW,
+    MODEL_EDIT: Role.EDIT,
+    MODEL_REVIEW: Role.REVIEW,
+    MODEL_PROMOTE: Role.PROMOTE,
+    MODEL_MANAGE: Role.MANAGE,
+    MODEL_ALIAS: Role.VIEW,
+}
+
+
 def requires(rule: str) -> Callable:
-    """Declare an operation's access rule (core.rules vocabulary). The API refuses
-    to build its URLs if an operation has none; anonymous callers get 401 from the API's auth,
-    object rules are checked in the operation through models_app.access."""
+    """Declare and enforce an operation's access rule (core.rules vocabulary). The API refuses
+    to build its URLs if an operation has none; anonymous callers get 401 from the API's auth.
+    For an object rule the model named by the path's ``name`` is fetched through the access
+    helper with the rule's role before the operation runs (404 for who may not view it, 403
+    without the role); the operation takes it from ``model_for(request)``."""
 
     def decorator(view: Callable) -> Callable:
-        view.access_rule = rule
-        return view
+        role = RULE_ROLES.get(rule)
+        if role is None:
+            view.access_rule = rule
+            return view
+
+        @wraps(view)  # django-ninja reads the operation's parameters through __wrapped__
+        def checked(request: HttpRequest, *args, name: str, **kwargs):
+            request.checked_model = get_model_by_name_for_user(request.user, name, role)
+            return view(request, *args, name=name, **kwargs)
+
+        checked.access_rule = rule
+        return checked
 
     return decorator
 
@@ -45,14 +78,14 @@ def error_response(
 # viewer without the role).
 
 
-def model_for(request: HttpRequest, name: str, role: Role = Role.VIEW) -> RegisteredModel:
-    return get_model_by_name_for_user(request.user, name, role)
+def model_for(request: HttpRequest) -> RegisteredModel:
+    """The model of an object-rule operation, fetched and checked by ``requires``."""
+    return request.checked_model
 
 
-def version_for(
-    request: HttpRequest, name: str, number: int, role: Role = Role.VIEW
-) -> ModelVersion:
-    model = model_for(request, name, role)
+def version_for(request: HttpRequest, number: int) -> ModelVersion:
+    """Version ``number`` of the operation's checked model (404 when there is none)."""
+    model = model_for(request)
     if not 1 <= number <= MAX_ID:  # cannot exist (and would overflow the lookup)
         raise Http404("No such version.")
     version = ModelVersion.objects.filter(model=model, number=number).first()
@@ -62,13 +95,9 @@ def version_for(
     return version
 
 
-def artifact_for(request: HttpRequest, name: str, number: int, path: str, role=Role.VIEW):
-    version = version_for(request, name, number, role)
-    artifact = Artifact.objects.filter(version=version, path=path).first()
-    if artifact is None:
-        raise Http404("No such file.")
-    artifact.version = version
-    return artifact
+def artifact_for(request: HttpRequest, number: int, path: str) -> Artifact:
+    """The file at ``path`` of version ``number`` of the checked model (404 when missing)."""
+    return get_artifact(version_for(request, number), path)
 
 
 # ---------------------------------------------------------------------------------------------

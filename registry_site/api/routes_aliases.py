@@ -12,7 +12,6 @@ from ninja.responses import Status
 from approvals import services
 from approvals.models import Alias, AliasAssignment, Review
 from core.rules import MODEL_ALIAS, MODEL_PROMOTE, MODEL_VIEW
-from models_app.access import Role
 from models_app.models import ModelVersion
 
 from . import present
@@ -59,7 +58,7 @@ def _parse_at(raw: str) -> datetime:
 @requires(MODEL_VIEW)
 def list_aliases(request: HttpRequest, name: str, paging: Query[PageQuery]):
     """View role. Protected aliases (production, staging) first."""
-    model = model_for(request, name)
+    model = model_for(request)
     return paginate(
         request,
         Alias.objects.filter(model=model).select_related("version"),
@@ -79,7 +78,7 @@ def get_alias(
 ):
     """View role. With ``?at=<ISO-8601>``: the version the alias pointed at at that moment
     (404 if it pointed at none)."""
-    model = model_for(request, name)
+    model = model_for(request)
     if at:
         when = _parse_at(at)
         version = services.alias_at(model, alias, when)
@@ -108,7 +107,7 @@ def get_alias(
 def set_alias(request: HttpRequest, name: str, alias: str, payload: AliasSetIn):
     """Edit role for ordinary aliases; production and staging need the promote role and an
     approved version (403 / 409 otherwise)."""
-    model = model_for(request, name)
+    model = model_for(request)
     version = ModelVersion.objects.filter(model=model, number=payload.version).first()
     if version is None:
         raise ValidationError({"version": [f"{model.name} has no version {payload.version}."]})
@@ -126,7 +125,7 @@ def delete_alias(
     request: HttpRequest, name: str, alias: str, note: str = Query("", max_length=1000)
 ):
     """Edit role (promote for protected aliases). The history stays."""
-    model = model_for(request, name)
+    model = model_for(request)
     services.alias_delete(actor=request.user, model=model, name=alias, note=note)
     return Status(204, None)
 
@@ -136,7 +135,7 @@ def delete_alias(
 def rollback_alias(request: HttpRequest, name: str, alias: str, payload: ReasonIn):
     """Promote role for protected aliases (edit for others): back to the version that held the
     alias before, with a reason."""
-    model = model_for(request, name)
+    model = model_for(request)
     entry = services.alias_rollback(
         actor=request.user, model=model, name=alias, reason=payload.reason
     )
@@ -163,7 +162,7 @@ def _history_out(entry: AliasAssignment) -> dict:
 @requires(MODEL_VIEW)
 def alias_history(request: HttpRequest, name: str, alias: str, paging: Query[PageQuery]):
     """View role. Every move, rollback and removal, newest first."""
-    model = model_for(request, name)
+    model = model_for(request)
     entries = AliasAssignment.objects.filter(model=model, alias_name=alias).select_related(
         "assigned_by"
     )
@@ -182,7 +181,7 @@ def resolve_alias(request: HttpRequest, name: str, alias: str):
     """View role. The version the alias points at, its approval record (reviews, reasons,
     gate overrides) and each file with size, SHA-256 and a download URL (on S3 a short-lived
     presigned one). Check each download against its sha256."""
-    model = model_for(request, name, Role.VIEW)
+    model = model_for(request)
     found = Alias.objects.filter(model=model, name=alias).select_related("version").first()
     if found is None:
         raise Http404(f"{model.name} has no alias {alias}.")

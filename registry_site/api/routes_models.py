@@ -76,14 +76,14 @@ def create_model(
 @requires(MODEL_VIEW)
 def get_model(request: HttpRequest, name: str):
     """View role. ``name`` is the model's name or slug."""
-    return present.model_detail(request, model_for(request, name))
+    return present.model_detail(request, model_for(request))
 
 
 @router.patch("/{name}", response={200: ModelDetailOut, **ERRORS}, url_name="model")
 @requires(MODEL_MANAGE)
 def update_model(request: HttpRequest, name: str, payload: ModelPatchIn):
     """Manage role. Only the fields given change; ``tags`` replaces all tags."""
-    model = model_for(request, name, Role.MANAGE)
+    model = model_for(request)
     changes = payload.model_dump(exclude_unset=True)  # null is refused by the schema
     if "team" in changes:
         changes["team"] = _team(request, changes["team"], current=model.team)
@@ -96,6 +96,6 @@ def update_model(request: HttpRequest, name: str, payload: ModelPatchIn):
 @requires(MODEL_MANAGE)
 def delete_model(request: HttpRequest, name: str, reason: str = Query("", max_length=1000)):
     """Manage role. Deletes the model with its versions and files."""
-    model = model_for(request, name, Role.MANAGE)
+    model = model_for(request)
     services.model_delete(actor=request.user, model=model, reason=reason)
     return Status(204, None)

@@ -12,7 +12,6 @@ from ninja.responses import Status
 from approvals import services
 from approvals.models import Comment
 from core.rules import MODEL_EDIT, MODEL_MANAGE, MODEL_REVIEW, MODEL_VIEW
-from models_app.access import Role
 
 from . import present
 from .helpers import paginate, requires, version_for
@@ -41,7 +40,7 @@ def _answer(request: HttpRequest, version) -> dict:
 @requires(MODEL_EDIT)
 def submit_version(request: HttpRequest, name: str, number: int):
     """Edit role, drafts only. Freezes files and metadata and asks for review."""
-    version = version_for(request, name, number, Role.EDIT)
+    version = version_for(request, number)
     services.version_submit(actor=request.user, version=version)
     return _answer(request, version)
 
@@ -50,7 +49,7 @@ def submit_version(request: HttpRequest, name: str, number: int):
 @requires(MODEL_VIEW)
 def withdraw_version(request: HttpRequest, name: str, number: int, payload: ReasonIn = None):
     """The version's author or submitter, while it is in review: back to draft."""
-    version = version_for(request, name, number)
+    version = version_for(request, number)
     reason = payload.reason if payload else ""
     services.version_withdraw(actor=request.user, version=version, reason=reason)
     return _answer(request, version)
@@ -61,7 +60,7 @@ def withdraw_version(request: HttpRequest, name: str, number: int, payload: Reas
 def approve_version(request: HttpRequest, name: str, number: int, payload: ApproveIn = None):
     """Review role; not the version's author or submitter. Failing gates: 409 with the gates,
     unless a reviewer who also manages the model gives an override reason."""
-    version = version_for(request, name, number, Role.REVIEW)
+    version = version_for(request, number)
     payload = payload or ApproveIn()
     review = services.review_approve(
         actor=request.user,
@@ -76,7 +75,7 @@ def approve_version(request: HttpRequest, name: str, number: int, payload: Appro
 @requires(MODEL_REVIEW)
 def reject_version(request: HttpRequest, name: str, number: int, payload: ReasonIn):
     """Review role; a reason is required."""
-    version = version_for(request, name, number, Role.REVIEW)
+    version = version_for(request, number)
     review = services.review_reject(actor=request.user, version=version, reason=payload.reason)
     return {"review": present.review_out(review), "version": _answer(request, version)}
 
@@ -85,7 +84,7 @@ def reject_version(request: HttpRequest, name: str, number: int, payload: Reason
 @requires(MODEL_MANAGE)
 def archive_version(request: HttpRequest, name: str, number: int, payload: ReasonIn = None):
     """Manage role; approved or rejected versions that hold no protected alias."""
-    version = version_for(request, name, number, Role.MANAGE)
+    version = version_for(request, number)
     reason = payload.reason if payload else ""
     services.version_archive(actor=request.user, version=version, reason=reason)
     return _answer(request, version)
@@ -110,7 +109,7 @@ def _comment_out(comment: Comment) -> dict:
 @requires(MODEL_VIEW)
 def list_comments(request: HttpRequest, name: str, number: int, paging: Query[PageQuery]):
     """View role. Oldest first; replies name the comment they answer."""
-    version = version_for(request, name, number)
+    version = version_for(request, number)
     comments = Comment.objects.filter(version=version).select_related("author").order_by("pk")
     return paginate(
         request,
@@ -132,7 +131,7 @@ def add_comment(
     idempotency_key: str | None = KeyHeader,
 ):
     """View role: anyone who may see the version may comment on it."""
-    version = version_for(request, name, number)
+    version = version_for(request, number)
     parent = None
     if payload.parent is not None:
         parent = Comment.objects.filter(version=version, pk=payload.parent).first()

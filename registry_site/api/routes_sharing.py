@@ -32,7 +32,7 @@ def _grant_out(grant: Grant) -> dict:
 @requires(MODEL_MANAGE)
 def list_grants(request: HttpRequest, name: str, paging: Query[PageQuery]):
     """Manage role. Teams first, then users, by name."""
-    model = model_for(request, name, Role.MANAGE)
+    model = model_for(request)
     grants = grants_for(model)
     start = (paging.page - 1) * paging.limit
     rows = grants[start : start + paging.limit]
@@ -48,7 +48,7 @@ def list_grants(request: HttpRequest, name: str, paging: Query[PageQuery]):
 @requires(MODEL_MANAGE)
 def set_grant(request: HttpRequest, name: str, kind: Kind, principal: str, payload: GrantIn):
     """Manage role. Gives the user or team exactly these roles (plus the ones they imply)."""
-    model = model_for(request, name, Role.MANAGE)
+    model = model_for(request)
     who = find_principal(kind.removesuffix("s"), principal)
     roles = sharing_set(
         actor=request.user, model=model, principal=who, roles={Role(r) for r in payload.roles}
@@ -60,7 +60,7 @@ def set_grant(request: HttpRequest, name: str, kind: Kind, principal: str, paylo
 @requires(MODEL_MANAGE)
 def remove_grant(request: HttpRequest, name: str, kind: Kind, principal: str):
     """Manage role. Removes every role of the user or team (not the last manager: 409)."""
-    model = model_for(request, name, Role.MANAGE)
+    model = model_for(request)
     who = find_principal(kind.removesuffix("s"), principal)
     sharing_set(actor=request.user, model=model, principal=who, roles=set())
     return Status(204, None)

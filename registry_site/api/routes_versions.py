@@ -20,7 +20,6 @@ from ninja.responses import Status
 from core.errors import Conflict, UploadTooLarge
 from core.rules import MODEL_EDIT, MODEL_VIEW
 from models_app import services, storage
-from models_app.access import Role
 from models_app.lineage import walk_lineage
 from models_app.metadata import parse_metadata, validate_artifact_path
 
@@ -70,7 +69,7 @@ BINARY = {"schema": {"type": "string", "format": "binary"}}
 @requires(MODEL_VIEW)
 def list_versions(request: HttpRequest, name: str, filters: Query[VersionFilters]):
     """View role. Newest first."""
-    model = model_for(request, name)
+    model = model_for(request)
     versions = model.versions.for_grid().order_by("-number")
     if filters.status:
         versions = versions.filter(status=filters.status)
@@ -93,7 +92,7 @@ def create_version(
     idempotency_key: str | None = KeyHeader,
 ):
     """Edit role. Registers a draft with this metadata; add its files with PUT .../files/."""
-    model = model_for(request, name, Role.EDIT)
+    model = model_for(request)
     # The registry's metadata parser checks the document as a whole (rows, requirements,
     # duplicates) and raises per-field errors.
     metadata = parse_metadata(payload.model_dump(exclude_unset=True))
@@ -108,14 +107,14 @@ VersionPath = "/{name}/versions/{number}"
 @requires(MODEL_VIEW)
 def get_version(request: HttpRequest, name: str, number: int):
     """View role. Metadata, files, reviews and aliases held."""
-    return present.version_detail(request, version_for(request, name, number))
+    return present.version_detail(request, version_for(request, number))
 
 
 @router.patch(VersionPath, response={200: VersionOut, **ERRORS}, url_name="version")
 @requires(MODEL_EDIT)
 def update_version(request: HttpRequest, name: str, number: int, payload: VersionPatchIn):
     """Edit role, drafts only (409 otherwise). The fields given replace the draft's."""
-    version = version_for(request, name, number, Role.EDIT)
+    version = version_for(request, number)
     changes = payload.model_dump(exclude_unset=True)
     metadata = parse_metadata(services.version_state(version) | changes)
     updated = services.version_update(actor=request.user, version=version, metadata=metadata)
@@ -127,7 +126,7 @@ def update_version(request: HttpRequest, name: str, number: int, payload: Versio
 @requires(MODEL_EDIT)
 def delete_version(request: HttpRequest, name: str, number: int):
     """Edit role, drafts only. The number is never given out again."""
-    version = version_for(request, name, number, Role.EDIT)
+    version = version_for(request, number)
     services.version_delete(actor=request.user, version=version)
     return Status(204, None)
 
@@ -140,7 +139,7 @@ def delete_version(request: HttpRequest, name: str, number: int):
 @requires(MODEL_VIEW)
 def list_files(request: HttpRequest, name: str, number: int, paging: Query[PageQuery]):
     """View role. Each file with its size, SHA-256 and download URL."""
-    version = version_for(request, name, number)
+    version = version_for(request, number)
     return paginate(
         request,
         version.artifacts.order_by("path"),
@@ -182,7 +181,7 @@ FilePath = VersionPath + "/files/{filepath:file_path}"
 @requires(MODEL_EDIT)
 def upload_file(request: HttpRequest, name: str, number: int, file_path: str):
     """Edit role, drafts only. Adds one file at ``file_path``; an existing path is a 400."""
-    version = version_for(request, name, number, Role.EDIT)
+    version = version_for(request, number)
     path = _checked_path(file_path)
     limit = settings.REGISTRY_MAX_UPLOAD_BYTES
     declared = request.META.get("CONTENT_LENGTH") or ""
@@ -226,7 +225,7 @@ def upload_file(request: HttpRequest, name: str, number: int, file_path: str):
 @requires(MODEL_VIEW)
 def download_file(request: HttpRequest, name: str, number: int, file_path: str):
     """View role. Always an attachment of type application/octet-stream (never rendered)."""
-    artifact = artifact_for(request, name, number, file_path)
+    artifact = artifact_for(request, number, file_path)
     filename = posixpath.basename(artifact.path)
     url = storage.presigned_url(artifact.storage_key, filename=filename)
     if url is not None:
@@ -247,7 +246,7 @@ def download_file(request: HttpRequest, name: str, number: int, file_path: str):
 @requires(MODEL_EDIT)
 def delete_file(request: HttpRequest, name: str, number: int, file_path: str):
     """Edit role, drafts only."""
-    artifact = artifact_for(request, name, number, file_path, Role.EDIT)
+    artifact = artifact_for(request, number, file_path)
     services.artifact_delete(actor=request.user, artifact=artifact)
     return Status(204, None)
 
@@ -273,7 +272,7 @@ def _node(node) -> dict:
 def version_lineage(request: HttpRequest, name: str, number: int):
     """View role. Datasets, ancestors and descendants (five generations each); versions of
     models you may not view appear as {"hidden": true} and are not followed further."""
-    version = version_for(request, name, number)
+    version = version_for(request, number)
     links = version.dataset_links.select_related("dataset")
     return {
         "model": version.model.name,
