@@ -15,7 +15,6 @@ from approvals.models import Review
 from models_app.lineage import LineageNode, links_with_visibility, walk_lineage
 from models_app.models import (
     Artifact,
-    CardSection,
     CardTemplate,
     Metric,
     ModelCard,
@@ -56,10 +55,6 @@ class CardDocument:
     @property
     def overrides(self) -> list[Review]:
         return [r for r in self.reviews if r.override_reason]
-
-    @property
-    def complete(self) -> bool:
-        return not self.missing
 
 
 def required_sections(model) -> list[str]:
@@ -255,7 +250,3 @@ def _version_name(version: ModelVersion | None) -> str:
     if version is None:
         return "(hidden version)"
     return f"{_inline(version.model.name)} v{version.number}"
-
-
-def sections_for_form() -> list[tuple[str, str]]:
-    return list(CardSection.choices)
