@@ -17,7 +17,6 @@ from django.utils import timezone
 from models_app.lineage import LineageNode, walk_lineage
 from models_app.models import (
     Artifact,
-    CardSection,
     CardTemplate,
     Metric,
     ModelCard,
@@ -59,10 +58,6 @@ class CardDocument:
     @property
     def overrides(self) -> list:
         return [r for r in self.reviews if r.override_reason]
-
-    @property
-    def complete(self) -> bool:
-        return not self.missing
 
 
 def required_sections(model) -> list[str]:
@@ -258,7 +253,3 @@ def _version_name(version: ModelVersion | None) -> str:
     if version is None:
         return "(hidden version)"
     return f"{_inline(version.model.name)} v{version.number}"
-
-
-def sections_for_form() -> list[tuple[str, str]]:
-    return list(CardSection.choices)

@@ -10,14 +10,7 @@
 See docs/webhooks.md for the receiver's side.
 """
 
-from approvals.webhooks.events import (
-    EVENT_FOR_ACTION,
-    EVENTS,
-    PING,
-    enqueue_for_event,
-)
-from approvals.webhooks.guard import UnsafeTarget
-from approvals.webhooks.sender import sign
+from approvals.webhooks.events import EVENTS, enqueue_for_event
 from approvals.webhooks.services import (
     delivery_redeliver,
     webhook_create,
@@ -28,7 +21,6 @@ from approvals.webhooks.services import (
 from approvals.webhooks.worker import deliver_due
 
 __all__ = [
-    "EVENTS", "EVENT_FOR_ACTION", "PING", "UnsafeTarget", "deliver_due", "delivery_redeliver",
-    "enqueue_for_event", "sign", "webhook_create", "webhook_delete",
-    "webhook_send_test", "webhook_update",
+    "EVENTS", "deliver_due", "delivery_redeliver", "enqueue_for_event", "webhook_create",
+    "webhook_delete", "webhook_send_test", "webhook_update",
 ]  # fmt: skip

@@ -19,9 +19,7 @@ from django.core.exceptions import ValidationError
 
 from models_app.inspection import gguf, keras, mlmodel, onnx, pickles, safetensors, savedmodel
 from models_app.inspection.base import (
-    DANGER,
     ERROR,
-    INFO,
     MAX_SECONDS,
     WARNING,
     Deadline,
@@ -34,7 +32,7 @@ from models_app.inspection.zipsafe import is_zip
 from models_app.metadata import parse_requirements
 
 __all__ = [
-    "DANGER", "ERROR", "INFO", "WARNING", "Inspection", "inspect_file", "inspect_stored",
+    "ERROR", "WARNING", "Inspection", "inspect_file", "inspect_stored",
     "inspect_stream", "detect", "add_version_context", "suggested_metadata", "LABELS",
 ]  # fmt: skip
 

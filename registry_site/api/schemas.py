@@ -313,13 +313,6 @@ class FilePage(Page):
     items: list[FileOut]
 
 
-class GateOut(BaseModel):
-    key: str
-    label: str
-    passed: bool
-    detail: str
-
-
 class ReviewOut(BaseModel):
     reviewer: str
     decision: str
@@ -413,13 +406,6 @@ class AliasOut(BaseModel):
     status: str
     protected: bool
     updated_at: datetime
-
-
-class AliasAtOut(BaseModel):
-    alias: str
-    at: datetime
-    version: int
-    status: str
 
 
 class AliasListOut(BaseModel):

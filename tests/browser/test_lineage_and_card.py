@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from models_app.demo import _onnx_classifier
+from registry_site.demo.files import onnx_classifier
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,7 +26,7 @@ def test_lineage_graph_and_card_export(browser, live_server, sign_in, shots):
         datasets=[{"name": "tickets-labelled-2026", "role": "train"},
                   {"name": "tickets-holdout-2026", "role": "test"}],
         parents=[{"model": "support-ticket-encoder", "version": 1, "relation": "fine_tuned"}],
-        files={"model.onnx": _onnx_classifier()},
+        files={"model.onnx": onnx_classifier()},
     )  # fmt: skip
     sha = version.artifacts.get().sha256
 

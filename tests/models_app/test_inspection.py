@@ -16,10 +16,10 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from models_app import services, storage
-from models_app.demo import _pb
 from models_app.inspection import inspect_file, inspect_stored
 from models_app.metadata import parse_metadata
 from models_app.models import ModelVersion
+from registry_site.demo.files import protobuf_field as pb
 from tests import factories
 from tests.models_app.test_register import use_local_storage
 
@@ -124,11 +124,11 @@ def gguf_string(text: str) -> bytes:
 
 def saved_model_pb(*, ops: tuple[str, ...] = ("MatMul",)) -> bytes:
     """A SavedModel proto: one meta graph with tags, a TF version, a signature, and nodes."""
-    meta_info = _pb(4, "serve") + _pb(5, "2.18.0")
-    graph_def = b"".join(_pb(1, _pb(1, f"node{i}") + _pb(2, op)) for i, op in enumerate(ops))
-    signature = _pb(1, "serving_default") + _pb(2, _pb(3, "tensorflow/serving/predict"))
-    meta_graph = _pb(1, meta_info) + _pb(2, graph_def) + _pb(5, signature)
-    return _pb(1, 1) + _pb(2, meta_graph)
+    meta_info = pb(4, "serve") + pb(5, "2.18.0")
+    graph_def = b"".join(pb(1, pb(1, f"node{i}") + pb(2, op)) for i, op in enumerate(ops))
+    signature = pb(1, "serving_default") + pb(2, pb(3, "tensorflow/serving/predict"))
+    meta_graph = pb(1, meta_info) + pb(2, graph_def) + pb(5, signature)
+    return pb(1, 1) + pb(2, meta_graph)
 
 
 MLMODEL = """artifact_path: model
@@ -569,9 +569,9 @@ def test_the_version_page_query_count_does_not_grow_with_inspected_files(
 def test_the_demo_onnx_file_written_by_hand_is_a_valid_onnx_model():
     import onnx
 
-    from models_app.demo import _onnx_classifier
+    from registry_site.demo.files import onnx_classifier
 
-    model = onnx.load_from_string(_onnx_classifier())
+    model = onnx.load_from_string(onnx_classifier())
     onnx.checker.check_model(model, full_check=True)
     assert [i.name for i in model.graph.input] == ["features"]
 

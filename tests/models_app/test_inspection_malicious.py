@@ -13,8 +13,8 @@ from django.urls import reverse
 
 from approvals import services as reviews
 from approvals.services import GateFailure
-from models_app.demo import _pb
 from models_app.inspection import inspect_file
+from registry_site.demo.files import protobuf_field as pb
 from tests import factories
 from tests.models_app.test_inspection import (
     gguf_file,
@@ -227,7 +227,7 @@ def test_a_truncated_onnx_file_is_an_error(tmp_path, cut):
 
 
 def test_an_onnx_length_past_the_file_is_an_error(tmp_path):
-    data = _pb(1, 9) + b"\x3a" + b"\xff\xff\xff\xff\xff\xff\xff\xff\x7f" + b"x" * 10
+    data = pb(1, 9) + b"\x3a" + b"\xff\xff\xff\xff\xff\xff\xff\xff\x7f" + b"x" * 10
     result = inspect_bytes(tmp_path, "m.onnx", data)
     assert "past the end of its message" in levels(result)["error"][0]
 

@@ -16,12 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("--quiet-logins", action="store_true", help="Do not print logins.")
 
     def handle(self, *args, quiet_logins=False, **options):
-        from models_app.demo import seed_catalogue
-
         users = demo.seed_users()
         # The demo's own review history would otherwise mail every demo user.
         with override_settings(MAILERS={"default": {"BACKEND": DUMMY_MAIL}}):
-            models = seed_catalogue(users)
+            models = demo.seed_catalogue(users)
         if not quiet_logins:
             self.stdout.write(f"Demo logins (password for all: {demo.DEMO_PASSWORD}):")
             for d in demo.DEMO_USERS:
