@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from approvals.models import Alias
-from models_app.lineage import LINEAGE_DEPTH, lineage_graph, lineage_json
+from models_app.lineage import LINEAGE_DEPTH, lineage_graph, lineage_json, walk_lineage
 from models_app.models import ModelVersion, VersionDataset, VersionParent
 from tests import factories
 from tests.conftest import count_queries
@@ -135,9 +135,7 @@ def test_lineage_as_json(viewer, family):
     assert any(e["kind"] == "data" and e["label"] == "test" for e in data["edges"])
 
 
-def test_walk_lineage_is_still_importable_from_browse(viewer, family):
-    from models_app.lineage import walk_lineage
-
+def test_walk_lineage_names_each_ancestor_with_how_it_is_linked(viewer, family):
     _router, v1, _v2 = family
     (generation,) = walk_lineage(v1, viewer, up=True)
     assert generation[0].version.model.name == "encoder"
