@@ -6,7 +6,8 @@ class ApprovalsConfig(AppConfig):
     verbose_name = "Reviews and approvals"
 
     def ready(self):
-        from approvals.webhooks.events import SUBSCRIBER  # (models are loaded only now)
-        from audit import chain
+        # start-up: both use the models, which are loaded only now
+        from approvals.webhooks.events import SUBSCRIBER  # start-up
+        from audit import chain  # start-up
 
         chain.subscribe(SUBSCRIBER)

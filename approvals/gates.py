@@ -7,6 +7,7 @@ once more inside the approval's transaction, where artifacts are re-hashed from 
 from dataclasses import asdict, dataclass
 
 from approvals.models import ReviewPolicy
+from models_app import storage
 from models_app.models import CardTemplate, ModelCard, ModelVersion, VersionDataset
 
 
@@ -158,7 +159,6 @@ def _dangerous_files_gate(version: ModelVersion) -> GateResult:
 
 
 def _artifact_gate(version: ModelVersion, verify_files: bool) -> GateResult:
-    from models_app import storage
 
     artifacts = list(version.artifacts.all())
     label = "Files match their recorded sha256"

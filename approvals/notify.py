@@ -14,7 +14,9 @@ from django.core.mail import send_mass_mail
 from django.db import transaction
 from guardian.shortcuts import get_users_with_perms
 
+from approvals.models import Alias, AliasAssignment, Comment, Review
 from models_app.access import Role
+from models_app.models import ModelVersion
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,6 @@ def _url(path: str) -> str:
 
 
 def _version(pk):
-    from models_app.models import ModelVersion
 
     return ModelVersion.objects.select_related("model", "created_by", "submitted_by").get(pk=pk)
 
@@ -61,7 +62,6 @@ def submitted(version_pk: int) -> None:
 
 
 def decided(review_pk: int) -> None:
-    from approvals.models import Review
 
     r = Review.objects.select_related("version__model", "reviewer").get(pk=review_pk)
     v = r.version
@@ -89,7 +89,6 @@ def approved(version_pk: int) -> None:
 
 
 def commented(comment_pk: int) -> None:
-    from approvals.models import Comment, Review
 
     c = Comment.objects.select_related("version__model", "author").get(pk=comment_pk)
     v = c.version
@@ -108,7 +107,6 @@ def commented(comment_pk: int) -> None:
 
 
 def alias_moved(entry_pk: int) -> None:
-    from approvals.models import Alias, AliasAssignment
 
     e = AliasAssignment.objects.select_related("model", "assigned_by").get(pk=entry_pk)
     if e.alias_name not in Alias.PROTECTED_NAMES:

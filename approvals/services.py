@@ -18,7 +18,7 @@ from approvals import gates, notify
 from approvals.models import Alias, AliasAssignment, Comment, MetricGate, Review, ReviewPolicy
 from audit import chain
 from core.errors import Conflict
-from models_app.access import Role, roles_for
+from models_app.access import Role, models_with_role, roles_for
 from models_app.models import ModelVersion, RegisteredModel
 
 S = ModelVersion.Status
@@ -549,8 +549,6 @@ def _policy_state(policy: ReviewPolicy) -> dict:
 
 def versions_waiting_for(user):
     """Versions in review that ``user`` may review and has not decided yet."""
-    from models_app.access import models_with_role
-
     return (
         ModelVersion.objects.filter(
             status=S.IN_REVIEW, model__in=models_with_role(user, Role.REVIEW)

@@ -8,4 +8,5 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit log"
 
     def ready(self):
-        from audit import receivers  # noqa: F401 (connects the sign-in receivers)
+        # start-up: receivers use the models, loaded only now; importing connects them
+        from audit import receivers  # noqa: F401 (start-up)

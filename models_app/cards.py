@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
+from models_app.inspection.describe import format_label, inspection_summary
 from models_app.lineage import LineageNode, walk_lineage
 from models_app.models import (
     Artifact,
@@ -233,8 +234,8 @@ def card_markdown(doc: CardDocument, *, site_url: str = "") -> str:
             if not note and a.executes_code:
                 note = "executes code when loaded"
             add(
-                f"| {cell(a.path)} | {a.size:,} | `{a.sha256}` | {cell(a.format_label)} | "
-                f"{cell(note or a.inspection_summary)} |"
+                f"| {cell(a.path)} | {a.size:,} | `{a.sha256}` | {cell(format_label(a))} | "
+                f"{cell(note or inspection_summary(a))} |"
             )
     else:
         add("_No files._")

@@ -446,18 +446,6 @@ class Artifact(models.Model):
         return bool((self.inspection or {}).get("executes_code"))
 
     @property
-    def format_label(self) -> str:
-        from models_app.inspection import LABELS
-
-        return LABELS.get(self.format, self.format) if self.format else ""
-
-    @property
-    def inspection_summary(self) -> str:
-        from models_app.inspection.describe import one_line
-
-        return one_line(self.format, self.inspection or {})
-
-    @property
     def danger_findings(self) -> list[str]:
         return [f["message"] for f in self.findings or [] if f.get("level") == "danger"]
 

@@ -19,7 +19,7 @@ from audit import chain
 from core import sql
 from core.errors import Conflict
 from models_app import inspection, storage
-from models_app.access import Role, roles_for
+from models_app.access import Role, roles_for, visible_models
 from models_app.metadata import (
     VersionMetadata,
     check_unique_paths,
@@ -214,8 +214,6 @@ def model_delete(*, actor, model: RegisteredModel, reason: str = "") -> None:
 
 def _resolve_parents(meta: VersionMetadata, *, actor) -> list:
     """Parents are looked up among models the actor may view: a hidden model is 'not found'."""
-    from models_app.access import visible_models
-
     rows = []
     errors = {}
     if not meta.parents:

@@ -20,6 +20,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
 
+from core.errors import UploadTooLarge
+
 CHUNK = 1024 * 1024
 
 
@@ -81,8 +83,6 @@ def incoming_from_bytes(
 
 def spool_stream(stream, *, max_bytes: int) -> tuple[str, int, str]:
     """Copy a stream into a temporary file while hashing it; refuse past ``max_bytes``."""
-    from core.errors import UploadTooLarge
-
     digest = hashlib.sha256()
     size = 0
     fd, tmp = tempfile.mkstemp(prefix="upload-", dir=settings.FILE_UPLOAD_TEMP_DIR)

@@ -1,5 +1,10 @@
 from django.http import JsonResponse
 
+from audit import chain
+from models_app.models import RegisteredModel
+from models_app.names import name_key
+from registry_site.tokens import authenticate_token
+
 QUERY_TOKEN_PARAMS = ("token", "access_token", "api_key", "apikey", "bearer")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -36,7 +41,6 @@ class TokenAuthMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from registry_site.tokens import authenticate_token
 
         if any(p in request.GET for p in QUERY_TOKEN_PARAMS):
             return api_error(
@@ -85,10 +89,6 @@ class DeniedActionAuditMiddleware:
         import logging
 
         from django.db import transaction
-
-        from audit import chain
-        from models_app.models import RegisteredModel
-        from models_app.names import name_key
 
         match = request.resolver_match
         kwargs = match.kwargs if match else {}

@@ -12,6 +12,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from core.rules import LOGIN, PUBLIC, access
+from models_app.access import visible_models, visible_versions
+from models_app.models import Dataset
 from registry_site import __version__
 
 log = logging.getLogger(__name__)
@@ -21,9 +23,6 @@ log = logging.getLogger(__name__)
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """The dashboard. Any signed-in user; shows only what they may see."""
-    from models_app.access import visible_models, visible_versions
-    from models_app.models import Dataset
-
     models = visible_models(request.user)
     versions = visible_versions(request.user)
     context = {

@@ -16,6 +16,7 @@ from approvals.models import Webhook, WebhookDelivery
 from audit.chain import Subscriber
 from audit.models import AuditEvent
 from core import sql
+from models_app.models import ModelVersion
 
 PING = "ping"
 
@@ -55,7 +56,6 @@ def _model_part(model) -> dict | None:
 
 
 def _version_part(event: AuditEvent, model) -> dict | None:
-    from models_app.models import ModelVersion
 
     if event.target_type != ModelVersion._meta.model_name or model is None:
         return None

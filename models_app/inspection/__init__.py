@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 
 from django.core.exceptions import ValidationError
 
+from models_app import storage
 from models_app.inspection import gguf, keras, mlmodel, onnx, pickles, safetensors, savedmodel
 from models_app.inspection.base import (
     ERROR,
@@ -28,6 +29,7 @@ from models_app.inspection.base import (
     Malformed,
     Window,
 )
+from models_app.inspection.describe import LABELS
 from models_app.inspection.zipsafe import is_zip
 from models_app.metadata import parse_requirements
 
@@ -41,19 +43,6 @@ log = logging.getLogger(__name__)
 VERSION_SECONDS = 60.0  # all files of one upload together
 REQUIREMENTS_BYTES = 1024 * 1024
 
-LABELS = {
-    "safetensors": "safetensors",
-    "onnx": "ONNX",
-    "keras": "Keras",
-    "pytorch": "PyTorch",
-    "pickle": "pickle",
-    "joblib": "joblib",
-    "tensorflow-savedmodel": "TensorFlow SavedModel",
-    "gguf": "GGUF",
-    "mlflow-model": "MLflow MLmodel",
-    "hdf5": "HDF5",
-    "unknown": "unknown",
-}
 # Which format decides the version's framework when several files suggest one.
 PRIORITY = ["mlflow-model", "tensorflow-savedmodel", "onnx", "keras", "pytorch", "gguf",
             "safetensors", "joblib", "pickle"]  # fmt: skip
@@ -145,8 +134,6 @@ def inspect_stored(key: str, path: str, size: int, *, seconds: float = MAX_SECON
     """Inspect a file already in storage (adopted by a version): local files are opened in
     place, S3 objects read with ranged GETs, so only the headers travel."""
     from django.core.files.storage import default_storage
-
-    from models_app import storage
 
     try:
         if storage._is_s3(default_storage):

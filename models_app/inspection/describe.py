@@ -1,4 +1,19 @@
-"""One line a person can read about a file, from its stored inspection summary."""
+"""What a person reads about a file: its format's name and one line from its stored inspection
+summary."""
+
+LABELS = {
+    "safetensors": "safetensors",
+    "onnx": "ONNX",
+    "keras": "Keras",
+    "pytorch": "PyTorch",
+    "pickle": "pickle",
+    "joblib": "joblib",
+    "tensorflow-savedmodel": "TensorFlow SavedModel",
+    "gguf": "GGUF",
+    "mlflow-model": "MLflow MLmodel",
+    "hdf5": "HDF5",
+    "unknown": "unknown",
+}
 
 
 def _count(n) -> str:
@@ -66,3 +81,13 @@ def one_line(fmt: str, s: dict) -> str:
     if fmt == "hdf5":
         return "HDF5 file (contents not read)"
     return ""
+
+
+def format_label(artifact) -> str:
+    """The readable name of a file's detected format ("" when it was not inspected)."""
+    return LABELS.get(artifact.format, artifact.format) if artifact.format else ""
+
+
+def inspection_summary(artifact) -> str:
+    """One line about what inspection found in the file (tensors, inputs, layers…)."""
+    return one_line(artifact.format, artifact.inspection or {})

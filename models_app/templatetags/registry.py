@@ -3,6 +3,7 @@
 from django import template
 from django.template.defaultfilters import filesizeformat
 
+from models_app.inspection.describe import format_label, inspection_summary
 from models_app.markdown import render_markdown
 
 register = template.Library()
@@ -38,3 +39,7 @@ def metric(value) -> str:
 @register.inclusion_tag("models_app/_status_pill.html")
 def status_pill(version):
     return {"status": version.status, "label": version.get_status_display()}
+
+
+register.filter(format_label)
+register.filter(inspection_summary)

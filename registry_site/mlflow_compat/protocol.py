@@ -25,6 +25,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from core.errors import Conflict, UploadTooLarge
+from registry_site.tokens import PREFIX, authenticate_token
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 REALM = 'Basic realm="model-registry", charset="UTF-8"'
@@ -95,8 +96,6 @@ def _sign_in_basic(request: HttpRequest) -> JsonResponse | None:
 
     The password may be the user's password (throttled by axes like the sign-in page) or one
     of the user's API tokens (a read-only token may then only read, as with Bearer)."""
-    from registry_site.tokens import PREFIX, authenticate_token
-
     credentials = _basic_credentials(request.META["HTTP_AUTHORIZATION"])
     if credentials is None:
         return error_response("UNAUTHENTICATED", "Malformed Basic credentials.", 401)

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from approvals.models import Alias
+from approvals.services import alias_delete
 from audit import chain
 from core.errors import Conflict
 from models_app import services, storage
@@ -229,8 +230,6 @@ def model_tag_delete(*, actor, model: RegisteredModel, key: str) -> RegisteredMo
 def version_delete_with_aliases(*, actor, version: ModelVersion) -> None:
     """MLflow deletes a version's aliases with it. Only drafts may be deleted, and drafts hold
     only ordinary aliases (production and staging need an approved version)."""
-    from approvals.services import alias_delete
-
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
         if not locked.is_editable:
