@@ -53,6 +53,11 @@ class RegisteredModelAdmin(GuardedModelAdmin):
     def get_queryset(self, request):
         return visible_models(request.user).select_related("owner", "team")
 
+    def save_model(self, request, obj, form, change):
+        """Nothing to save: every field is read-only here. Saving the row anyway would move
+        updated_at, an answer of the MLflow API that no audit event would mark
+        (registry_site/mlflow_compat/cache.py)."""
+
     # Object permissions (roles) in the admin: superusers only; everyone else uses the model's
     # sharing page, which checks the manage role.
     def obj_perms_manage_view(self, request, object_pk):

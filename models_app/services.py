@@ -138,22 +138,25 @@ def model_update(*, actor, model: RegisteredModel, **changes) -> RegisteredModel
             for field, value in changes.items():
                 setattr(model, field, value)
             model.full_clean(exclude=["name_key", "slug"])
+            after = _model_state(model) | ({"tags": dict(tags)} if tags is not None else {})
+            if after == before:
+                # Nothing to write: saving would still move updated_at, an answer of the MLflow
+                # API that no audit event would mark (registry_site/mlflow_compat/cache.py).
+                return model
             model.save()
             if tags is not None:
                 model.tags.all().delete()
                 ModelTag.objects.bulk_create(
                     ModelTag(model=model, key=k, value=v) for k, v in tags.items()
                 )
-            after = _model_state(model)
-            if after != before:
-                chain.record(
-                    actor=actor,
-                    action="model.updated",
-                    target=model,
-                    model=model,
-                    before={k: v for k, v in before.items() if before[k] != after[k]},
-                    after={k: v for k, v in after.items() if before[k] != after[k]},
-                )
+            chain.record(
+                actor=actor,
+                action="model.updated",
+                target=model,
+                model=model,
+                before={k: v for k, v in before.items() if before[k] != after[k]},
+                after={k: v for k, v in after.items() if before[k] != after[k]},
+            )
     except IntegrityError:
         raise _name_taken(model.name) from None
     return model

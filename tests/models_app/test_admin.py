@@ -43,3 +43,13 @@ def test_staff_cannot_manage_roles_in_the_admin(client_for, owner):
     factories.grant(staff, model, "view")
     url = reverse("admin:models_app_registeredmodel_permissions", args=[model.pk])
     assert client_for(staff).get(url).status_code == 403
+
+
+def test_saving_the_read_only_change_page_writes_nothing(client_for, superuser, owner):
+    from models_app.models import RegisteredModel
+
+    model = factories.registered_model(owner, "fraud")
+    updated_at = RegisteredModel.objects.get(pk=model.pk).updated_at
+    url = reverse("admin:models_app_registeredmodel_change", args=[model.pk])
+    assert client_for(superuser).post(url, {"_save": "Save"}).status_code == 302
+    assert RegisteredModel.objects.get(pk=model.pk).updated_at == updated_at

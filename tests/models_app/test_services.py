@@ -136,6 +136,18 @@ def test_every_change_is_in_the_verified_audit_chain(owner):
     assert verify_chain().ok
 
 
+def test_an_update_that_changes_nothing_writes_nothing(owner):
+    """Not even updated_at: the MLflow API answers with it, and its cache trusts the audit log
+    to mark every change (registry_site/mlflow_compat/cache.py)."""
+    model = factories.registered_model(owner, description="d", tags={"k": "v"})
+    updated_at = RegisteredModel.objects.get(pk=model.pk).updated_at
+    services.model_update(
+        actor=owner, model=model, name=model.name, description="d", tags={"k": "v"}
+    )
+    assert RegisteredModel.objects.get(pk=model.pk).updated_at == updated_at
+    assert list(AuditEvent.objects.values_list("action", flat=True)) == ["model.created"]
+
+
 def test_adding_a_file_at_an_existing_path_is_refused(owner):
     from models_app import storage
 
