@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "registry_site.mlflow_compat",
     "models_app",
     "approvals",
+    "exchange",
 ]
 
 MIDDLEWARE = [

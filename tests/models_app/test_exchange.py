@@ -17,15 +17,17 @@ from guardian.models import GroupObjectPermission, UserObjectPermission
 from approvals import services as reviews
 from approvals.audit import verify_chain
 from approvals.models import Alias, AuditChainHead, AuditEvent, Comment, Review
+from exchange.archive import ExchangeError
+from exchange.canonical import canonical_dump
+from exchange.export import export_registry
+from exchange.history import verify_imported
+from exchange.models import ImportedAuditEvent, RegistryImport
+from exchange.restore import import_registry
 from models_app import services, storage
-from models_app.exchange import ExchangeError, export_registry, import_registry, verify_imported
-from models_app.exchange.canonical import canonical_dump
 from models_app.models import (
     Dataset,
-    ImportedAuditEvent,
     ModelVersion,
     RegisteredModel,
-    RegistryImport,
     VersionParent,
 )
 from tests import factories
@@ -346,7 +348,7 @@ def test_an_archive_with_an_unlisted_member_is_refused(registry, tmp_path):
 def test_files_stored_before_a_failing_transaction_are_removed(registry, tmp_path, monkeypatch):
     archive = export(tmp_path)
     wipe_registry()
-    from models_app.exchange import restore
+    from exchange import restore
 
     def fail(*args, **kwargs):
         raise RuntimeError("database went away")

@@ -30,9 +30,7 @@ from guardian.shortcuts import assign_perm
 
 from approvals import audit
 from approvals.models import Alias, AliasAssignment, Comment, MetricGate, Review, ReviewPolicy
-from models_app import inspection, storage
-from models_app.access import Role
-from models_app.exchange.archive import (
+from exchange.archive import (
     DOCUMENTS,
     FORMAT,
     FORMAT_VERSION,
@@ -43,8 +41,11 @@ from models_app.exchange.archive import (
     copy_hashing,
     file_sha256,
 )
-from models_app.exchange.history import ChainProblem, ChainVerifier
-from models_app.exchange.records import AUDIT_FIELDS, CARD_FIELDS
+from exchange.history import ChainProblem, ChainVerifier
+from exchange.models import ImportedAuditEvent, RegistryImport
+from exchange.records import AUDIT_FIELDS, CARD_FIELDS
+from models_app import inspection, storage
+from models_app.access import Role
 from models_app.metadata import validate_artifact_path
 from models_app.models import (
     Artifact,
@@ -52,7 +53,6 @@ from models_app.models import (
     CardTemplate,
     Dataset,
     Dependency,
-    ImportedAuditEvent,
     Metric,
     MetricSpec,
     ModelCard,
@@ -60,7 +60,6 @@ from models_app.models import (
     ModelVersion,
     Param,
     RegisteredModel,
-    RegistryImport,
     VersionDataset,
     VersionParent,
     VersionTag,

@@ -20,9 +20,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from models_app import storage
-from models_app.exchange import records
-from models_app.exchange.archive import (
+from exchange import records
+from exchange.archive import (
     DOCUMENTS,
     FORMAT,
     FORMAT_VERSION,
@@ -31,7 +30,8 @@ from models_app.exchange.archive import (
     HashingReader,
     artifact_member,
 )
-from models_app.exchange.history import ChainProblem, ChainVerifier
+from exchange.history import ChainProblem, ChainVerifier
+from models_app import storage
 from models_app.models import Dataset, RegisteredModel
 from models_app.names import name_key
 
