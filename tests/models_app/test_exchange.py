@@ -17,12 +17,13 @@ from guardian.models import GroupObjectPermission, UserObjectPermission
 from approvals import services as reviews
 from approvals.audit import verify_chain
 from approvals.models import Alias, AuditChainHead, AuditEvent, Comment, Review
+from exchange import importing
 from exchange.archive import ExchangeError
 from exchange.canonical import canonical_dump
-from exchange.export import export_registry
+from exchange.exporting import export_registry
 from exchange.history import verify_imported
+from exchange.importing import import_registry
 from exchange.models import ImportedAuditEvent, RegistryImport
-from exchange.restore import import_registry
 from models_app import services, storage
 from models_app.models import (
     Dataset,
@@ -348,12 +349,11 @@ def test_an_archive_with_an_unlisted_member_is_refused(registry, tmp_path):
 def test_files_stored_before_a_failing_transaction_are_removed(registry, tmp_path, monkeypatch):
     archive = export(tmp_path)
     wipe_registry()
-    from exchange import restore
 
     def fail(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(restore, "_write", fail)
+    monkeypatch.setattr(importing, "write_import", fail)
     with pytest.raises(RuntimeError):
         import_registry(str(archive))
     assert stored_keys() == []

@@ -3,7 +3,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from exchange.archive import ExchangeError
-from exchange.export import export_registry
+from exchange.exporting import export_registry
 
 
 class Command(BaseCommand):

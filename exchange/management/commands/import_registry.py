@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from exchange.archive import ExchangeError
 from exchange.history import verify_imported
-from exchange.restore import import_registry
+from exchange.importing import import_registry
 
 
 class Command(BaseCommand):
