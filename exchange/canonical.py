@@ -5,9 +5,10 @@ their dumps are equal (the round-trip test compares them)."""
 from django.contrib.auth import get_user_model
 
 from audit.models import AuditEvent
+from exchange import records
+from exchange.models import ImportedAuditEvent
 from models_app import storage
-from models_app.exchange import records
-from models_app.models import Dataset, ImportedAuditEvent
+from models_app.models import Dataset
 
 
 def canonical_dump(*, audit: str = "live") -> dict:

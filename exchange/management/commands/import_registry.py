@@ -3,7 +3,9 @@ import sys
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from models_app.exchange import ExchangeError, import_registry, verify_imported
+from exchange.archive import ExchangeError
+from exchange.history import verify_imported
+from exchange.importing import import_registry
 
 
 class Command(BaseCommand):

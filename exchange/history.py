@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 from audit.chain import GENESIS_HASH, compute_hash
 from audit.models import AuditEvent
-from models_app.models import ImportedAuditEvent, RegistryImport
+from exchange.models import ImportedAuditEvent, RegistryImport
 
 
 class ChainProblem(Exception):

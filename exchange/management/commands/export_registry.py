@@ -2,7 +2,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from models_app.exchange import ExchangeError, export_registry
+from exchange.archive import ExchangeError
+from exchange.exporting import export_registry
 
 
 class Command(BaseCommand):
