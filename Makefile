@@ -66,6 +66,7 @@ test-browser: setup-dev
 lint: setup-dev
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/lint-imports
 
 # Regenerate the pinned lock files after editing pyproject.toml.
 lock: $(PY)
