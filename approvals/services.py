@@ -18,7 +18,7 @@ from approvals import gates, notify
 from approvals.models import Alias, AliasAssignment, Comment, MetricGate, Review, ReviewPolicy
 from audit import chain
 from core.errors import Conflict
-from models_app.access import Role, models_with_role, roles_for
+from models_app.access import Role, models_with_role, require
 from models_app.models import ModelVersion, RegisteredModel
 
 S = ModelVersion.Status
@@ -31,13 +31,6 @@ class GateFailure(Conflict):
     def __init__(self, message: str, results: list[gates.GateResult]):
         super().__init__(message)
         self.results = results
-
-
-def _require(actor, model: RegisteredModel, role: Role) -> set[Role]:
-    roles = roles_for(actor, model)
-    if role not in roles:
-        raise PermissionDenied(f"This needs the {role.value} role on {model.name}.")
-    return roles
 
 
 def _lock(version: ModelVersion) -> ModelVersion:
@@ -62,7 +55,7 @@ def production_of(model: RegisteredModel) -> ModelVersion | None:
 
 def version_submit(*, actor, version: ModelVersion) -> ModelVersion:
     """Send a draft to review: its files and metadata are frozen from here on."""
-    _require(actor, version.model, Role.EDIT)
+    require(actor, version.model, Role.EDIT)
     with transaction.atomic():
         locked = _lock(version)
         if locked.status != S.DRAFT:
@@ -114,7 +107,7 @@ def version_withdraw(*, actor, version: ModelVersion, reason: str = "") -> Model
 
 
 def _check_reviewer(actor, version: ModelVersion) -> set[Role]:
-    roles = _require(actor, version.model, Role.REVIEW)
+    roles = require(actor, version.model, Role.REVIEW)
     if actor.pk in (version.created_by_id, version.submitted_by_id):
         raise PermissionDenied(
             "You registered or submitted this version; someone else must review it "
@@ -236,7 +229,7 @@ def review_reject(*, actor, version: ModelVersion, reason: str) -> Review:
 
 
 def version_archive(*, actor, version: ModelVersion, reason: str = "") -> ModelVersion:
-    _require(actor, version.model, Role.MANAGE)
+    require(actor, version.model, Role.MANAGE)
     with transaction.atomic():
         locked = _lock(version)
         if locked.status not in (S.APPROVED, S.REJECTED):
@@ -269,7 +262,7 @@ def version_archive(*, actor, version: ModelVersion, reason: str = "") -> ModelV
 def comment_add(
     *, actor, version: ModelVersion, body: str, metric: str = "", parent: Comment | None = None
 ) -> Comment:
-    _require(actor, version.model, Role.VIEW)
+    require(actor, version.model, Role.VIEW)
     body = (body or "").strip()
     if not body:
         raise ValidationError({"body": ["Write something."]})
@@ -358,14 +351,14 @@ def _check_alias_target(actor, model, name: str, version: ModelVersion) -> None:
     if version.model_id != model.pk:
         raise ValidationError({"version": ["That version belongs to another model."]})
     if name in Alias.PROTECTED_NAMES:
-        _require(actor, model, Role.PROMOTE)
+        require(actor, model, Role.PROMOTE)
         if version.status != S.APPROVED:
             raise Conflict(
                 f"Only approved versions may become {name}; version {version.number} is "
                 f"{version.get_status_display().lower()}."
             )
     else:
-        _require(actor, model, Role.EDIT)
+        require(actor, model, Role.EDIT)
 
 
 def alias_set(*, actor, model: RegisteredModel, name: str, version: ModelVersion, note: str = ""):
@@ -417,7 +410,7 @@ def alias_rollback(*, actor, model: RegisteredModel, reason: str, name: str = "p
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ["Say why you roll back."]})
-    _require(actor, model, Role.PROMOTE if name in Alias.PROTECTED_NAMES else Role.EDIT)
+    require(actor, model, Role.PROMOTE if name in Alias.PROTECTED_NAMES else Role.EDIT)
     with transaction.atomic():
         RegisteredModel.objects.select_for_update().get(pk=model.pk)
         target = rollback_target(model, name)
@@ -439,7 +432,7 @@ def alias_rollback(*, actor, model: RegisteredModel, reason: str, name: str = "p
 
 def alias_delete(*, actor, model: RegisteredModel, name: str, note: str = "") -> None:
     name = _validate_alias_name(name)
-    _require(actor, model, Role.PROMOTE if name in Alias.PROTECTED_NAMES else Role.EDIT)
+    require(actor, model, Role.PROMOTE if name in Alias.PROTECTED_NAMES else Role.EDIT)
     with transaction.atomic():
         alias = Alias.objects.select_for_update().filter(model=model, name=name).first()
         if alias is None:
@@ -484,7 +477,7 @@ def policy_update(
     metric_gates: list[dict] = (),
 ) -> ReviewPolicy:
     """Replace the model's review policy. Gates: [{metric, split, threshold, max_regression}]."""
-    _require(actor, model, Role.MANAGE)
+    require(actor, model, Role.MANAGE)
     if not 1 <= required_approvals <= 10:
         raise ValidationError({"required_approvals": ["Between 1 and 10 approvals."]})
     seen = set()

@@ -153,10 +153,17 @@ def _granted_perms(user, model: RegisteredModel) -> set[str]:
     return {codename for (codename,) in rows}
 
 
-def require_role(model: RegisteredModel, role: Role) -> None:
-    """For a model from get_model_*_for_user, whose caller turns out to need another role
-    than the one it was fetched with: 403 without it (the roles were read with the model)."""
-    _check(model, model.user_roles, role)
+def require(actor, model: RegisteredModel, role: Role) -> set[Role]:
+    """The one role check of the services: 403 unless ``actor`` holds ``role`` on ``model``;
+    the actor's roles. Roles read with the model for this actor (get_model_*_for_user, the
+    route decorators) are reused; otherwise they are read once here."""
+    if getattr(model, "roles_of", None) == actor.pk:
+        roles = model.user_roles
+    else:
+        roles = roles_for(actor, model)
+    if role not in roles:
+        raise PermissionDenied(f"This needs the {role.value} role on {model.name}.")
+    return roles
 
 
 def _check(model: RegisteredModel, roles: set[Role], role: Role) -> set[Role]:
@@ -220,6 +227,7 @@ def _model_for_user(user, column: str, value: str, role: Role) -> RegisteredMode
     model.audit_head = row[-2]
     perms = {r[-1] for r in rows if r[-1] is not None}
     model.user_roles = _check(model, _roles(user, model, perms), role)
+    model.roles_of = user.pk  # whose roles these are (``require`` reuses them)
     return model
 
 

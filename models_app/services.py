@@ -9,7 +9,7 @@ import dataclasses
 import logging
 
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from guardian.models import GroupObjectPermission, UserObjectPermission
@@ -19,7 +19,7 @@ from audit import chain
 from core import sql
 from core.errors import Conflict
 from models_app import inspection, storage
-from models_app.access import Role, roles_for, visible_models
+from models_app.access import Role, require, visible_models
 from models_app.metadata import (
     VersionMetadata,
     check_unique_paths,
@@ -118,6 +118,7 @@ def model_create(
 
 def model_update(*, actor, model: RegisteredModel, **changes) -> RegisteredModel:
     """Change name, description, task, visibility, team and/or tags (``tags`` replaces all)."""
+    require(actor, model, Role.MANAGE)
     unknown = set(changes) - set(MODEL_FIELDS) - {"tags"}
     if unknown:
         raise ValidationError(f"Cannot change {', '.join(sorted(unknown))}.")
@@ -165,6 +166,7 @@ def model_update(*, actor, model: RegisteredModel, **changes) -> RegisteredModel
 def metric_direction_set(
     *, actor, model: RegisteredModel, metric: str, higher_is_better: bool
 ) -> None:
+    require(actor, model, Role.MANAGE)
     with transaction.atomic():
         spec, _ = MetricSpec.objects.update_or_create(
             model=model, name=metric, defaults={"higher_is_better": higher_is_better}
@@ -181,6 +183,7 @@ def metric_direction_set(
 def model_delete(*, actor, model: RegisteredModel, reason: str = "") -> None:
     """Delete a model, its versions and files, and every grant on it (a new model with the
     same name starts with none)."""
+    require(actor, model, Role.MANAGE)
     from django.contrib.contenttypes.models import ContentType
 
     with transaction.atomic():
@@ -376,6 +379,7 @@ def version_create(
     ``adopt``: files already in storage under server-made keys (e.g. uploaded through the
     MLflow artifact proxy); the version takes their keys over. They are not deleted when the
     registration fails: their owner keeps them."""
+    require(actor, model, Role.EDIT)
     files = list(files)
     adopted = list(adopt)
     _prepare_files(files + adopted)
@@ -466,6 +470,7 @@ def _lock_draft(version: ModelVersion) -> ModelVersion:
 
 def version_update(*, actor, version: ModelVersion, metadata: VersionMetadata) -> ModelVersion:
     """Replace a draft's metadata (files are changed with artifact_add/artifact_delete)."""
+    require(actor, version.model, Role.EDIT)
     parents = _resolve_parents(metadata, actor=actor)
     with transaction.atomic():
         locked = _lock_draft(version)
@@ -494,6 +499,7 @@ def version_update(*, actor, version: ModelVersion, metadata: VersionMetadata) -
 def artifact_add(
     *, actor, version: ModelVersion, files: list[storage.IncomingFile]
 ) -> list[Artifact]:
+    require(actor, version.model, Role.EDIT)
     files = list(files)
     existing = set(version.artifacts.values_list("path", flat=True))
     _prepare_files(files, existing)
@@ -541,6 +547,7 @@ def artifact_add(
 
 
 def artifact_delete(*, actor, artifact: Artifact) -> None:
+    require(actor, artifact.version.model, Role.EDIT)
     with transaction.atomic():
         locked = _lock_draft(artifact.version)
         artifact = Artifact.objects.get(pk=artifact.pk, version=locked)
@@ -558,6 +565,7 @@ def artifact_delete(*, actor, artifact: Artifact) -> None:
 
 def version_delete(*, actor, version: ModelVersion) -> None:
     """Only drafts may be deleted; the number is never given out again."""
+    require(actor, version.model, Role.EDIT)
     with transaction.atomic():
         locked = _lock_draft(version)
         if locked.child_links.exists():
@@ -719,11 +727,6 @@ CARD_SECTION_MAX = 20_000
 CARD_NOTES_MAX = 50_000
 
 
-def _require_role(actor, model: RegisteredModel, role: Role) -> None:
-    if role not in roles_for(actor, model):
-        raise PermissionDenied(f"This needs the {role.value} role on {model.name}.")
-
-
 def _card_state(card: ModelCard) -> dict:
     return {key: getattr(card, key) for key in [*CardSection.values, "notes"]}
 
@@ -752,7 +755,7 @@ def card_update(
 ) -> ModelCard:
     """Write a draft's model card (the sections given; ``notes`` is the free Markdown). Edit
     role; once the version leaves draft its card is frozen like its files."""
-    _require_role(actor, version.model, Role.EDIT)
+    require(actor, version.model, Role.EDIT)
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
         if not locked.is_editable:
@@ -788,7 +791,7 @@ def card_template_update(
 ) -> CardTemplate:
     """Set which card sections every version of the model must fill before approval (the
     documentation gate checks them). Manage role."""
-    _require_role(actor, model, Role.MANAGE)
+    require(actor, model, Role.MANAGE)
     wanted = [s for s in CardSection.values if s in set(required_sections)]
     unknown = set(required_sections) - set(CardSection.values)
     if unknown:

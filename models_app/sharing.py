@@ -15,7 +15,7 @@ from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_wit
 
 from audit import chain
 from core.errors import Conflict
-from models_app.access import Role
+from models_app.access import Role, require
 from models_app.models import RegisteredModel
 
 
@@ -96,7 +96,9 @@ def _current(model: RegisteredModel, principal) -> set[Role]:
 
 
 def sharing_set(*, actor, model: RegisteredModel, principal, roles: set[Role]) -> set[Role]:
-    """Give ``principal`` exactly these roles (plus the ones they imply); empty removes all."""
+    """Give ``principal`` exactly these roles (plus the ones they imply); empty removes all.
+    Manage role."""
+    require(actor, model, Role.MANAGE)
     wanted = _expand(set(roles))
     with transaction.atomic():
         RegisteredModel.objects.select_for_update().get(pk=model.pk)

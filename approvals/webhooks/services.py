@@ -16,23 +16,18 @@ from approvals.models import Webhook, WebhookDelivery
 from approvals.webhooks import guard
 from approvals.webhooks.events import EVENTS, PING, ping_payload
 from audit import chain
-from models_app.access import Role, roles_for
+from models_app.access import Role, require
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 MIN_SECRET_LENGTH = 16
 
 
-def may_manage(actor, model) -> bool:
-    if model is None:
-        return bool(actor.is_active and (actor.is_staff or actor.is_superuser))
-    return Role.MANAGE in roles_for(actor, model)
-
-
 def _require(actor, model) -> None:
-    if not may_manage(actor, model):
-        if model is None:
-            raise PermissionDenied("Only staff may manage global webhooks.")
-        raise PermissionDenied(f"This needs the manage role on {model.name}.")
+    """Manage role on the model; global subscriptions (``model`` None): staff."""
+    if model is not None:
+        require(actor, model, Role.MANAGE)
+    elif not (actor.is_active and (actor.is_staff or actor.is_superuser)):
+        raise PermissionDenied("Only staff may manage global webhooks.")
 
 
 def new_secret() -> str:

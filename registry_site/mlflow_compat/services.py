@@ -17,6 +17,7 @@ from approvals.services import alias_delete
 from audit import chain
 from core.errors import Conflict
 from models_app import services, storage
+from models_app.access import Role, require
 from models_app.metadata import VersionMetadata, parse_metadata
 from models_app.models import ModelVersion, RegisteredModel
 from registry_site.mlflow_compat.models import StagedArtifact
@@ -31,7 +32,9 @@ def staged_put(
     *, actor, model: RegisteredModel, path: str, incoming: storage.IncomingFile
 ) -> StagedArtifact:
     """Store an uploaded file for ``model`` at ``path`` (relative to registry/<model>/),
-    replacing what was there (the old bytes are deleted once the new row is committed)."""
+    replacing what was there (the old bytes are deleted once the new row is committed).
+    Edit role."""
+    require(actor, model, Role.EDIT)
     key = storage.new_storage_key(model.pk)
     try:
         storage.store(key, incoming)
@@ -69,7 +72,8 @@ def staged_put(
 
 
 def staged_delete(*, actor, model: RegisteredModel, prefix: str) -> int:
-    """Delete the staged file at ``prefix`` or every staged file under it."""
+    """Delete the staged file at ``prefix`` or every staged file under it. Edit role."""
+    require(actor, model, Role.EDIT)
     with transaction.atomic():
         rows = _under(
             StagedArtifact.objects.select_for_update().filter(model=model, path__startswith=prefix),

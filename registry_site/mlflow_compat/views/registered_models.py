@@ -11,7 +11,7 @@ from approvals import services as approvals
 from approvals.models import Alias
 from core.rules import LOGIN, access
 from models_app import services
-from models_app.access import Role, get_model_by_name_for_user, require_role, visible_models
+from models_app.access import Role, get_model_by_name_for_user, require, visible_models
 from models_app.models import RegisteredModel
 from registry_site.mlflow_compat import cache, filters
 from registry_site.mlflow_compat import services as mlflow_services
@@ -194,7 +194,7 @@ def alias(request: HttpRequest) -> JsonResponse:
     if request.method == "GET":
         return _alias_get(model, raw)
     name = check_alias(raw)
-    require_role(model, Role.PROMOTE if name in Alias.PROTECTED_NAMES else Role.EDIT)
+    require(request.user, model, Role.PROMOTE if name in Alias.PROTECTED_NAMES else Role.EDIT)
     current = Alias.objects.filter(model=model, name=name).select_related("version").first()
     if request.method == "DELETE":
         if current is not None:
