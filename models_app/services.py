@@ -12,7 +12,6 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
-from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import assign_perm
 
 from approvals import audit
@@ -177,9 +176,7 @@ def metric_direction_set(
 
 def model_delete(*, actor, model: RegisteredModel, reason: str = "") -> None:
     """Delete a model, its versions and files, and every grant on it (a new model with the
-    same name starts with none)."""
-    from django.contrib.contenttypes.models import ContentType
-
+    same name starts with none: they go with it, by their foreign key)."""
     with transaction.atomic():
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         keys = list(
@@ -194,9 +191,6 @@ def model_delete(*, actor, model: RegisteredModel, reason: str = "") -> None:
             before=state,
             reason=reason,
         )
-        ct = ContentType.objects.get_for_model(RegisteredModel)
-        UserObjectPermission.objects.filter(content_type=ct, object_pk=str(model.pk)).delete()
-        GroupObjectPermission.objects.filter(content_type=ct, object_pk=str(model.pk)).delete()
         try:
             VersionParent.objects.filter(child__model=model).delete()
             model.delete()
