@@ -95,12 +95,13 @@ def _granted_ids(user, role: Role) -> RawSQL:
     """Ids of the models on which ``role`` is granted to the user or one of their teams: what
     guardian's get_objects_for_user(user, role.perm, accept_global_perms=False,
     with_superuser=False) selects, as a subquery written by hand (registry_site/sql.py; a test
-    compares the two)."""
+    compares the two). UNION ALL: a model granted both ways may come twice, which ``IN`` does
+    not mind, and PostgreSQL skips removing duplicates it would hash again anyway."""
     return RawSQL(  # noqa: S611 (names from model metadata, values as parameters)
         f"SELECT o.content_object_id FROM {sql.table(UserGrant)} o "  # noqa: S608
         f"JOIN {sql.table(Permission)} p ON p.id = o.permission_id "
         "WHERE o.user_id = %s AND p.codename = %s "
-        "UNION "
+        "UNION ALL "
         f"SELECT o.content_object_id FROM {sql.table(TeamGrant)} o "
         f"JOIN {sql.table(Permission)} p ON p.id = o.permission_id "
         f"JOIN {sql.table(User.groups.through)} m ON m.group_id = o.group_id "
@@ -133,13 +134,14 @@ def _roles(user, model: RegisteredModel, perms: set[str]) -> set[Role]:
 
 def _grants_sql(model_id: str) -> str:
     """The codenames granted on one model to a user directly or through their teams: what
-    guardian's ObjectPermissionChecker(user).get_perms(model) reads, in one statement.
-    Parameters: user id, ``model_id``'s, twice."""
+    guardian's ObjectPermissionChecker(user).get_perms(model) reads, in one statement (a
+    codename granted both ways comes twice; callers make a set). Parameters: user id,
+    ``model_id``'s, twice."""
     return (
         f"SELECT p.codename FROM {sql.table(UserGrant)} o "  # noqa: S608 (sql.py)
         f"JOIN {sql.table(Permission)} p ON p.id = o.permission_id "
         f"WHERE o.user_id = %s AND o.content_object_id = {model_id} "
-        "UNION "
+        "UNION ALL "
         f"SELECT p.codename FROM {sql.table(TeamGrant)} o "
         f"JOIN {sql.table(Permission)} p ON p.id = o.permission_id "
         f"JOIN {sql.table(User.groups.through)} m ON m.group_id = o.group_id "
