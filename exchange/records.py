@@ -5,9 +5,7 @@ The same records are written to an export archive and compared by the round-trip
 (``canonical.py``), so what the archive holds is exactly what "the registry" means here.
 """
 
-from django.contrib.contenttypes.models import ContentType
 from django.db.models import Prefetch
-from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from approvals.models import Alias, AliasAssignment, Comment, Review, ReviewPolicy
 from audit.models import AuditEvent
@@ -20,6 +18,8 @@ from models_app.models import (
     ModelCard,
     ModelVersion,
     RegisteredModel,
+    RegisteredModelGroupObjectPermission,
+    RegisteredModelUserObjectPermission,
     VersionDataset,
     VersionParent,
 )
@@ -78,17 +78,16 @@ def models_for_export(names: list[str] | None = None):
 
 
 def _grants(model: RegisteredModel, names: Names) -> dict:
-    ct = ContentType.objects.get_for_model(RegisteredModel)
     users: dict[str, list[str]] = {}
-    for row in UserObjectPermission.objects.filter(
-        content_type=ct, object_pk=str(model.pk)
+    for row in RegisteredModelUserObjectPermission.objects.filter(
+        content_object=model
     ).select_related("user", "permission"):
         role = ROLE_OF_PERM.get(row.permission.codename)
         if role:
             users.setdefault(names.user(row.user), []).append(role)
     groups: dict[str, list[str]] = {}
-    for row in GroupObjectPermission.objects.filter(
-        content_type=ct, object_pk=str(model.pk)
+    for row in RegisteredModelGroupObjectPermission.objects.filter(
+        content_object=model
     ).select_related("group", "permission"):
         role = ROLE_OF_PERM.get(row.permission.codename)
         if role:

@@ -2,9 +2,10 @@
 that belongs to them (versions, artifacts, reviews, aliases).
 
 Roles are granted to users or teams (groups) as django-guardian object permissions on the
-registered model. A role implies the permissions it needs, so granting "edit" stores view+edit.
-An *internal* model is viewable by every signed-in user; a *private* one only through grants.
-Superusers hold every role. Global (model-level) Django permissions grant nothing here (as with
+registered model, kept in the model's own foreign-key tables (models_app.models). A role
+implies the permissions it needs, so granting "edit" stores view+edit. An *internal* model
+is viewable by every signed-in user; a *private* one only through grants. Superusers hold
+every role. Global (model-level) Django permissions grant nothing here (as with
 guardian's accept_global_perms=False), so that a permission given to a user in the admin for
 another reason never opens every model.
 
@@ -24,21 +25,27 @@ from functools import wraps
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import Http404, HttpRequest
 from django.views.decorators.http import require_http_methods
-from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from audit.models import AuditEvent
 from core import sql
 from core.rules import access
-from models_app.models import Artifact, ModelVersion, RegisteredModel
+from models_app.models import (
+    Artifact,
+    ModelVersion,
+    RegisteredModel,
+    RegisteredModelGroupObjectPermission,
+    RegisteredModelUserObjectPermission,
+)
 from models_app.names import name_key
 
 User = get_user_model()
+UserGrant = RegisteredModelUserObjectPermission
+TeamGrant = RegisteredModelGroupObjectPermission
 
 
 class Role(StrEnum):
@@ -94,18 +101,18 @@ def _granted_ids(user, role: Role) -> RawSQL:
     """Ids of the models on which ``role`` is granted to the user or one of their teams: what
     guardian's get_objects_for_user(user, role.perm, accept_global_perms=False,
     with_superuser=False) selects, as a subquery written by hand (core/sql.py; a test
-    compares the two)."""
-    content_type = ContentType.objects.get_for_model(RegisteredModel)
+    compares the two). UNION ALL: a model granted both ways may come twice, which ``IN`` does
+    not mind, and PostgreSQL skips removing duplicates it would hash again anyway."""
     return RawSQL(  # noqa: S611 (names from model metadata, values as parameters)
-        f"SELECT CAST(o.object_pk AS BIGINT) FROM {sql.table(UserObjectPermission)} o "  # noqa: S608
+        f"SELECT o.content_object_id FROM {sql.table(UserGrant)} o "  # noqa: S608
         f"JOIN {sql.table(Permission)} p ON p.id = o.permission_id "
-        "WHERE o.user_id = %s AND o.content_type_id = %s AND p.codename = %s "
-        "UNION "
-        f"SELECT CAST(o.object_pk AS BIGINT) FROM {sql.table(GroupObjectPermission)} o "
+        "WHERE o.user_id = %s AND p.codename = %s "
+        "UNION ALL "
+        f"SELECT o.content_object_id FROM {sql.table(TeamGrant)} o "
         f"JOIN {sql.table(Permission)} p ON p.id = o.permission_id "
         f"JOIN {sql.table(User.groups.through)} m ON m.group_id = o.group_id "
-        "WHERE m.user_id = %s AND o.content_type_id = %s AND p.codename = %s",
-        [user.pk, content_type.pk, role.perm] * 2,
+        "WHERE m.user_id = %s AND p.codename = %s",
+        [user.pk, role.perm] * 2,
     )
 
 
@@ -131,25 +138,25 @@ def _roles(user, model: RegisteredModel, perms: set[str]) -> set[Role]:
     return roles
 
 
-def _grants_sql(object_pk: str) -> str:
+def _grants_sql(model_id: str) -> str:
     """The codenames granted on one model to a user directly or through their teams: what
-    guardian's ObjectPermissionChecker(user).get_perms(model) reads, in one statement.
-    Parameters: user id, content type id, ``object_pk``'s, twice."""
+    guardian's ObjectPermissionChecker(user).get_perms(model) reads, in one statement (a
+    codename granted both ways comes twice; callers make a set). Parameters: user id,
+    ``model_id``'s, twice."""
     return (
-        f"SELECT p.codename FROM {sql.table(UserObjectPermission)} o "  # noqa: S608 (sql.py)
+        f"SELECT p.codename FROM {sql.table(UserGrant)} o "  # noqa: S608 (sql.py)
         f"JOIN {sql.table(Permission)} p ON p.id = o.permission_id "
-        f"WHERE o.user_id = %s AND o.content_type_id = %s AND o.object_pk = {object_pk} "
-        "UNION "
-        f"SELECT p.codename FROM {sql.table(GroupObjectPermission)} o "
+        f"WHERE o.user_id = %s AND o.content_object_id = {model_id} "
+        "UNION ALL "
+        f"SELECT p.codename FROM {sql.table(TeamGrant)} o "
         f"JOIN {sql.table(Permission)} p ON p.id = o.permission_id "
         f"JOIN {sql.table(User.groups.through)} m ON m.group_id = o.group_id "
-        f"WHERE m.user_id = %s AND o.content_type_id = %s AND o.object_pk = {object_pk}"
+        f"WHERE m.user_id = %s AND o.content_object_id = {model_id}"
     )
 
 
 def _granted_perms(user, model: RegisteredModel) -> set[str]:
-    content_type = ContentType.objects.get_for_model(RegisteredModel)  # cached per process
-    rows = sql.fetch(_grants_sql("%s"), [user.pk, content_type.pk, str(model.pk)] * 2)
+    rows = sql.fetch(_grants_sql("%s"), [user.pk, model.pk] * 2)
     return {codename for (codename,) in rows}
 
 
@@ -205,15 +212,11 @@ def _model_for_user(user, column: str, value: str, role: Role) -> RegisteredMode
         f"LEFT JOIN {sql.table(Group)} g ON g.id = m.team_id"
     )
     if _needs_grants(user):
-        content_type = ContentType.objects.get_for_model(RegisteredModel)  # cached per process
-        key = (
-            f"(SELECT CAST(id AS VARCHAR(40)) FROM {sql.table(RegisteredModel)} "  # noqa: S608
-            f"WHERE {column} = %s)"
-        )
+        key = f"(SELECT id FROM {sql.table(RegisteredModel)} WHERE {column} = %s)"  # noqa: S608
         rows = sql.fetch(
             f"{select}, grants.codename{joins} LEFT JOIN ({_grants_sql(key)}) grants ON 1 = 1 "
             f"WHERE m.{column} = %s",
-            [*[user.pk, content_type.pk, value] * 2, value],
+            [*[user.pk, value] * 2, value],
         )
     else:
         rows = sql.fetch(f"{select}, NULL{joins} WHERE m.{column} = %s", [value])

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count, Max, Q
 from django.urls import reverse
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from models_app.names import MAX_NAME_LENGTH
 
@@ -124,6 +125,25 @@ class RegisteredModel(models.Model):
         if specs is None:
             specs = dict(self.metric_specs.values_list("name", "higher_is_better"))
         return specs.get(metric_name, default_higher_is_better(metric_name))
+
+
+# Roles on a model (models_app.access) are guardian object permissions stored in these two
+# tables, with a real foreign key to the model, instead of guardian's generic tables (content
+# type + the model's id as text). Guardian finds them by the reverse relations of
+# RegisteredModel (guardian.utils.get_user_obj_perms_model), so assign_perm, remove_perm and its
+# other shortcuts read and write here; deleting a model deletes its grants.
+class RegisteredModelUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        verbose_name = "role of a user on a model"
+
+
+class RegisteredModelGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE)
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        verbose_name = "role of a team on a model"
 
 
 class ModelTag(models.Model):

@@ -12,7 +12,6 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
-from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import assign_perm
 
 from audit import chain
@@ -182,10 +181,8 @@ def metric_direction_set(
 
 def model_delete(*, actor, model: RegisteredModel, reason: str = "") -> None:
     """Delete a model, its versions and files, and every grant on it (a new model with the
-    same name starts with none)."""
+    same name starts with none: they go with it, by their foreign key)."""
     require(actor, model, Role.MANAGE)
-    from django.contrib.contenttypes.models import ContentType
-
     with transaction.atomic():
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         keys = list(
@@ -200,9 +197,6 @@ def model_delete(*, actor, model: RegisteredModel, reason: str = "") -> None:
             before=state,
             reason=reason,
         )
-        ct = ContentType.objects.get_for_model(RegisteredModel)
-        UserObjectPermission.objects.filter(content_type=ct, object_pk=str(model.pk)).delete()
-        GroupObjectPermission.objects.filter(content_type=ct, object_pk=str(model.pk)).delete()
         try:
             VersionParent.objects.filter(child__model=model).delete()
             model.delete()

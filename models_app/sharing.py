@@ -7,16 +7,18 @@ model row, refuses to leave the model without a manager, and is audited in its t
 from dataclasses import dataclass
 
 from django.contrib.auth.models import Group, User
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_with_perms, remove_perm
 
 from audit import chain
 from core.errors import Conflict
 from models_app.access import Role, require
-from models_app.models import RegisteredModel
+from models_app.models import (
+    RegisteredModel,
+    RegisteredModelGroupObjectPermission,
+    RegisteredModelUserObjectPermission,
+)
 
 
 @dataclass
@@ -84,14 +86,11 @@ def _label(principal) -> str:
 
 def _current(model: RegisteredModel, principal) -> set[Role]:
     """Roles granted to exactly this user or team (not through a team)."""
-    ct = ContentType.objects.get_for_model(RegisteredModel)
     if isinstance(principal, Group):
-        rows = GroupObjectPermission.objects.filter(group=principal)
+        rows = RegisteredModelGroupObjectPermission.objects.filter(group=principal)
     else:
-        rows = UserObjectPermission.objects.filter(user=principal)
-    codenames = rows.filter(content_type=ct, object_pk=str(model.pk)).values_list(
-        "permission__codename", flat=True
-    )
+        rows = RegisteredModelUserObjectPermission.objects.filter(user=principal)
+    codenames = rows.filter(content_object=model).values_list("permission__codename", flat=True)
     return _roles_from_perms(set(codenames))
 
 

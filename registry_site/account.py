@@ -8,7 +8,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.rules import LOGIN, access
-from models_app.access import visible_models
+from models_app.access import Role, visible_models
+from models_app.models import RegisteredModelGroupObjectPermission
 from registry_site.models import ApiToken
 from registry_site.tokens import token_create, token_revoke
 
@@ -60,18 +61,14 @@ def token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def teams(request: HttpRequest) -> HttpResponse:
     """The teams you are in and the models each team can reach that you may also view."""
-    from guardian.models import GroupObjectPermission
-
     groups = request.user.groups.order_by("name")
     visible = visible_models(request.user)
-    grants = GroupObjectPermission.objects.filter(
-        group__in=groups,
-        content_type__app_label="models_app",
-        permission__codename="view_registeredmodel",
-    ).values_list("group_id", "object_pk")
+    grants = RegisteredModelGroupObjectPermission.objects.filter(
+        group__in=groups, permission__codename=Role.VIEW.perm
+    ).values_list("group_id", "content_object_id")
     by_group: dict[int, set[int]] = {}
-    for group_id, object_pk in grants:
-        by_group.setdefault(group_id, set()).add(int(object_pk))
+    for group_id, model_id in grants:
+        by_group.setdefault(group_id, set()).add(model_id)
     all_ids = set().union(*by_group.values()) if by_group else set()
     models = {m.pk: m for m in visible.filter(pk__in=all_ids).order_by("name_key")}
     rows = [

@@ -9,7 +9,13 @@ from core.errors import Conflict
 from models_app import services
 from models_app.access import Role, roles_for
 from models_app.metadata import parse_metadata
-from models_app.models import Artifact, Dataset, ModelVersion, RegisteredModel
+from models_app.models import (
+    Artifact,
+    Dataset,
+    ModelVersion,
+    RegisteredModel,
+    RegisteredModelUserObjectPermission,
+)
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -122,6 +128,7 @@ def test_deleting_a_model_removes_files_and_grants(
         services.model_delete(actor=owner, model=model)
     assert not default_storage.exists(key)
     assert not UserObjectPermission.objects.exists()
+    assert not RegisteredModelUserObjectPermission.objects.exists()
     again = factories.registered_model(owner, "fraud")
     assert roles_for(viewer, again) == set()
 

@@ -1,0 +1,140 @@
+"""The data migration that moves the roles granted on models out of guardian's generic tables
+into the models' direct ones (models_app 0007), forward and back, on real rows written at the
+schema before it. It runs on whichever backend the suite runs on, SQLite and PostgreSQL alike
+(migrations need a database outside a test transaction, hence transaction=True)."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from guardian.core import ObjectPermissionChecker
+
+from models_app.access import Role, roles_for
+from models_app.models import (
+    RegisteredModel,
+    RegisteredModelGroupObjectPermission,
+    RegisteredModelUserObjectPermission,
+)
+
+BEFORE = [("models_app", "0005_move_imports_to_exchange")]
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def migrate(targets=()):
+    """Migrate to ``targets`` and every other app to its newest migration; the apps as of
+    there, for reading and writing rows through the historical models."""
+    executor = MigrationExecutor(connection)
+    apps_moved = {app for app, _ in targets}
+    nodes = [*targets, *(n for n in executor.loader.graph.leaf_nodes() if n[0] not in apps_moved)]
+    executor.migrate(nodes)
+    return executor.loader.project_state(nodes).apps
+
+
+def generic_rows(apps, kind: str) -> set[tuple]:
+    """(user or team id, permission id, content type id, object_pk) of every generic row."""
+    principal = "user_id" if kind == "User" else "group_id"
+    rows = apps.get_model("guardian", f"{kind}ObjectPermission").objects.values_list(
+        principal, "permission_id", "content_type_id", "object_pk"
+    )
+    return set(rows)
+
+
+def direct_rows(model) -> set[tuple]:
+    """(user or team id, permission id, model id) of every row of a direct table."""
+    principal = "user_id" if model is RegisteredModelUserObjectPermission else "group_id"
+    return set(model.objects.values_list(principal, "permission_id", "content_object_id"))
+
+
+def write_grants_before(apps) -> dict:
+    """Users, a team, models and grants as the generic tables held them: roles on models
+    directly and through the team, a grant on another kind of object, and two rows that name
+    no model (a deleted model's id, an id written with a leading zero). Returns the ids and the
+    generic rows that should stay where they are."""
+    User = apps.get_model("auth", "User")
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    ContentType = apps.get_model("contenttypes", "ContentType")
+    Model = apps.get_model("models_app", "RegisteredModel")
+    kinds = {
+        "User": apps.get_model("guardian", "UserObjectPermission"),
+        "Group": apps.get_model("guardian", "GroupObjectPermission"),
+    }
+    model_type = ContentType.objects.get(app_label="models_app", model="registeredmodel")
+    group_type = ContentType.objects.get(app_label="auth", model="group")
+    owner, editor, member = (User.objects.create(username=n) for n in ("owner", "editor", "member"))
+    team = Group.objects.create(name="reviewers")
+    team.user_set.add(member)
+    fraud, churn, unshared = (
+        Model.objects.create(name=name, name_key=name, slug=name, owner=owner)
+        for name in ("fraud", "churn", "unshared")
+    )
+    stays: dict[str, set[tuple]] = {"User": set(), "Group": set()}
+
+    def grant(principal, codenames, object_pk, content_type=model_type, *, moves=True):
+        kind = "Group" if isinstance(principal, Group) else "User"
+        for codename in codenames:
+            permission = Permission.objects.get(content_type=content_type, codename=codename)
+            row = kinds[kind].objects.create(
+                **{kind.lower(): principal},
+                permission=permission,
+                content_type=content_type,
+                object_pk=object_pk,
+            )
+            if not moves:
+                stays[kind].add((principal.pk, permission.pk, content_type.pk, row.object_pk))
+
+    every_role = [role.perm for role in Role]
+    grant(owner, every_role, str(fraud.pk))
+    grant(owner, every_role, str(churn.pk))
+    grant(editor, ["view_registeredmodel", "edit_registeredmodel"], str(fraud.pk))
+    grant(team, ["view_registeredmodel", "review_registeredmodel"], str(fraud.pk))
+    grant(team, ["view_registeredmodel"], str(churn.pk))
+    grant(editor, ["change_group"], str(team.pk), group_type, moves=False)
+    grant(editor, ["view_registeredmodel"], str(unshared.pk + 1000), moves=False)
+    grant(team, ["view_registeredmodel"], f"0{churn.pk}", moves=False)
+    return {
+        "users": {u.username: u.pk for u in (owner, editor, member)},
+        "models": {m.name: m.pk for m in (fraud, churn, unshared)},
+        "generic": {kind: generic_rows(apps, kind) for kind in kinds},
+        "stays": stays,
+    }
+
+
+EXPECTED_ROLES = {
+    ("owner", "fraud"): set(Role),
+    ("owner", "churn"): set(Role),
+    ("owner", "unshared"): set(),
+    ("editor", "fraud"): {Role.VIEW, Role.EDIT},
+    ("editor", "churn"): set(),
+    ("editor", "unshared"): set(),
+    ("member", "fraud"): {Role.VIEW, Role.REVIEW},
+    ("member", "churn"): {Role.VIEW},
+    ("member", "unshared"): set(),
+}
+
+
+def test_grants_move_to_the_direct_tables_and_back():
+    try:
+        before = write_grants_before(migrate(BEFORE))
+
+        apps = migrate()  # forward: 0005 creates the direct tables, 0006 moves the rows
+        for kind, direct in (
+            ("User", RegisteredModelUserObjectPermission),
+            ("Group", RegisteredModelGroupObjectPermission),
+        ):
+            moved = before["generic"][kind] - before["stays"][kind]
+            assert direct_rows(direct) == {(p, perm, int(pk)) for p, perm, _, pk in moved}
+            assert generic_rows(apps, kind) == before["stays"][kind]
+        for (username, name), roles in EXPECTED_ROLES.items():
+            user = User.objects.get(pk=before["users"][username])
+            model = RegisteredModel.objects.get(pk=before["models"][name])
+            assert roles_for(user, model) == roles, (username, name)
+            perms = set(ObjectPermissionChecker(user).get_perms(model))  # guardian's reading
+            assert perms == {role.perm for role in roles}, (username, name)
+
+        apps = migrate(BEFORE)  # back: every row in the generic tables again, as it was
+        assert generic_rows(apps, "User") == before["generic"]["User"]
+        assert generic_rows(apps, "Group") == before["generic"]["Group"]
+    finally:
+        migrate()
