@@ -25,6 +25,7 @@ from exchange.history import verify_imported
 from exchange.importing import import_registry
 from exchange.models import ImportedAuditEvent, RegistryImport
 from models_app import services, storage
+from models_app.metadata import VersionMetadata
 from models_app.models import (
     Dataset,
     ModelVersion,
@@ -399,9 +400,7 @@ def test_export_streams_large_files_with_bounded_memory(owner, tmp_path):
         for i in range(32):
             f.write(bytes([i]) * (1024 * 1024))
     incoming = storage.incoming_from_path("weights.bin", str(big))
-    services.version_create(
-        actor=owner, model=model, metadata=services.VersionMetadata(), files=[incoming]
-    )
+    services.version_create(actor=owner, model=model, metadata=VersionMetadata(), files=[incoming])
     tracemalloc.start()
     try:
         export_registry(str(tmp_path / "big.tar"))

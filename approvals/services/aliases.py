@@ -1,0 +1,184 @@
+"""Aliases: moving one onto a version, rolling back, removing, and where one pointed at a time."""
+
+import re
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from approvals import notify
+from approvals.models import Alias, AliasAssignment
+from approvals.services.reviews import S
+from audit import chain
+from core.errors import Conflict
+from models_app.access import Role, require
+from models_app.models import ModelVersion, RegisteredModel
+
+ALIAS_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+
+
+def _validate_alias_name(name: str) -> str:
+    name = (name or "").strip().lower()
+    if not ALIAS_NAME.match(name):
+        raise ValidationError(
+            {"alias": ["Alias names are lower-case letters, digits, '-' and '_' (max 64)."]}
+        )
+    if name == "latest":
+        raise ValidationError(
+            {"alias": ["'latest' is reserved: it always means the newest version."]}
+        )
+    return name
+
+
+def _move(*, actor, model, name, version, kind, note) -> AliasAssignment:
+    alias = Alias.objects.select_for_update().filter(model=model, name=name).first()
+    previous = alias.version if alias else None
+    if alias is None:
+        try:
+            with transaction.atomic():
+                alias = Alias.objects.create(
+                    model=model, name=name, version=version, protected=name in Alias.PROTECTED_NAMES
+                )
+        except IntegrityError:
+            raise Conflict(
+                f"{name} was set by someone else at the same moment; try again."
+            ) from None
+    else:
+        Alias.objects.filter(pk=alias.pk).update(version=version, updated_at=timezone.now())
+    entry = AliasAssignment.objects.create(
+        model=model,
+        alias_name=name,
+        version=version,
+        version_number=version.number,
+        previous_version=previous,
+        previous_number=previous.number if previous else None,
+        kind=kind,
+        note=note,
+        assigned_by=actor,
+        assigned_at=timezone.now(),
+    )
+    chain.record(
+        actor=actor,
+        action="alias.rolled_back" if kind == AliasAssignment.Kind.ROLLBACK else "alias.moved",
+        target=version,  # so the version's timeline shows when it became production
+        model=model,
+        before={"alias": name, "version": previous.number if previous else None},
+        after={"alias": name, "version": version.number},
+        reason=note,
+    )
+    return entry
+
+
+def _check_alias_target(actor, model, name: str, version: ModelVersion) -> None:
+    if version.model_id != model.pk:
+        raise ValidationError({"version": ["That version belongs to another model."]})
+    if name in Alias.PROTECTED_NAMES:
+        require(actor, model, Role.PROMOTE)
+        if version.status != S.APPROVED:
+            raise Conflict(
+                f"Only approved versions may become {name}; version {version.number} is "
+                f"{version.get_status_display().lower()}."
+            )
+    else:
+        require(actor, model, Role.EDIT)
+
+
+def alias_set(*, actor, model: RegisteredModel, name: str, version: ModelVersion, note: str = ""):
+    """Point an alias at a version. production/staging: promote role, approved versions only."""
+    name = _validate_alias_name(name)
+    with transaction.atomic():
+        RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        _check_alias_target(actor, model, name, locked)
+        current = Alias.objects.filter(model=model, name=name).values_list("version_id", flat=True)
+        if list(current) == [locked.pk]:
+            raise Conflict(f"{name} already points at version {locked.number}.")
+        entry = _move(
+            actor=actor, model=model, name=name, version=locked,
+            kind=AliasAssignment.Kind.PROMOTE, note=note.strip(),
+        )  # fmt: skip
+    notify.alias_moved_on_commit(entry.pk)
+    return entry
+
+
+def rollback_target(
+    model: RegisteredModel, name: str = "production", *, aliases: list[Alias] | None = None
+) -> ModelVersion | None:
+    """The version that held the alias before the current one was put there. ``aliases``:
+    the model's aliases when the caller has them loaded already."""
+    if aliases is None:
+        alias = Alias.objects.filter(model=model, name=name).first()
+    else:
+        alias = next((a for a in aliases if a.name == name), None)
+    if alias is None:
+        return None
+    last_promotion = (
+        AliasAssignment.objects.filter(
+            model=model,
+            alias_name=name,
+            version_id=alias.version_id,
+            kind=AliasAssignment.Kind.PROMOTE,
+        )  # fmt: skip
+        .select_related("previous_version")
+        .first()
+    )
+    if last_promotion is None or last_promotion.previous_version is None:
+        return None
+    return last_promotion.previous_version
+
+
+def alias_rollback(*, actor, model: RegisteredModel, reason: str, name: str = "production"):
+    """One click: return the alias to the version that held it before, with a reason."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["Say why you roll back."]})
+    require(actor, model, Role.PROMOTE if name in Alias.PROTECTED_NAMES else Role.EDIT)
+    with transaction.atomic():
+        RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        target = rollback_target(model, name)
+        if target is None:
+            raise Conflict(f"{name} has no earlier version to roll back to.")
+        target = ModelVersion.objects.select_for_update().get(pk=target.pk)
+        if name in Alias.PROTECTED_NAMES and target.status != S.APPROVED:
+            raise Conflict(
+                f"The previous {name} version {target.number} is "
+                f"{target.get_status_display().lower()}; promote an approved version instead."
+            )
+        entry = _move(
+            actor=actor, model=model, name=name, version=target,
+            kind=AliasAssignment.Kind.ROLLBACK, note=reason,
+        )  # fmt: skip
+    notify.alias_moved_on_commit(entry.pk)
+    return entry
+
+
+def alias_delete(*, actor, model: RegisteredModel, name: str, note: str = "") -> None:
+    name = _validate_alias_name(name)
+    require(actor, model, Role.PROMOTE if name in Alias.PROTECTED_NAMES else Role.EDIT)
+    with transaction.atomic():
+        alias = Alias.objects.select_for_update().filter(model=model, name=name).first()
+        if alias is None:
+            raise Conflict(f"{model.name} has no alias {name}.")
+        AliasAssignment.objects.create(
+            model=model, alias_name=name, version=None, previous_version=alias.version,
+            previous_number=alias.version.number, kind=AliasAssignment.Kind.REMOVE,
+            note=note, assigned_by=actor, assigned_at=timezone.now(),
+        )  # fmt: skip
+        chain.record(
+            actor=actor, action="alias.removed", target=alias.version, model=model,
+            before={"alias": name, "version": alias.version.number}, reason=note,
+        )  # fmt: skip
+        alias.delete()
+
+
+def alias_at(model: RegisteredModel, name: str, when: datetime) -> ModelVersion | None:
+    """What did ``name`` point at, at ``when``? (None: it did not exist then.)"""
+    entry = (
+        AliasAssignment.objects.filter(model=model, alias_name=name, assigned_at__lte=when)
+        .select_related("version")
+        .first()
+    )
+    if entry is None or entry.kind == AliasAssignment.Kind.REMOVE:
+        return None
+    return entry.version

@@ -1,0 +1,84 @@
+"""A model's review policy: how many approvals, which gates."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from approvals.models import MetricGate, ReviewPolicy
+from audit import chain
+from models_app.access import Role, require
+from models_app.models import RegisteredModel
+
+
+def policy_update(
+    *,
+    actor,
+    model: RegisteredModel,
+    required_approvals: int,
+    require_description: bool = True,
+    require_training_dataset: bool = True,
+    require_metrics: bool = True,
+    verify_artifacts: bool = True,
+    metric_gates: list[dict] = (),
+) -> ReviewPolicy:
+    """Replace the model's review policy. Gates: [{metric, split, threshold, max_regression}]."""
+    require(actor, model, Role.MANAGE)
+    if not 1 <= required_approvals <= 10:
+        raise ValidationError({"required_approvals": ["Between 1 and 10 approvals."]})
+    seen = set()
+    for i, g in enumerate(metric_gates):
+        if not g.get("metric"):
+            raise ValidationError({f"gates[{i}]": ["Name the metric."]})
+        if g.get("threshold") is None and g.get("max_regression") is None:
+            raise ValidationError({f"gates[{i}]": ["Give a threshold, a tolerance, or both."]})
+        if g.get("max_regression") is not None and g["max_regression"] < 0:
+            raise ValidationError({f"gates[{i}]": ["The tolerance cannot be negative."]})
+        key = (g["metric"], g.get("split", ""))
+        if key in seen:
+            raise ValidationError({f"gates[{i}]": [f"{g['metric']} appears twice."]})
+        seen.add(key)
+    with transaction.atomic():
+        policy, _ = ReviewPolicy.objects.select_for_update().get_or_create(model=model)
+        before = _policy_state(policy)
+        policy.required_approvals = required_approvals
+        policy.require_description = require_description
+        policy.require_training_dataset = require_training_dataset
+        policy.require_metrics = require_metrics
+        policy.verify_artifacts = verify_artifacts
+        policy.save()
+        policy.gates.all().delete()
+        MetricGate.objects.bulk_create(
+            MetricGate(
+                policy=policy,
+                metric=g["metric"],
+                split=g.get("split", ""),
+                threshold=g.get("threshold"),
+                max_regression=g.get("max_regression"),
+            )  # fmt: skip
+            for g in metric_gates
+        )
+        chain.record(
+            actor=actor, action="policy.updated", target=model, model=model,
+            before=before, after=_policy_state(policy),
+        )  # fmt: skip
+    return policy
+
+
+def _policy_state(policy: ReviewPolicy) -> dict:
+    return {
+        "required_approvals": policy.required_approvals,
+        "require_description": policy.require_description,
+        "require_training_dataset": policy.require_training_dataset,
+        "require_metrics": policy.require_metrics,
+        "verify_artifacts": policy.verify_artifacts,
+        "gates": [
+            {
+                "metric": g.metric,
+                "split": g.split,
+                "threshold": g.threshold,
+                "max_regression": g.max_regression,
+            }  # fmt: skip
+            for g in policy.gates.all()
+        ]
+        if policy.pk
+        else [],
+    }

@@ -1,0 +1,280 @@
+"""Reviews: submitting a version, withdrawing it, approving, rejecting, archiving, comments."""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from approvals import gates, notify
+from approvals.models import Alias, Comment, Review
+from audit import chain
+from core.errors import Conflict
+from models_app.access import Role, models_with_role, require
+from models_app.models import ModelVersion, RegisteredModel
+
+S = ModelVersion.Status
+
+
+class GateFailure(Conflict):
+    """Approval refused because gates fail and no (allowed) override was given."""
+
+    def __init__(self, message: str, results: list[gates.GateResult]):
+        super().__init__(message)
+        self.results = results
+
+
+def _lock(version: ModelVersion) -> ModelVersion:
+    return ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+
+
+def _refuse(version: ModelVersion, action: str) -> Conflict:
+    return Conflict(
+        f"Version {version.number} is {version.get_status_display().lower()}; it cannot be "
+        f"{action}."
+    )
+
+
+def production_of(model: RegisteredModel) -> ModelVersion | None:
+    alias = Alias.objects.filter(model=model, name="production").select_related("version").first()
+    return alias.version if alias else None
+
+
+def version_submit(*, actor, version: ModelVersion) -> ModelVersion:
+    """Send a draft to review: its files and metadata are frozen from here on."""
+    require(actor, version.model, Role.EDIT)
+    with transaction.atomic():
+        locked = _lock(version)
+        if locked.status != S.DRAFT:
+            raise _refuse(locked, "submitted (only drafts can be)")
+        now = timezone.now()
+        ModelVersion.objects.filter(pk=locked.pk).update(
+            status=S.IN_REVIEW, submitted_by=actor, submitted_at=now, decided_at=None
+        )
+        chain.record(
+            actor=actor,
+            action="version.submitted",
+            target=locked,
+            model=locked.model,
+            before={"status": S.DRAFT},
+            after={"status": S.IN_REVIEW},
+        )
+        transaction.on_commit(lambda: notify.submitted(locked.pk))
+    locked.refresh_from_db()
+    return locked
+
+
+def version_withdraw(*, actor, version: ModelVersion, reason: str = "") -> ModelVersion:
+    """Back to draft, by its author or submitter; reviews so far are discarded (and kept)."""
+    with transaction.atomic():
+        locked = _lock(version)
+        if locked.status != S.IN_REVIEW:
+            raise _refuse(locked, "withdrawn (only versions in review can be)")
+        if actor.pk not in (locked.created_by_id, locked.submitted_by_id):
+            raise PermissionDenied("Only the version's author or submitter may withdraw it.")
+        discarded = Review.objects.filter(version=locked, discarded_at__isnull=True).update(
+            discarded_at=timezone.now()
+        )
+        ModelVersion.objects.filter(pk=locked.pk).update(status=S.DRAFT)
+        chain.record(
+            actor=actor,
+            action="version.withdrawn",
+            target=locked,
+            model=locked.model,
+            before={"status": S.IN_REVIEW},
+            after={"status": S.DRAFT, "reviews_discarded": discarded},
+            reason=reason,
+        )
+    locked.refresh_from_db()
+    return locked
+
+
+def _check_reviewer(actor, version: ModelVersion) -> set[Role]:
+    roles = require(actor, version.model, Role.REVIEW)
+    if actor.pk in (version.created_by_id, version.submitted_by_id):
+        raise PermissionDenied(
+            "You registered or submitted this version; someone else must review it "
+            "(separation of duties)."
+        )
+    if Review.objects.filter(version=version, reviewer=actor, discarded_at__isnull=True).exists():
+        raise Conflict("You have already reviewed this version.")
+    return roles
+
+
+def review_approve(
+    *, actor, version: ModelVersion, reason: str = "", override_reason: str = ""
+) -> Review:
+    """Approve; when the approvals reach the policy's quorum the version becomes approved.
+
+    Failing gates refuse the approval unless the reviewer also holds manage and writes an
+    override reason, which is kept on the review (and so on the version) for good.
+    """
+    reason, override_reason = reason.strip(), override_reason.strip()
+    with transaction.atomic():
+        locked = _lock(version)
+        if locked.status != S.IN_REVIEW:
+            raise _refuse(locked, "approved (only versions in review can be)")
+        roles = _check_reviewer(actor, locked)
+        policy = gates.policy_for(locked.model)
+        results = gates.evaluate(
+            locked, policy=policy, production=production_of(locked.model), verify_files=True
+        )
+        failed = gates.failing(results)
+        if failed and not override_reason:
+            raise GateFailure(
+                "Gates fail: "
+                + "; ".join(r.label for r in failed)
+                + ". Fix the version, or (with the manage role) approve with an override reason.",
+                results,
+            )
+        if failed and Role.MANAGE not in roles:
+            raise GateFailure(
+                "Only a reviewer who also holds the manage role may override failing gates.",
+                results,
+            )
+        try:
+            with transaction.atomic():
+                review = Review.objects.create(
+                    version=locked,
+                    reviewer=actor,
+                    decision=Review.Decision.APPROVE,
+                    reason=reason,
+                    override_reason=override_reason if failed else "",
+                    gates=[r.as_dict() for r in results],
+                )
+        except IntegrityError:
+            raise Conflict("You have already reviewed this version.") from None
+        chain.record(
+            actor=actor,
+            action="review.approved",
+            target=locked,
+            model=locked.model,
+            after={"gates_failed": [r.key for r in failed]},
+            reason=reason,
+        )
+        if failed:
+            chain.record(
+                actor=actor,
+                action="review.gate_override",
+                target=locked,
+                model=locked.model,
+                after={"gates": [r.as_dict() for r in failed]},
+                reason=override_reason,
+            )
+        approvals = Review.objects.filter(
+            version=locked, decision=Review.Decision.APPROVE, discarded_at__isnull=True
+        ).count()
+        if approvals >= policy.required_approvals:
+            flipped = ModelVersion.objects.filter(pk=locked.pk, status=S.IN_REVIEW).update(
+                status=S.APPROVED, decided_at=timezone.now()
+            )
+            if flipped:
+                chain.record(
+                    actor=actor,
+                    action="version.approved",
+                    target=locked,
+                    model=locked.model,
+                    before={"status": S.IN_REVIEW},
+                    after={"status": S.APPROVED, "approvals": approvals},
+                )
+                transaction.on_commit(lambda: notify.approved(locked.pk))
+        transaction.on_commit(lambda: notify.decided(review.pk))
+    return review
+
+
+def review_reject(*, actor, version: ModelVersion, reason: str) -> Review:
+    """Any one rejection rejects the version. A reason is required."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["Say why the version is rejected."]})
+    with transaction.atomic():
+        locked = _lock(version)
+        if locked.status != S.IN_REVIEW:
+            raise _refuse(locked, "rejected (only versions in review can be)")
+        _check_reviewer(actor, locked)
+        review = Review.objects.create(
+            version=locked, reviewer=actor, decision=Review.Decision.REJECT, reason=reason
+        )
+        ModelVersion.objects.filter(pk=locked.pk).update(
+            status=S.REJECTED, decided_at=timezone.now()
+        )
+        chain.record(
+            actor=actor,
+            action="review.rejected",
+            target=locked,
+            model=locked.model,
+            before={"status": S.IN_REVIEW},
+            after={"status": S.REJECTED},
+            reason=reason,
+        )
+        transaction.on_commit(lambda: notify.decided(review.pk))
+    return review
+
+
+def version_archive(*, actor, version: ModelVersion, reason: str = "") -> ModelVersion:
+    require(actor, version.model, Role.MANAGE)
+    with transaction.atomic():
+        locked = _lock(version)
+        if locked.status not in (S.APPROVED, S.REJECTED):
+            raise _refuse(locked, "archived (only approved or rejected versions can be)")
+        held = list(
+            Alias.objects.filter(version=locked, protected=True).values_list("name", flat=True)
+        )
+        if held:
+            raise Conflict(
+                f"Version {locked.number} holds {', '.join(held)}; move the alias first."
+            )
+        ModelVersion.objects.filter(pk=locked.pk).update(status=S.ARCHIVED)
+        chain.record(
+            actor=actor,
+            action="version.archived",
+            target=locked,
+            model=locked.model,
+            before={"status": locked.status},
+            after={"status": S.ARCHIVED},
+            reason=reason,
+        )
+    locked.refresh_from_db()
+    return locked
+
+
+def comment_add(
+    *, actor, version: ModelVersion, body: str, metric: str = "", parent: Comment | None = None
+) -> Comment:
+    require(actor, version.model, Role.VIEW)
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError({"body": ["Write something."]})
+    if len(body) > 10000:
+        raise ValidationError({"body": ["Comments are at most 10,000 characters."]})
+    if metric and not version.metrics.filter(name=metric).exists():
+        raise ValidationError({"metric": [f"Version {version.number} has no metric {metric!r}."]})
+    if parent is not None and parent.version_id != version.pk:
+        raise ValidationError({"parent": ["That comment belongs to another version."]})
+    with transaction.atomic():
+        comment = Comment.objects.create(
+            version=version, author=actor, body=body, metric=metric, parent=parent
+        )
+        chain.record(
+            actor=actor,
+            action="comment.added",
+            target=version,
+            model=version.model,
+            after={
+                "comment": comment.pk,
+                "metric": metric,
+                "reply_to": parent.pk if parent else None,
+            },
+        )
+        transaction.on_commit(lambda: notify.commented(comment.pk))
+    return comment
+
+
+def versions_waiting_for(user):
+    """Versions in review that ``user`` may review and has not decided yet."""
+    return (
+        ModelVersion.objects.filter(
+            status=S.IN_REVIEW, model__in=models_with_role(user, Role.REVIEW)
+        )
+        .exclude(Q(created_by=user) | Q(submitted_by=user))
+        .exclude(reviews__reviewer=user, reviews__discarded_at__isnull=True)
+    )

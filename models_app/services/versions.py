@@ -1,0 +1,377 @@
+"""Versions: registering one with its metadata and files, changing a draft's metadata and
+files, deleting a draft."""
+
+import dataclasses
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from audit import chain
+from core import sql
+from core.errors import Conflict
+from models_app import storage
+from models_app.access import Role, require, visible_models
+from models_app.metadata import (
+    VersionMetadata,
+    parse_requirements,
+)
+from models_app.models import (
+    Artifact,
+    Dataset,
+    Dependency,
+    Metric,
+    ModelVersion,
+    Param,
+    RegisteredModel,
+    VersionDataset,
+    VersionParent,
+    VersionTag,
+)
+from models_app.names import name_key
+from models_app.services.files import (
+    apply_filled,
+    fields_from_files,
+    inspect_files,
+    inspection_audit,
+    metadata_fields,
+    prepare_files,
+    store_files,
+    version_fields,
+)
+
+
+def _resolve_parents(meta: VersionMetadata, *, actor) -> list:
+    """Parents are looked up among models the actor may view: a hidden model is 'not found'."""
+    rows = []
+    errors = {}
+    if not meta.parents:
+        return rows
+    visible = visible_models(actor)
+    for i, parent in enumerate(meta.parents):
+        version = (
+            ModelVersion.objects.filter(
+                model__in=visible, model__name_key=name_key(parent.model), number=parent.version
+            )
+            .select_related("model")
+            .first()
+        )
+        if version is None:
+            errors[f"parents[{i}]"] = [f"No version {parent.version} of {parent.model!r} found."]
+        else:
+            rows.append((version, parent.relation))
+    if errors:
+        raise ValidationError(errors)
+    return rows
+
+
+def _metadata_rows(version: ModelVersion, meta: VersionMetadata) -> list[list]:
+    """The version's metrics, params, tags and dependencies as new rows, a list per kind."""
+    return [
+        [Metric(version=version, name=m.name, value=m.value, split=m.split) for m in meta.metrics],
+        [Param(version=version, key=k, value=v) for k, v in meta.params.items()],
+        [VersionTag(version=version, key=k, value=v) for k, v in meta.tags.items()],
+        [
+            Dependency(version=version, name=n, specifier=s)
+            for n, s in parse_requirements(meta.requirements)
+        ],
+    ]
+
+
+def _write_links(version: ModelVersion, meta: VersionMetadata, *, actor, parents) -> None:
+    """The version's dataset links (registering new datasets) and parent links."""
+    for d in meta.datasets:
+        dataset, created = Dataset.objects.get_or_create(
+            name=d.name,
+            defaults={
+                "uri": d.uri,
+                "digest": d.digest,
+                "row_count": d.row_count,
+                "description": d.description,
+                "created_by": actor,
+            },
+        )
+        if not created and d.digest and dataset.digest and d.digest != dataset.digest:
+            raise ValidationError(
+                {
+                    "datasets": [
+                        f"Dataset {d.name!r} is registered with digest {dataset.digest}, "
+                        f"not {d.digest}. Register the new data under a new name."
+                    ]
+                }
+            )
+        VersionDataset.objects.create(version=version, dataset=dataset, role=d.role)
+    for parent, relation in parents:
+        if parent.pk == version.pk:
+            raise ValidationError({"parents": ["A version cannot be its own parent."]})
+        VersionParent.objects.create(child=version, parent=parent, relation=relation)
+
+
+def _apply_scalars(version: ModelVersion, meta: VersionMetadata) -> None:
+    for field in (
+        "description",
+        "framework",
+        "framework_version",
+        "python_version",
+        "requirements",
+        "signature",
+        "source_run",
+        "source_repository",
+        "source_commit",
+    ):
+        setattr(version, field, getattr(meta, field))
+
+
+def version_state(version: ModelVersion) -> dict:
+    """A version's metadata as a plain dict, for audit before/after and for diffs."""
+    return {
+        "description": version.description,
+        "framework": version.framework,
+        "framework_version": version.framework_version,
+        "python_version": version.python_version,
+        "requirements": version.requirements,
+        "signature": version.signature,
+        "source": {
+            "run": version.source_run,
+            "repository": version.source_repository,
+            "commit": version.source_commit,
+        },
+        "metrics": [
+            {"name": m.name, "value": m.value, "split": m.split} for m in version.metrics.all()
+        ],
+        "params": {p.key: p.value for p in version.params.all()},
+        "tags": {t.key: t.value for t in version.tags.all()},
+        "datasets": [
+            {"name": link.dataset.name, "role": link.role}
+            for link in version.dataset_links.select_related("dataset")
+        ],
+        "parents": [
+            {
+                "model": link.parent.model.name,
+                "version": link.parent.number,
+                "relation": link.relation,
+            }
+            for link in version.parent_links.select_related("parent__model")
+        ],
+    }
+
+
+def version_create(
+    *,
+    actor,
+    model: RegisteredModel,
+    metadata: VersionMetadata,
+    files: list[storage.IncomingFile] = (),
+    adopt: list[storage.StoredFile] = (),
+) -> ModelVersion:
+    """Register a new version (a draft) with its metadata and files. The number is the next
+    one of the model, assigned under a row lock, never reused.
+
+    ``adopt``: files already in storage under server-made keys (e.g. uploaded through the
+    MLflow artifact proxy); the version takes their keys over. They are not deleted when the
+    registration fails: their owner keeps them."""
+    require(actor, model, Role.EDIT)
+    files = list(files)
+    adopted = list(adopt)
+    prepare_files(files + adopted)
+    parents = _resolve_parents(metadata, actor=actor)
+    # Read every file before it is stored (store() may move the temporary file away).
+    inspected = inspect_files(files, adopted)
+    filled = fields_from_files(metadata_fields(metadata), inspected, files, adopted)
+    metadata = dataclasses.replace(metadata, **filled)
+    keys = store_files(model, files)
+    try:
+        # No savepoint: every caller lets a failure roll back its whole transaction.
+        with transaction.atomic(savepoint=False):
+            version = ModelVersion(model=model, created_by=actor)
+            _apply_scalars(version, metadata)
+            # The number, the version and its metadata rows in one statement on PostgreSQL:
+            # the model's row stays locked from here to the commit, so the fewer round trips
+            # the better (core/sql.py). When nothing else is written before the audit
+            # event (no datasets, parents or files: an MLflow registration), the audit chain's
+            # head moves in that statement too; otherwise only after those writes, so the
+            # registry-wide lock on the head is not held while they run.
+            rows = [row for kind in _metadata_rows(version, metadata) for row in kind]
+            more_to_write = metadata.datasets or parents or files or adopted
+            head = sql.insert_numbered(
+                version,
+                "number",
+                model,
+                "next_version_number",
+                children=rows,
+                along=None if more_to_write else chain.head_step(model.pk),
+            )
+            if head is None:
+                raise Conflict(f"Model {model.name} was deleted meanwhile.")
+            number = version.number
+            _write_links(version, metadata, actor=actor, parents=parents)
+            Artifact.objects.bulk_create(
+                Artifact(
+                    version=version,
+                    path=f.path,
+                    size=f.size,
+                    sha256=f.sha256,
+                    content_type=f.content_type,
+                    storage_key=key,
+                    **inspected[f.path].as_artifact_fields(),
+                )
+                for f, key in [
+                    *zip(files, keys, strict=True),
+                    *((a, a.storage_key) for a in adopted),
+                ]
+            )
+            chain.record(
+                actor=actor,
+                action="version.created",
+                target=version,
+                model=model,
+                after={
+                    "number": number,
+                    "files": [
+                        {"path": f.path, "sha256": f.sha256, "size": f.size}
+                        for f in files + adopted
+                    ],
+                    "metrics": {
+                        m.name + (f"@{m.split}" if m.split else ""): m.value
+                        for m in metadata.metrics
+                    },
+                    **inspection_audit(inspected, filled),
+                },
+                head=head or None,
+            )
+    except BaseException:
+        storage.delete_quietly(keys)
+        raise
+    finally:
+        for f in files:
+            f.discard()
+    version.model = model
+    return version
+
+
+def _lock_draft(version: ModelVersion) -> ModelVersion:
+    locked = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+    if not locked.is_editable:
+        raise Conflict(
+            f"Version {locked.number} is {locked.get_status_display().lower()}: its files and "
+            "metadata are frozen. Register a new version instead."
+        )
+    return locked
+
+
+def version_update(*, actor, version: ModelVersion, metadata: VersionMetadata) -> ModelVersion:
+    """Replace a draft's metadata (files are changed with artifact_add/artifact_delete)."""
+    require(actor, version.model, Role.EDIT)
+    parents = _resolve_parents(metadata, actor=actor)
+    with transaction.atomic():
+        locked = _lock_draft(version)
+        before = version_state(locked)
+        _apply_scalars(locked, metadata)
+        locked.save()
+        for related in ("metrics", "params", "tags", "dependencies", "dataset_links",
+                        "parent_links"):  # fmt: skip
+            getattr(locked, related).all().delete()
+        for rows in _metadata_rows(locked, metadata):
+            sql.insert(rows)  # one INSERT per kind, without the ORM's query building
+        _write_links(locked, metadata, actor=actor, parents=parents)
+        after = version_state(locked)
+        changed = [k for k in after if after[k] != before[k]]
+        chain.record(
+            actor=actor,
+            action="version.updated",
+            target=locked,
+            model=locked.model,
+            before={k: before[k] for k in changed},
+            after={k: after[k] for k in changed},
+        )
+    return locked
+
+
+def artifact_add(
+    *, actor, version: ModelVersion, files: list[storage.IncomingFile]
+) -> list[Artifact]:
+    require(actor, version.model, Role.EDIT)
+    files = list(files)
+    existing = set(version.artifacts.values_list("path", flat=True))
+    prepare_files(files, existing)
+    if not version.is_editable:
+        raise Conflict(f"Version {version.number} is not a draft: its files are frozen.")
+    inspected = inspect_files(files, (), existing)
+    keys = store_files(version.model, files)
+    try:
+        with transaction.atomic():
+            locked = _lock_draft(version)
+            artifacts = Artifact.objects.bulk_create(
+                Artifact(
+                    version=locked,
+                    path=f.path,
+                    size=f.size,
+                    sha256=f.sha256,
+                    content_type=f.content_type,
+                    storage_key=key,
+                    **inspected[f.path].as_artifact_fields(),
+                )
+                for f, key in zip(files, keys, strict=True)
+            )
+            filled = fields_from_files(version_fields(locked), inspected, files, ())
+            apply_filled(locked, filled)
+            chain.record(
+                actor=actor,
+                action="artifact.added",
+                target=locked,
+                model=locked.model,
+                after={
+                    "files": [{"path": f.path, "sha256": f.sha256} for f in files],
+                    **inspection_audit(inspected, filled),
+                },
+            )
+    except IntegrityError:
+        storage.delete_quietly(keys)
+        raise ValidationError({"files": ["A file with that path was added meanwhile."]}) from None
+    except BaseException:
+        storage.delete_quietly(keys)
+        raise
+    finally:
+        for f in files:
+            f.discard()
+    return artifacts
+
+
+def artifact_delete(*, actor, artifact: Artifact) -> None:
+    require(actor, artifact.version.model, Role.EDIT)
+    with transaction.atomic():
+        locked = _lock_draft(artifact.version)
+        artifact = Artifact.objects.get(pk=artifact.pk, version=locked)
+        key = artifact.storage_key
+        chain.record(
+            actor=actor,
+            action="artifact.deleted",
+            target=locked,
+            model=locked.model,
+            before={"path": artifact.path, "sha256": artifact.sha256},
+        )
+        artifact.delete()
+        transaction.on_commit(lambda: storage.delete_quietly([key]))
+
+
+def version_delete(*, actor, version: ModelVersion) -> None:
+    """Only drafts may be deleted; the number is never given out again."""
+    require(actor, version.model, Role.EDIT)
+    with transaction.atomic():
+        locked = _lock_draft(version)
+        if locked.child_links.exists():
+            raise Conflict(
+                f"Version {locked.number} is the parent of other versions; it cannot be deleted."
+            )
+        held = list(locked.aliases.values_list("name", flat=True))
+        if held:
+            raise Conflict(f"Version {locked.number} holds {', '.join(held)}; move it first.")
+        keys = list(locked.artifacts.values_list("storage_key", flat=True))
+        chain.record(
+            actor=actor,
+            action="version.deleted",
+            target=locked,
+            model=locked.model,
+            before=version_state(locked),
+        )
+        locked.delete()
+        transaction.on_commit(lambda: storage.delete_quietly(keys))
