@@ -45,13 +45,13 @@ demo: migrate
 	@$(PY) manage.py seed_demo
 
 # The webhook worker runs next to the server; Ctrl-C (or a TERM to make) stops both.
+# The server's settings are in gunicorn.conf.py.
 run: demo
 	@$(PY) manage.py collectstatic --noinput -v0
 	@echo "Serving the registry at http://$(HOST):$(PORT)/ with the webhook worker (Ctrl-C stops both)"
 	@trap 'kill $$server $$worker 2>/dev/null' INT TERM HUP; \
 	$(PY) manage.py deliver_webhooks & worker=$$!; \
-	$(VENV)/bin/gunicorn registry_site.wsgi --bind $(HOST):$(PORT) --workers 2 \
-	  --worker-class registry_site.gunicorn_workers.BalancedThreadWorker --threads 1 --access-logfile - --error-logfile - & server=$$!; \
+	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c gunicorn.conf.py & server=$$!; \
 	wait $$server; status=$$?; kill $$worker 2>/dev/null; wait; exit $$status
 
 test: test-core test-browser

@@ -10,8 +10,11 @@ all the work while the other worker idled (bench/README.md has the numbers). Thi
 listening while every one of its threads is busy, so a connection arriving then goes to a
 worker that can serve it at once, and connections end up spread over the workers.
 
-Written against gunicorn 27's ThreadWorker (``enqueue_req``, ``finish_request`` and
-``set_accept_enabled`` all run on the worker's main thread).
+Written against gunicorn 27's ThreadWorker, whose internals it relies on: ``enqueue_req``,
+``finish_request`` and ``set_accept_enabled`` (all run on the worker's main thread),
+``nr_conns``, ``worker_connections`` and ``alive``. pyproject.toml pins gunicorn below 28 for
+that reason; check these against a new major before lifting the pin
+(tests/registry_site/test_gunicorn_workers.py runs the worker).
 """
 
 from gunicorn.workers.gthread import ThreadWorker

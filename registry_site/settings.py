@@ -165,6 +165,7 @@ def _database(url: str) -> dict:
             f"DATABASE_URL: not a database URL: {url!r} "
             "(expected e.g. postgres://user@host:5432/name or sqlite:///path)"
         )
+    health_checks = env_bool("DATABASE_CONN_HEALTH_CHECKS", True)
     try:
         config = dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
     except ValueError as e:
@@ -181,7 +182,11 @@ def _database(url: str) -> dict:
         }
         config["CONN_MAX_AGE"] = 0
     elif config["ENGINE"] == "django.db.backends.postgresql":
-        config["CONN_HEALTH_CHECKS"] = True
+        # A persistent connection is checked (SELECT 1) before its first query of a request,
+        # so that one the database dropped is replaced instead of failing the request; except
+        # one that served a request within the last second (registry_site/connections.py),
+        # so that under load the check costs nothing (bench/health_checks.py).
+        config["CONN_HEALTH_CHECKS"] = health_checks
         # Server-side binding lets psycopg prepare the statements a connection runs repeatedly:
         # a prepared lookup costs PostgreSQL ~0.1 ms instead of ~0.5 ms of planning (measured,
         # bench/README.md). Behind PgBouncer in transaction mode, set it to 0.

@@ -77,8 +77,25 @@ class StrictJSONParser(Parser):
 
 class RegistryAPI(NinjaAPI):
     """NinjaAPI whose URLs carry access rules (for the URL walk in
-    tests/registry_site/test_url_rules.py), answer 405 and NUL bytes in JSON, and whose root,
-    schema and docs page need a signed-in user."""
+    tests/registry_site/test_url_rules.py), answer 405 and NUL bytes in JSON, whose root,
+    schema and docs page need a signed-in user, and whose OpenAPI schema is built once per
+    process."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._schemas: dict[str, dict] = {}  # by path prefix
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        """The schema, built on first use (a quarter of a second) and then shared: it follows
+        from the code alone, not from the request or its user. openapi.json and the docs page
+        read it; nothing may change it. Per path prefix, which the script prefix decides."""
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        schema = self._schemas.get(path_prefix)
+        if schema is None:
+            schema = super().get_openapi_schema(path_prefix=path_prefix)
+            self._schemas[path_prefix] = schema
+        return schema
 
     def _get_urls(self):
         urls = [_declared(p, LOGIN, {}) for p in get_openapi_urls(self)]

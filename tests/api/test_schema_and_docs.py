@@ -1,11 +1,14 @@
 """The OpenAPI 3.1 schema and the server-rendered docs page (no CDN: the CSP forbids it)."""
 
+import json
 import re
 
 import pytest
 from django.urls import get_resolver
+from ninja import NinjaAPI
 
 from core.rules import all_routes
+from registry_site.api.api import api
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +30,17 @@ def test_schema_is_openapi_3_1_and_documents_every_route(api_client, viewer):
     assert create["requestBody"]["content"]["application/json"]["schema"]
     assert any(p["name"] == "Idempotency-Key" for p in create["parameters"])
     assert {"BearerToken", "Session"} <= set(schema["components"]["securitySchemes"])
+
+
+def test_schema_is_built_once_per_process_and_is_the_same_for_every_caller(
+    api_client, client_for, viewer, outsider
+):
+    assert api.get_openapi_schema() is api.get_openapi_schema()
+    by_token = api_client(viewer).get("/api/v1/openapi.json")
+    by_session = client_for(outsider).get("/api/v1/openapi.json")
+    assert by_token.status_code == by_session.status_code == 200
+    assert by_token.content == by_session.content
+    assert by_token.json() == json.loads(json.dumps(NinjaAPI.get_openapi_schema(api)))  # fresh
 
 
 def test_schema_and_root_need_a_signed_in_caller(client):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
-WORKER = "registry_site.gunicorn_workers.BalancedThreadWorker"
 
 
 def app(environ, start_response):
@@ -40,12 +39,14 @@ def ask(sock: socket.socket) -> int:
     return int(data.split(b"\r\n\r\n", 1)[1])
 
 
-def serve(port: int) -> subprocess.Popen:
+def serve(port: int, data_dir: Path) -> subprocess.Popen:
+    """gunicorn.conf.py's settings (2 workers of BalancedThreadWorker, one thread each), serving
+    the test's app."""
     proc = subprocess.Popen(
-        [str(GUNICORN), "tests.registry_site.test_gunicorn_workers:app", "--bind",
-         f"127.0.0.1:{port}", "--workers", "2", "--worker-class", WORKER, "--threads", "1",
-         "--log-level", "warning"],
-        cwd=ROOT,
+        [str(GUNICORN), "-c", "gunicorn.conf.py", "tests.registry_site.test_gunicorn_workers:app",
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
+        cwd=ROOT, env={**os.environ, "REGISTRY_DATA_DIR": str(data_dir)},
+        stdout=subprocess.DEVNULL,  # the access log
     )  # fmt: skip
     for _ in range(100):
         try:
@@ -57,9 +58,9 @@ def serve(port: int) -> subprocess.Popen:
     raise RuntimeError("gunicorn did not start")
 
 
-def test_clients_connecting_together_are_spread_over_both_workers():
+def test_clients_connecting_together_are_spread_over_both_workers(tmp_path):
     port = free_port()
-    proc = serve(port)
+    proc = serve(port, tmp_path)
     try:
         time.sleep(1)  # both workers booted and listening
         sockets = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(8)]

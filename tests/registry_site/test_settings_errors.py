@@ -41,6 +41,10 @@ def run_check(tmp_path, **env) -> subprocess.CompletedProcess:
         ({"SECRET_KEY": "x" * 50}, "ALLOWED_HOSTS"),
         ({"REGISTRY_DEV": "maybe"}, "REGISTRY_DEV"),
         ({"REGISTRY_DEV": "1", "REGISTRY_MAX_UPLOAD_BYTES": "lots"}, "REGISTRY_MAX_UPLOAD_BYTES"),
+        (
+            {"REGISTRY_DEV": "1", "DATABASE_CONN_HEALTH_CHECKS": "sometimes"},
+            "DATABASE_CONN_HEALTH_CHECKS",
+        ),
         ({"DEBUG": "1", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "a"}, "DEBUG"),
     ],
 )
