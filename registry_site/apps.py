@@ -1,11 +1,11 @@
 from django.apps import AppConfig
 
+from registry_site import connections
+
 
 class RegistrySiteConfig(AppConfig):
     name = "registry_site"
     verbose_name = "Registry site"
 
     def ready(self):
-        from registry_site import connections
-
         connections.connect()

@@ -99,7 +99,7 @@ class RegistryAPI(NinjaAPI):
 
     def _get_urls(self):
         urls = [_declared(p, LOGIN, {}) for p in get_openapi_urls(self)]
-        urls.append(_declared(path("docs", views.docs, name="docs"), LOGIN, {}))
+        urls.append(_declared(path("docs", views.docs, {"api": self}, name="docs"), LOGIN, {}))
         for bound in self._get_bound_routers():
             patterns = iter(bound.urls_paths(bound.prefix))
             for route, path_view in bound.path_operations.items():
@@ -144,7 +144,7 @@ def _declared(pattern, rule: str, rules: dict):
     view.csrf_exempt = True  # the API's auth does the CSRF check for session requests
     view.access_rule = rule
     view.access_rules = rules
-    return path(str(pattern.pattern), view, name=pattern.name)
+    return path(str(pattern.pattern), view, pattern.default_args, name=pattern.name)
 
 
 api = RegistryAPI(

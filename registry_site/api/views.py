@@ -47,10 +47,9 @@ def root(request: HttpRequest, **kwargs) -> HttpResponse:
 
 @access(LOGIN)
 @require_GET
-def docs(request: HttpRequest) -> HttpResponse:
-    """Signed-in users: every operation of the API, from the generated OpenAPI schema."""
-    from .api import api
-
+def docs(request: HttpRequest, api) -> HttpResponse:
+    """Signed-in users: every operation of the API, from the generated OpenAPI schema of
+    ``api`` (the API that routes here passes itself)."""
     schema = api.get_openapi_schema()
     sections: dict[str, list[dict]] = {}
     for route, item in schema["paths"].items():
