@@ -83,7 +83,6 @@ ROLE_LABELS = {
     Role.PROMOTE: "Promote: move production/staging, roll back",
     Role.MANAGE: "Manage: settings, sharing, review policy, delete",
 }
-ALL_PERMS = [role.perm for role in Role]
 
 
 def visible_models(user: AbstractBaseUser | AnonymousUser) -> QuerySet[RegisteredModel]:

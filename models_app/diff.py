@@ -103,11 +103,6 @@ def dict_diff(before: Mapping[str, str], after: Mapping[str, str]) -> list[DiffR
     return rows
 
 
-def list_diff(before: Iterable[str], after: Iterable[str]) -> list[DiffRow]:
-    """Two lists as sets of items: added, removed or the same (never changed)."""
-    return dict_diff({item: item for item in before}, {item: item for item in after})
-
-
 def _status(in_base: bool, in_other: bool, equal: bool) -> str:
     if in_base and in_other:
         return SAME if equal else CHANGED

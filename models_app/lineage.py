@@ -333,38 +333,6 @@ def truncate(value: str, limit: int = 28) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
-def lineage_json(version: ModelVersion, user, *, depth: int = LINEAGE_DEPTH) -> dict:
-    """The graph as plain data for the API. Hidden versions carry no name, number or id."""
-    graph = lineage_graph(version, user, depth=depth)
-    nodes = []
-    for node in graph.of_kind("focus", "version", "hidden", "dataset", "more"):
-        entry = {"id": node.id, "kind": node.kind, "generation": node.layer}
-        if node.version is not None:
-            entry.update(
-                model=node.version.model.name,
-                version=node.version.number,
-                status=node.version.status,
-                url=node.url,
-                aliases=[p[1:] for p in node.detail.split(" · ") if p.startswith("@")],
-            )
-        elif node.dataset is not None:
-            d = node.dataset
-            entry.update(name=d.name, uri=d.uri, digest=d.digest, url=node.url)
-        elif node.kind == "more":
-            entry["count"] = node.count
-        nodes.append(entry)
-    return {
-        "model": version.model.name,
-        "version": version.number,
-        "depth": depth,
-        "nodes": nodes,
-        "edges": [
-            {"from": e.source, "to": e.target, "kind": e.kind, "label": e.label}
-            for e in graph.edges
-        ],
-    }
-
-
 # ---------------------------------------------------------------------------------------------
 # Dataset impact: which versions (and which production models) used this data?
 

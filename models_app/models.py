@@ -184,18 +184,6 @@ class ModelVersionQuerySet(models.QuerySet):
     def for_grid(self):
         return self.select_related("created_by").prefetch_related("metrics")
 
-    def for_detail(self):
-        return self.select_related("model", "created_by").prefetch_related(
-            "metrics",
-            "params",
-            "dependencies",
-            "tags",
-            "artifacts",
-            "dataset_links__dataset",
-            "parent_links__parent__model",
-            "child_links__child__model",
-        )
-
     def ordered_by_metric(self, name: str, split: str = "", *, descending: bool = True):
         """Sorted by one metric's value (versions without it last), then newest first."""
         value = Metric.objects.filter(version=models.OuterRef("pk"), name=name, split=split)

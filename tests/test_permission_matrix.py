@@ -19,7 +19,6 @@ from django.db import transaction
 from django.test import Client
 from django.urls import get_resolver, reverse
 
-from core.rules import all_routes
 from models_app.access import Role
 from models_app.models import RegisteredModel
 from tests import factories
@@ -28,6 +27,7 @@ from tests.approvals import webhook_matrix
 from tests.matrix_rules import LOGIN, PUBLIC, STAFF, F, M, R, V, World, own_token, v
 from tests.mlflow_compat import matrix as mlflow_matrix
 from tests.models_app import card_matrix
+from tests.routes import all_routes
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ import pytest
 from django.urls import get_resolver
 from ninja import NinjaAPI
 
-from core.rules import all_routes
 from registry_site.api.api import api
+from tests.routes import all_routes
 
 pytestmark = pytest.mark.django_db
 

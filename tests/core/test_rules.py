@@ -3,7 +3,8 @@
 from django.http import HttpResponse
 from django.urls import get_resolver, include, path
 
-from core.rules import LOGIN, access, all_routes, undeclared_routes
+from core.rules import LOGIN, access
+from tests.routes import all_routes, undeclared_routes
 
 
 def test_every_route_declares_an_access_rule():

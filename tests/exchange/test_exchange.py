@@ -19,7 +19,6 @@ from audit.chain import verify_chain
 from audit.models import AuditChainHead, AuditEvent
 from exchange import importing
 from exchange.archive import ExchangeError
-from exchange.canonical import canonical_dump
 from exchange.exporting import export_registry
 from exchange.history import verify_imported
 from exchange.importing import import_registry
@@ -33,6 +32,7 @@ from models_app.models import (
     VersionParent,
 )
 from tests import factories
+from tests.exchange.canonical import canonical_dump
 from tests.models_app.test_register import stored_keys, use_local_storage
 
 pytestmark = pytest.mark.django_db

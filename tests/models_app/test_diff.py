@@ -49,11 +49,6 @@ def test_dict_diff_reports_added_removed_changed_and_same():
     assert rows[2].before == "3" and rows[2].after == "4"
 
 
-def test_list_diff_never_reports_changed():
-    rows = diff.list_diff(["x", "y"], ["y", "z"])
-    assert {r.key: r.status for r in rows} == {"x": "removed", "y": "same", "z": "added"}
-
-
 def test_dict_table_compares_every_column_with_the_first():
     rows = diff.dict_table([{"a": "1", "b": "2"}, {"a": "1", "b": "3"}, {"a": "1", "c": "9"}])
     by_key = {r.key: r for r in rows}
