@@ -1,18 +1,42 @@
-"""Lookups and checks the MLflow views share."""
+"""Lookups and checks the MLflow views share, and the declaration of each view's role."""
 
 import re
+from collections.abc import Callable
+from functools import wraps
 
-from django.http import Http404
+from django.http import Http404, HttpRequest
 
 from core import sql
+from core.rules import access
+from models_app.access import Role, get_model_by_name_for_user
 from models_app.models import ModelVersion, RegisteredModel
-from registry_site.mlflow_compat.protocol import invalid
+from registry_site.mlflow_compat.protocol import Params, invalid
 from registry_site.mlflow_compat.serializers import RESERVED_TAG_PREFIX
 
 TAG_KEY = re.compile(r"^[\w\-. :/]+$")
 MAX_TAG_VALUE = 5000  # the registry's column; MLflow allows more
 ALIAS = re.compile(r"^[\w\-]+$")
 RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
+
+
+def for_model(role: Role, *, rule: str | None = None) -> Callable:
+    """Declare and enforce an MLflow view's role on the model its ``name`` parameter names
+    (under ``@endpoint``, which signs the caller in first): the parameters are read once, the
+    model fetched through the access helper with ``role`` (RESOURCE_DOES_NOT_EXIST for who may
+    not view it, PERMISSION_DENIED without the role), and the view called with both. ``rule``
+    names the declared rule where the role depends on the request (aliases)."""
+
+    def decorator(view: Callable) -> Callable:
+        @access(rule or f"model:{role.value}")
+        @wraps(view)
+        def inner(request: HttpRequest):
+            params = Params(request)
+            name = params.text("name", required=True, max_length=200)
+            return view(request, params, get_model_by_name_for_user(request.user, name, role))
+
+        return inner
+
+    return decorator
 
 
 def version_of(model: RegisteredModel, number: int) -> ModelVersion:

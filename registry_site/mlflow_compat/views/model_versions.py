@@ -14,10 +14,10 @@ from django.urls import reverse
 from approvals import services as approvals
 from approvals.models import Alias
 from core.errors import Conflict
-from core.rules import LOGIN, access
+from core.rules import LOGIN, MODEL_ALIAS, access
 from models_app.access import Role, get_model_by_name_for_user, visible_models
 from models_app.metadata import parse_metadata
-from models_app.models import ModelVersion
+from models_app.models import ModelVersion, RegisteredModel
 from registry_site.mlflow_compat import cache, filters
 from registry_site.mlflow_compat import services as mlflow_services
 from registry_site.mlflow_compat.protocol import Params, endpoint, invalid
@@ -34,18 +34,11 @@ from registry_site.mlflow_compat.serializers import (
     with_source,
 )
 from registry_site.mlflow_compat.sources import EXTERNAL_SCHEMES, MAX_SOURCE_LENGTH, parse_source
-from registry_site.mlflow_compat.views.common import check_tag, version_of
+from registry_site.mlflow_compat.views.common import check_tag, for_model, version_of
 
 MAX_DESCRIPTION = 20000
 MAX_RESULTS = 200000  # what stock MLflow accepts
 PAGE_LIMIT = 10000  # the client's default; larger requests get this many and a page token
-
-
-def _version(request: HttpRequest, params: Params, role: Role = Role.VIEW) -> ModelVersion:
-    model = get_model_by_name_for_user(
-        request.user, params.text("name", required=True, max_length=200), role
-    )
-    return version_of(model, params.version())
 
 
 def _answer(version: ModelVersion) -> JsonResponse:
@@ -53,15 +46,11 @@ def _answer(version: ModelVersion) -> JsonResponse:
 
 
 @endpoint("POST")
-@access(LOGIN)
-def create(request: HttpRequest) -> JsonResponse:
+@for_model(Role.EDIT)
+def create(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """Register a draft version. Edit role. The source is files staged through the artifact
     proxy (they become the version's files) or an external object-store URI (recorded,
     unverified, no files)."""
-    params = Params(request)
-    model = get_model_by_name_for_user(
-        request.user, params.text("name", required=True, max_length=200), Role.EDIT
-    )
     source = parse_source(
         params.text("source", required=True, max_length=MAX_SOURCE_LENGTH),
         host=request.get_host(),
@@ -91,13 +80,9 @@ def create(request: HttpRequest) -> JsonResponse:
 
 
 @endpoint("GET")
-@access(LOGIN)
-def get(request: HttpRequest) -> JsonResponse:
+@for_model(Role.VIEW)
+def get(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """One version. View role."""
-    params = Params(request)
-    model = get_model_by_name_for_user(
-        request.user, params.text("name", required=True, max_length=200)
-    )
     number = params.version()
     described = cache.answer(
         model, ("version", number), lambda: describe_version_number(model, number)
@@ -106,11 +91,10 @@ def get(request: HttpRequest) -> JsonResponse:
 
 
 @endpoint("PATCH")
-@access(LOGIN)
-def update(request: HttpRequest) -> JsonResponse:
+@for_model(Role.EDIT)
+def update(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """Change a draft's description (other fields, such as status, are ignored). Edit role."""
-    params = Params(request)
-    version = _version(request, params, Role.EDIT)
+    version = version_of(model, params.version())
     if "description" in params.data:
         description = params.text("description", max_length=MAX_DESCRIPTION)
         if description != version.description:
@@ -121,23 +105,21 @@ def update(request: HttpRequest) -> JsonResponse:
 
 
 @endpoint("DELETE")
-@access(LOGIN)
-def delete(request: HttpRequest) -> JsonResponse:
+@for_model(Role.EDIT)
+def delete(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """Delete a draft (and its aliases); submitted versions are refused. Edit role."""
-    params = Params(request)
-    version = _version(request, params, Role.EDIT)
+    version = version_of(model, params.version())
     mlflow_services.version_delete_with_aliases(actor=request.user, version=version)
     return JsonResponse({})
 
 
 @endpoint("POST")
-@access(LOGIN)
-def transition_stage(request: HttpRequest) -> JsonResponse:
+@for_model(Role.VIEW, rule=MODEL_ALIAS)
+def transition_stage(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """Production/Staging: move that protected alias here (promote role, approved version).
     Archived: archive (manage role). None: remove this version's protected aliases (promote
     role). ``archive_existing_versions`` also archives the version that held the stage."""
-    params = Params(request)
-    version = _version(request, params)
+    version = version_of(model, params.version())
     raw_stage = params.text("stage", required=True, max_length=40)
     stage = canonical_stage(raw_stage)
     if stage is None:
@@ -215,11 +197,11 @@ def search(request: HttpRequest) -> JsonResponse:
 
 
 @endpoint("GET")
-@access(LOGIN)
-def get_download_uri(request: HttpRequest) -> JsonResponse:
+@for_model(Role.VIEW)
+def get_download_uri(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """Where the client downloads the version's files: the artifact proxy (an absolute URL, so
     it works whatever the tracking URI is), or the external URI it was registered with."""
-    version = _version(request, Params(request))
+    version = version_of(model, params.version())
     source = version.tags.filter(key=SOURCE_TAG).values_list("value", flat=True).first() or ""
     if source.split(":", 1)[0].lower() in EXTERNAL_SCHEMES:
         return JsonResponse({"artifact_uri": source})
@@ -228,11 +210,10 @@ def get_download_uri(request: HttpRequest) -> JsonResponse:
 
 
 @endpoint("POST")
-@access(LOGIN)
-def set_tag(request: HttpRequest) -> JsonResponse:
+@for_model(Role.EDIT)
+def set_tag(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """Set a tag on a draft. Edit role."""
-    params = Params(request)
-    version = _version(request, params, Role.EDIT)
+    version = version_of(model, params.version())
     key, value = check_tag(
         params.text("key", required=True, max_length=250), params.text("value", max_length=5000)
     )
@@ -241,11 +222,10 @@ def set_tag(request: HttpRequest) -> JsonResponse:
 
 
 @endpoint("DELETE")
-@access(LOGIN)
-def delete_tag(request: HttpRequest) -> JsonResponse:
+@for_model(Role.EDIT)
+def delete_tag(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """Delete a draft's tag (a missing one is fine). Edit role."""
-    params = Params(request)
-    version = _version(request, params, Role.EDIT)
+    version = version_of(model, params.version())
     key, _ = check_tag(params.text("key", required=True, max_length=250))
     mlflow_services.version_tag_delete(actor=request.user, version=version, key=key)
     return JsonResponse({})

@@ -9,9 +9,9 @@ from django.http import HttpRequest, JsonResponse
 
 from approvals import services as approvals
 from approvals.models import Alias
-from core.rules import LOGIN, access
+from core.rules import LOGIN, MODEL_ALIAS, access
 from models_app import services
-from models_app.access import Role, get_model_by_name_for_user, require, visible_models
+from models_app.access import Role, require, visible_models
 from models_app.models import RegisteredModel
 from registry_site.mlflow_compat import cache, filters
 from registry_site.mlflow_compat import services as mlflow_services
@@ -25,7 +25,7 @@ from registry_site.mlflow_compat.serializers import (
     describe_models,
     latest_versions,
 )
-from registry_site.mlflow_compat.views.common import check_alias, check_tag, version_of
+from registry_site.mlflow_compat.views.common import check_alias, check_tag, for_model, version_of
 
 MAX_DESCRIPTION = 20000
 MAX_RESULTS = 1000
@@ -49,23 +49,17 @@ def create(request: HttpRequest) -> JsonResponse:
 
 
 @endpoint("GET")
-@access(LOGIN)
-def get(request: HttpRequest) -> JsonResponse:
+@for_model(Role.VIEW)
+def get(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """One model. View role."""
-    name = Params(request).text("name", required=True, max_length=200)
-    model = get_model_by_name_for_user(request.user, name)
     described = cache.answer(model, ("model",), lambda: describe_model(model))
     return JsonResponse({"registered_model": described})
 
 
 @endpoint("PATCH")
-@access(LOGIN)
-def update(request: HttpRequest) -> JsonResponse:
+@for_model(Role.MANAGE)
+def update(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """Change the description (other fields are ignored). Manage role, like the settings page."""
-    params = Params(request)
-    model = get_model_by_name_for_user(
-        request.user, params.text("name", required=True, max_length=200), Role.MANAGE
-    )
     if "description" in params.data:
         description = params.text("description", max_length=MAX_DESCRIPTION)
         model = services.model_update(actor=request.user, model=model, description=description)
@@ -73,24 +67,18 @@ def update(request: HttpRequest) -> JsonResponse:
 
 
 @endpoint("POST")
-@access(LOGIN)
-def rename(request: HttpRequest) -> JsonResponse:
+@for_model(Role.MANAGE)
+def rename(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """Rename; versions, aliases and history follow. Manage role."""
-    params = Params(request)
-    model = get_model_by_name_for_user(
-        request.user, params.text("name", required=True, max_length=200), Role.MANAGE
-    )
     new_name = params.text("new_name", required=True, max_length=200)
     model = services.model_update(actor=request.user, model=model, name=new_name)
     return JsonResponse({"registered_model": describe_model(_reloaded(model))})
 
 
 @endpoint("DELETE")
-@access(LOGIN)
-def delete(request: HttpRequest) -> JsonResponse:
+@for_model(Role.MANAGE)
+def delete(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """Delete the model with its versions, files and aliases. Manage role."""
-    name = Params(request).text("name", required=True, max_length=200)
-    model = get_model_by_name_for_user(request.user, name, Role.MANAGE)
     services.model_delete(actor=request.user, model=model, reason="Deleted through the MLflow API.")
     return JsonResponse({})
 
@@ -136,11 +124,11 @@ def search(request: HttpRequest) -> JsonResponse:
 
 
 @endpoint("GET", "POST")
-@access(LOGIN)
-def get_latest_versions(request: HttpRequest) -> JsonResponse:
+@for_model(Role.VIEW)
+def get_latest_versions(
+    request: HttpRequest, params: Params, model: RegisteredModel
+) -> JsonResponse:
     """The newest version in each requested stage (every stage if none). View role."""
-    params = Params(request)
-    model = get_model_by_name_for_user(request.user, params.text("name", required=True))
     stages = []
     for raw in params.text_list("stages"):
         stage = canonical_stage(raw)
@@ -151,13 +139,9 @@ def get_latest_versions(request: HttpRequest) -> JsonResponse:
 
 
 @endpoint("POST")
-@access(LOGIN)
-def set_tag(request: HttpRequest) -> JsonResponse:
+@for_model(Role.MANAGE)
+def set_tag(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """Set a model tag. Manage role (tags are model settings)."""
-    params = Params(request)
-    model = get_model_by_name_for_user(
-        request.user, params.text("name", required=True), Role.MANAGE
-    )
     key, value = check_tag(
         params.text("key", required=True, max_length=250), params.text("value", max_length=5000)
     )
@@ -166,13 +150,9 @@ def set_tag(request: HttpRequest) -> JsonResponse:
 
 
 @endpoint("DELETE")
-@access(LOGIN)
-def delete_tag(request: HttpRequest) -> JsonResponse:
+@for_model(Role.MANAGE)
+def delete_tag(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """Delete a model tag (a missing one is fine). Manage role."""
-    params = Params(request)
-    model = get_model_by_name_for_user(
-        request.user, params.text("name", required=True), Role.MANAGE
-    )
     key, _ = check_tag(params.text("key", required=True, max_length=250))
     mlflow_services.model_tag_delete(actor=request.user, model=model, key=key)
     return JsonResponse({})
@@ -183,13 +163,11 @@ def delete_tag(request: HttpRequest) -> JsonResponse:
 
 
 @endpoint("GET", "POST", "DELETE")
-@access(LOGIN)
-def alias(request: HttpRequest) -> JsonResponse:
+@for_model(Role.VIEW, rule=MODEL_ALIAS)
+def alias(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """GET: the version an alias points at (view role). POST: move an alias (edit role;
     production and staging need the promote role and an approved version). DELETE: remove
     it (the same roles; removing a missing alias is fine)."""
-    params = Params(request)
-    model = get_model_by_name_for_user(request.user, params.text("name", required=True))
     raw = params.text("alias", required=True, max_length=255)
     if request.method == "GET":
         return _alias_get(model, raw)
