@@ -1,10 +1,10 @@
-"""What the connection health check costs a request, and what registry_site/connections.py saves.
+"""What the connection health check costs a request, and what registry_site/health_checks.py saves.
 
 With health checks on (``DATABASE_CONN_HEALTH_CHECKS``, the default), Django sends ``SELECT 1``
 on a persistent connection before the first query of each request, so that a connection the
-database dropped is replaced instead of failing the request; registry_site/connections.py skips
+database dropped is replaced instead of failing the request; registry_site/health_checks.py skips
 the check on a connection that served a request within the last second. Three settings:
-  - every request: Django's check before every request (connections.py's receivers off),
+  - every request: Django's check before every request (health_checks.py's receivers off),
   - after 1 s idle: the check skipped on a connection used within the last second (default),
   - off: ``DATABASE_CONN_HEALTH_CHECKS=0``.
 Measured on a cheap API call (MLflow get model with a token: two queries), back to back,
@@ -52,7 +52,7 @@ def main() -> None:
     from django.core.wsgi import get_wsgi_application
     from django.db import connections
 
-    from registry_site import connections as recent
+    from registry_site import health_checks as recent
 
     handler = get_wsgi_application()
     base = {
@@ -83,7 +83,7 @@ def main() -> None:
         else:
             recent.disconnect()
 
-    settings = {  # (health checks, connections.py's skip)
+    settings = {  # (health checks, health_checks.py's skip)
         "every request (Django's)": (True, False),
         "after 1 s idle (the registry's)": (True, True),
         "off": (False, True),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from models_app.views import browse, compare, datasets, files, manage, register, sharing
+from models_app.views import browse, compare, datasets, files, model_settings, register, sharing
 
 app_name = "models_app"
 
@@ -8,10 +8,10 @@ version = "models/<str:slug>/versions/<int:number>/"
 
 urlpatterns = [
     path("models/", browse.model_list, name="model_list"),
-    path("models/new/", manage.model_create, name="model_create"),
+    path("models/new/", model_settings.model_create, name="model_create"),
     path("models/<str:slug>/", browse.model_detail, name="model_detail"),
-    path("models/<str:slug>/edit/", manage.model_edit, name="model_edit"),
-    path("models/<str:slug>/delete/", manage.model_delete, name="model_delete"),
+    path("models/<str:slug>/edit/", model_settings.model_edit, name="model_edit"),
+    path("models/<str:slug>/delete/", model_settings.model_delete, name="model_delete"),
     path("models/<str:slug>/sharing/", sharing.model_sharing, name="model_sharing"),
     path(
         "models/<str:slug>/sharing/remove/",

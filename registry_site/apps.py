@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from registry_site import connections
+from registry_site import health_checks
 
 
 class RegistrySiteConfig(AppConfig):
@@ -8,4 +8,4 @@ class RegistrySiteConfig(AppConfig):
     verbose_name = "Registry site"
 
     def ready(self):
-        connections.connect()
+        health_checks.connect()

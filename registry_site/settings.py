@@ -184,7 +184,7 @@ def _database(url: str) -> dict:
     elif config["ENGINE"] == "django.db.backends.postgresql":
         # A persistent connection is checked (SELECT 1) before its first query of a request,
         # so that one the database dropped is replaced instead of failing the request; except
-        # one that served a request within the last second (registry_site/connections.py),
+        # one that served a request within the last second (registry_site/health_checks.py),
         # so that under load the check costs nothing (bench/health_checks.py).
         config["CONN_HEALTH_CHECKS"] = health_checks
         # Server-side binding lets psycopg prepare the statements a connection runs repeatedly:

@@ -11,7 +11,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.db import connection, connections  # noqa: F401 (skipif condition)
 from django.test import RequestFactory
 
-from registry_site import connections as recent
+from registry_site import health_checks as recent
 from registry_site.settings import _database
 
 
@@ -29,7 +29,7 @@ def postgres_only(test):
 @pytest.fixture
 def healthz():
     """GET /healthz through the WSGI handler: its status (503 when its query failed)."""
-    # The receivers in a server's order: Django's close_old_connections, then connections.py's.
+    # The receivers in a server's order: Django's close_old_connections, then health_checks.py's.
     # The test client disconnects Django's around each request and connects it again, last.
     recent.disconnect()
     recent.connect()
@@ -80,7 +80,7 @@ def test_a_connection_dropped_while_idle_is_replaced_before_the_next_request(hea
 def test_a_connection_dropped_within_a_second_of_its_last_request_fails_one_request(
     healthz, monkeypatch
 ):
-    # The price of not checking a connection that has just served a request (connections.py):
+    # The price of not checking a connection that has just served a request (health_checks.py):
     # the next request on it fails, and the one after gets a new connection.
     monkeypatch.setattr(recent, "RECENT", 60.0)  # "just now", however slow the machine
     assert healthz() == 200
