@@ -1,10 +1,14 @@
 """Reads of the catalogue that more than one interface needs (the dashboard, the JSON API, the
 MLflow API): each answers only what the user may see."""
 
-from django.db.models import Exists, F, OuterRef, QuerySet
+import posixpath
 
+from django.db.models import Exists, F, OuterRef, QuerySet
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+
+from models_app import storage
 from models_app.access import visible_models
-from models_app.models import RegisteredModel, VersionParent
+from models_app.models import Artifact, RegisteredModel, VersionParent
 
 # Sort keys of the model list: (label, ORDER BY).
 MODEL_SORTS = {
@@ -59,3 +63,23 @@ def version_links(user, side: str) -> QuerySet[VersionParent]:
         .annotate(is_visible=Exists(visible))
         .order_by("pk")
     )
+
+
+def file_download(artifact: Artifact) -> HttpResponse:
+    """One stored file as a download, for a caller who may view its version: always an
+    attachment of type application/octet-stream, never rendered; on S3 a redirect to a
+    short-lived presigned URL instead of streaming through the registry."""
+    filename = posixpath.basename(artifact.path)
+    url = storage.presigned_url(artifact.storage_key, filename=filename)
+    if url is not None:
+        response = HttpResponseRedirect(url)
+    else:
+        response = FileResponse(
+            storage.open_stored(artifact.storage_key),
+            as_attachment=True,
+            filename=filename,
+            content_type="application/octet-stream",
+        )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

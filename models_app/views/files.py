@@ -5,20 +5,17 @@ type was stored: an uploaded HTML or SVG file must never render in the registry'
 the browser is sent to a short-lived presigned URL carrying the same headers.
 """
 
-import posixpath
 import zipfile
 from collections.abc import Iterator
 
 from django.http import (
-    FileResponse,
     HttpRequest,
     HttpResponse,
-    HttpResponseRedirect,
     StreamingHttpResponse,
 )
 from django.utils.http import content_disposition_header
 
-from models_app import storage
+from models_app import selectors, storage
 from models_app.access import Role, get_artifact, version_route
 from models_app.models import ModelVersion
 
@@ -28,21 +25,7 @@ SUMS_NAME = "SHA256SUMS"
 @version_route(Role.VIEW, methods=["GET"])
 def artifact_download(request: HttpRequest, version: ModelVersion, path: str) -> HttpResponse:
     """One file of a version. View role."""
-    artifact = get_artifact(version, path)
-    filename = posixpath.basename(artifact.path)
-    url = storage.presigned_url(artifact.storage_key, filename=filename)
-    if url is not None:
-        response = HttpResponseRedirect(url)
-    else:
-        response = FileResponse(
-            storage.open_stored(artifact.storage_key),
-            as_attachment=True,
-            filename=filename,
-            content_type="application/octet-stream",
-        )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return selectors.file_download(get_artifact(version, path))
 
 
 class _ZipSink:

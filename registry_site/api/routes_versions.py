@@ -6,12 +6,11 @@ before a byte is read when the Content-Length already says so.
 """
 
 import mimetypes
-import posixpath
 import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest
 from django.urls import register_converter
 from ninja import Query, Router
 from ninja.decorators import decorate_view
@@ -19,7 +18,7 @@ from ninja.responses import Status
 
 from core.errors import Conflict, UploadTooLarge
 from core.rules import MODEL_EDIT, MODEL_VIEW
-from models_app import services, storage
+from models_app import selectors, services, storage
 from models_app.lineage import walk_lineage
 from models_app.metadata import parse_metadata, validate_artifact_path
 
@@ -225,21 +224,7 @@ def upload_file(request: HttpRequest, name: str, number: int, file_path: str):
 @requires(MODEL_VIEW)
 def download_file(request: HttpRequest, name: str, number: int, file_path: str):
     """View role. Always an attachment of type application/octet-stream (never rendered)."""
-    artifact = artifact_for(request, number, file_path)
-    filename = posixpath.basename(artifact.path)
-    url = storage.presigned_url(artifact.storage_key, filename=filename)
-    if url is not None:
-        response = HttpResponseRedirect(url)
-    else:
-        response = FileResponse(
-            storage.open_stored(artifact.storage_key),
-            as_attachment=True,
-            filename=filename,
-            content_type="application/octet-stream",
-        )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return selectors.file_download(artifact_for(request, number, file_path))
 
 
 @router.delete(FilePath, response={204: None, **ERRORS}, url_name="file")

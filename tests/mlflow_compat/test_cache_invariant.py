@@ -45,7 +45,7 @@ from audit.models import AuditEvent
 from models_app.models import ModelTag, ModelVersion, RegisteredModel, VersionTag
 from registry_site.tokens import token_create
 from tests import factories
-from tests.models_app.test_manage import model_data
+from tests.models_app.test_model_settings import model_data
 from tests.models_app.test_register import edit_data, version_data
 
 pytestmark = pytest.mark.django_db
