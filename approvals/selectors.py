@@ -4,13 +4,13 @@ dashboard, the JSON API, the MLflow API): each answers only what the user may se
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from approvals import services
-from approvals.models import Alias
+from approvals.models import Alias, AliasAssignment
 from audit.models import AuditEvent
-from models_app.access import Role, visible_models
+from models_app.access import Role, models_with_role, visible_models
+from models_app.models import ModelVersion, RegisteredModel
 
 
 def audit_events(
@@ -68,10 +68,10 @@ def alias_panel(model, *, at: str = "", alias: str = "") -> dict:
         error = e.messages[0]
     alias_name = alias or "production"
     if when is not None:
-        at_version = services.alias_at(model, alias_name, when)
+        at_version = alias_at(model, alias_name, when)
     return {
         "aliases": aliases,
-        "rollback_target": services.rollback_target(model, "production", aliases=aliases),
+        "rollback_target": rollback_target(model, "production", aliases=aliases),
         "version_choices": list(model.versions.values_list("number", "status")[:100]),
         "at": when,
         "at_alias": alias_name,
@@ -80,3 +80,57 @@ def alias_panel(model, *, at: str = "", alias: str = "") -> dict:
         "can_promote": Role.PROMOTE in model.user_roles,
         "can_edit": Role.EDIT in model.user_roles,
     }
+
+
+def production_of(model: RegisteredModel) -> ModelVersion | None:
+    alias = Alias.objects.filter(model=model, name="production").select_related("version").first()
+    return alias.version if alias else None
+
+
+def versions_waiting_for(user):
+    """Versions in review that ``user`` may review and has not decided yet."""
+    return (
+        ModelVersion.objects.filter(
+            status=ModelVersion.Status.IN_REVIEW, model__in=models_with_role(user, Role.REVIEW)
+        )
+        .exclude(Q(created_by=user) | Q(submitted_by=user))
+        .exclude(reviews__reviewer=user, reviews__discarded_at__isnull=True)
+    )
+
+
+def rollback_target(
+    model: RegisteredModel, name: str = "production", *, aliases: list[Alias] | None = None
+) -> ModelVersion | None:
+    """The version that held the alias before the current one was put there. ``aliases``:
+    the model's aliases when the caller has them loaded already."""
+    if aliases is None:
+        alias = Alias.objects.filter(model=model, name=name).first()
+    else:
+        alias = next((a for a in aliases if a.name == name), None)
+    if alias is None:
+        return None
+    last_promotion = (
+        AliasAssignment.objects.filter(
+            model=model,
+            alias_name=name,
+            version_id=alias.version_id,
+            kind=AliasAssignment.Kind.PROMOTE,
+        )  # fmt: skip
+        .select_related("previous_version")
+        .first()
+    )
+    if last_promotion is None or last_promotion.previous_version is None:
+        return None
+    return last_promotion.previous_version
+
+
+def alias_at(model: RegisteredModel, name: str, when: datetime) -> ModelVersion | None:
+    """What did ``name`` point at, at ``when``? (None: it did not exist then.)"""
+    entry = (
+        AliasAssignment.objects.filter(model=model, alias_name=name, assigned_at__lte=when)
+        .select_related("version")
+        .first()
+    )
+    if entry is None or entry.kind == AliasAssignment.Kind.REMOVE:
+        return None
+    return entry.version

@@ -44,6 +44,7 @@ from models_app.models import (
 from models_app.names import name_key
 
 User = get_user_model()
+MAX_NUMBER = 2**31 - 1  # version numbers are 32-bit integers in the database
 UserGrant = RegisteredModelUserObjectPermission
 TeamGrant = RegisteredModelGroupObjectPermission
 
@@ -233,13 +234,20 @@ def _model_for_user(user, column: str, value: str, role: Role) -> RegisteredMode
     return model
 
 
-def get_version_for_user(user, slug: str, number: int, role: Role = Role.VIEW) -> ModelVersion:
-    model = get_model_for_user(user, slug, role)
+def get_version(model: RegisteredModel, number: int) -> ModelVersion:
+    """Version ``number`` of a model fetched through the access helpers (404 when it has none);
+    the version keeps that model, with the roles read with it."""
+    if not 1 <= number <= MAX_NUMBER:  # cannot exist (and would overflow the lookup)
+        raise Http404("No such version.")
     version = ModelVersion.objects.filter(model=model, number=number).first()
     if version is None:
         raise Http404("No such version.")
-    version.model = model  # keep the roles attached
+    version.model = model
     return version
+
+
+def get_version_for_user(user, slug: str, number: int, role: Role = Role.VIEW) -> ModelVersion:
+    return get_version(get_model_for_user(user, slug, role), number)
 
 
 def get_artifact(version: ModelVersion, path: str) -> Artifact:

@@ -9,42 +9,34 @@ One module per concern; callers use the package: ``services.review_approve(...)`
 
 from approvals.services.aliases import (
     ALIAS_NAME,
-    alias_at,
     alias_delete,
     alias_rollback,
     alias_set,
-    rollback_target,
 )
 from approvals.services.policies import policy_update
 from approvals.services.reviews import (
     GateFailure,
     S,
     comment_add,
-    production_of,
     review_approve,
     review_reject,
     version_archive,
     version_submit,
     version_withdraw,
-    versions_waiting_for,
 )
 
 __all__ = [
     "ALIAS_NAME",
     "GateFailure",
     "S",
-    "alias_at",
     "alias_delete",
     "alias_rollback",
     "alias_set",
     "comment_add",
     "policy_update",
-    "production_of",
     "review_approve",
     "review_reject",
-    "rollback_target",
     "version_archive",
     "version_submit",
     "version_withdraw",
-    "versions_waiting_for",
 ]

@@ -1,7 +1,6 @@
 """Aliases: moving one onto a version, rolling back, removing, and where one pointed at a time."""
 
 import re
-from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -9,6 +8,7 @@ from django.utils import timezone
 
 from approvals import notify
 from approvals.models import Alias, AliasAssignment
+from approvals.selectors import rollback_target
 from approvals.services.reviews import S
 from audit import chain
 from core.errors import Conflict
@@ -102,32 +102,6 @@ def alias_set(*, actor, model: RegisteredModel, name: str, version: ModelVersion
     return entry
 
 
-def rollback_target(
-    model: RegisteredModel, name: str = "production", *, aliases: list[Alias] | None = None
-) -> ModelVersion | None:
-    """The version that held the alias before the current one was put there. ``aliases``:
-    the model's aliases when the caller has them loaded already."""
-    if aliases is None:
-        alias = Alias.objects.filter(model=model, name=name).first()
-    else:
-        alias = next((a for a in aliases if a.name == name), None)
-    if alias is None:
-        return None
-    last_promotion = (
-        AliasAssignment.objects.filter(
-            model=model,
-            alias_name=name,
-            version_id=alias.version_id,
-            kind=AliasAssignment.Kind.PROMOTE,
-        )  # fmt: skip
-        .select_related("previous_version")
-        .first()
-    )
-    if last_promotion is None or last_promotion.previous_version is None:
-        return None
-    return last_promotion.previous_version
-
-
 def alias_rollback(*, actor, model: RegisteredModel, reason: str, name: str = "production"):
     """One click: return the alias to the version that held it before, with a reason."""
     reason = (reason or "").strip()
@@ -170,15 +144,3 @@ def alias_delete(*, actor, model: RegisteredModel, name: str, note: str = "") ->
             before={"alias": name, "version": alias.version.number}, reason=note,
         )  # fmt: skip
         alias.delete()
-
-
-def alias_at(model: RegisteredModel, name: str, when: datetime) -> ModelVersion | None:
-    """What did ``name`` point at, at ``when``? (None: it did not exist then.)"""
-    entry = (
-        AliasAssignment.objects.filter(model=model, alias_name=name, assigned_at__lte=when)
-        .select_related("version")
-        .first()
-    )
-    if entry is None or entry.kind == AliasAssignment.Kind.REMOVE:
-        return None
-    return entry.version

@@ -2,15 +2,15 @@
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from approvals import gates, notify
 from approvals.models import Alias, Comment, Review
+from approvals.selectors import production_of
 from audit import chain
 from core.errors import Conflict
-from models_app.access import Role, models_with_role, require
-from models_app.models import ModelVersion, RegisteredModel
+from models_app.access import Role, require
+from models_app.models import ModelVersion
 
 S = ModelVersion.Status
 
@@ -32,11 +32,6 @@ def _refuse(version: ModelVersion, action: str) -> Conflict:
         f"Version {version.number} is {version.get_status_display().lower()}; it cannot be "
         f"{action}."
     )
-
-
-def production_of(model: RegisteredModel) -> ModelVersion | None:
-    alias = Alias.objects.filter(model=model, name="production").select_related("version").first()
-    return alias.version if alias else None
 
 
 def version_submit(*, actor, version: ModelVersion) -> ModelVersion:
@@ -267,14 +262,3 @@ def comment_add(
         )
         transaction.on_commit(lambda: notify.commented(comment.pk))
     return comment
-
-
-def versions_waiting_for(user):
-    """Versions in review that ``user`` may review and has not decided yet."""
-    return (
-        ModelVersion.objects.filter(
-            status=S.IN_REVIEW, model__in=models_with_role(user, Role.REVIEW)
-        )
-        .exclude(Q(created_by=user) | Q(submitted_by=user))
-        .exclude(reviews__reviewer=user, reviews__discarded_at__isnull=True)
-    )

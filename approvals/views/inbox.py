@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from approvals.models import Review
-from approvals.services import versions_waiting_for
+from approvals.selectors import versions_waiting_for
 from core.rules import LOGIN, access
 from models_app.access import visible_versions
 from models_app.models import ModelVersion

@@ -7,7 +7,7 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from approvals import gates, services
+from approvals import gates, selectors, services
 from approvals.models import Comment, Review
 from core.errors import Conflict
 from models_app import diff
@@ -27,7 +27,7 @@ DETAIL_PREFETCH = (
 
 def _versions_for_review(version: ModelVersion, against_number: int | None):
     """The candidate and what it is compared with: production, or the version asked for."""
-    production = services.production_of(version.model)
+    production = selectors.production_of(version.model)
     against = production
     if against_number is not None:
         against = ModelVersion.objects.filter(model=version.model, number=against_number).first()

@@ -4,7 +4,7 @@ helpers, pagination and the error body."""
 from collections.abc import Callable, Iterable
 from functools import wraps
 
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 
 from core.rules import (
@@ -15,7 +15,7 @@ from core.rules import (
     MODEL_REVIEW,
     MODEL_VIEW,
 )
-from models_app.access import Role, get_artifact, get_model_by_name_for_user
+from models_app.access import Role, get_artifact, get_model_by_name_for_user, get_version
 from models_app.models import Artifact, ModelVersion, RegisteredModel
 
 DEFAULT_LIMIT = 50
@@ -85,14 +85,7 @@ def model_for(request: HttpRequest) -> RegisteredModel:
 
 def version_for(request: HttpRequest, number: int) -> ModelVersion:
     """Version ``number`` of the operation's checked model (404 when there is none)."""
-    model = model_for(request)
-    if not 1 <= number <= MAX_ID:  # cannot exist (and would overflow the lookup)
-        raise Http404("No such version.")
-    version = ModelVersion.objects.filter(model=model, number=number).first()
-    if version is None:
-        raise Http404("No such version.")
-    version.model = model  # keeps the roles the access helper attached
-    return version
+    return get_version(model_for(request), number)
 
 
 def artifact_for(request: HttpRequest, number: int, path: str) -> Artifact:

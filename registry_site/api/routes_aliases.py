@@ -9,7 +9,7 @@ from django.utils import timezone
 from ninja import Query, Router
 from ninja.responses import Status
 
-from approvals import services
+from approvals import selectors, services
 from approvals.models import Alias, AliasAssignment, Review
 from core.rules import MODEL_ALIAS, MODEL_PROMOTE, MODEL_VIEW
 from models_app.models import ModelVersion
@@ -81,7 +81,7 @@ def get_alias(
     model = model_for(request)
     if at:
         when = _parse_at(at)
-        version = services.alias_at(model, alias, when)
+        version = selectors.alias_at(model, alias, when)
         if version is None:
             raise Http404(f"{alias} pointed at no version at {when.isoformat()}.")
         entry = (

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from approvals import services
+from approvals import selectors, services
 from approvals.models import Review
 from audit.models import AuditEvent
 from models_app.models import ModelVersion
@@ -201,7 +201,7 @@ def test_promote_and_rollback_through_the_model_page(
     )
     response = c.post(reverse("approvals:rollback", args=[model.slug]), {"reason": "latency"})
     assert response.status_code == 302
-    assert services.production_of(model).number == 1
+    assert selectors.production_of(model).number == 1
 
 
 def test_non_promoter_moving_production_is_403(client_for, model, make_version, editor, reviewer):

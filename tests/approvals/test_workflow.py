@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from approvals import services
+from approvals import selectors, services
 from approvals.models import AliasAssignment, Review
 from audit.chain import verify_chain
 from audit.models import AuditEvent
@@ -223,7 +223,7 @@ def test_promote_needs_approved_version_and_promote_role(
     with pytest.raises(PermissionDenied, match="promote role"):
         services.alias_set(actor=editor, model=model, name="production", version=v)
     services.alias_set(actor=promoter, model=model, name="production", version=v, note="go")
-    assert services.production_of(model) == v
+    assert selectors.production_of(model) == v
 
 
 def test_rejected_version_cannot_be_promoted(model, make_version, editor, reviewer, promoter):
@@ -250,7 +250,7 @@ def test_rollback_returns_to_previous_holder_with_reason(
     with pytest.raises(ValidationError, match="Say why"):
         services.alias_rollback(actor=promoter, model=model, reason="")
     services.alias_rollback(actor=promoter, model=model, reason="p95 latency spike")
-    assert services.production_of(model) == v1
+    assert selectors.production_of(model) == v1
     entry = AliasAssignment.objects.first()
     assert entry.kind == "rollback" and entry.note == "p95 latency spike"
     with pytest.raises(Conflict, match="no earlier version"):
@@ -264,9 +264,9 @@ def test_what_was_production_at_a_time(model, make_version, editor, reviewer, pr
     AliasAssignment.objects.update(assigned_at=timezone.now() - timedelta(days=2))
     services.alias_set(actor=promoter, model=model, name="production", version=v2)
     now = timezone.now()
-    assert services.alias_at(model, "production", now - timedelta(days=3)) is None
-    assert services.alias_at(model, "production", now - timedelta(days=1)) == v1
-    assert services.alias_at(model, "production", now) == v2
+    assert selectors.alias_at(model, "production", now - timedelta(days=3)) is None
+    assert selectors.alias_at(model, "production", now - timedelta(days=1)) == v1
+    assert selectors.alias_at(model, "production", now) == v2
 
 
 def test_archiving_the_production_version_is_refused(

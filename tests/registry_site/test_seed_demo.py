@@ -58,7 +58,7 @@ def test_seed_demo_builds_a_living_catalogue_with_lineage_and_sharing(capsys):
 @pytest.mark.django_db
 def test_seed_demo_tells_a_review_story(capsys):
     from approvals.models import AliasAssignment
-    from approvals.services import production_of, versions_waiting_for
+    from approvals.selectors import production_of, versions_waiting_for
     from models_app.models import RegisteredModel
 
     call_command("seed_demo")
