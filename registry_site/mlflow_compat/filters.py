@@ -4,9 +4,11 @@ A filter is clauses joined by AND: ``<key> <op> <value>``. Keys are attributes (
 ``version_number``…) or tags (``tags.key``, ``tag.`key with spaces```, ``tags."k"``); values
 are quoted strings, numbers, or for IN a parenthesised list. Parsing is pure and raises
 ``FilterError`` with a message for the caller; translating produces a ``Q`` for the queryset.
-LIKE is case-sensitive with ``%`` and ``_`` as wildcards, ILIKE is not; both become anchored
-regular expressions, which behave the same on SQLite and PostgreSQL (SQLite's own LIKE ignores
-case).
+LIKE is case-sensitive with ``%`` and ``_`` as wildcards, ILIKE is not; every other character,
+backslash included, is literal. Both run as the database's own pattern matching, never as a
+regular expression: a backtracking regex turns a pattern such as ``'%%%%%%%%%%%%!'`` into hours of
+work per row, while SQL LIKE (and SQLite's GLOB) need time bounded by pattern × text, and the
+number of wildcards in one pattern is capped.
 """
 
 import base64
@@ -15,7 +17,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import F, Lookup, Q
 
 from models_app.models import ModelTag, VersionTag
 from models_app.names import name_key
@@ -158,11 +160,63 @@ def _clause(tokens: list, i: int) -> tuple[Clause, int]:
 # Translating clauses into querysets
 
 
-def like_regex(pattern: str) -> str:
-    """SQL LIKE (``%`` any run, ``_`` one character) as an anchored regular expression that
-    Python's re (SQLite) and PostgreSQL read the same way."""
-    body = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return f"(?s)^{body}$"
+MAX_LIKE_WILDCARDS = 20
+
+
+class Like(Lookup):
+    """``lhs`` matches the SQL LIKE pattern ``rhs`` (``%`` any run, ``_`` one character, no
+    escape character), case-sensitively; ``ILike`` ignores case.
+
+    PostgreSQL runs LIKE/ILIKE with the pattern's backslashes escaped. SQLite's LIKE ignores
+    ASCII case (case_sensitive_like is connection-wide), so the case-sensitive match there is
+    GLOB with ``*``/``?``/``[`` made literal; ILIKE is LIKE … ESCAPE. Neither engine backtracks
+    without bound, unlike a regular expression."""
+
+    lookup_name = "mlflow_like"
+    prepare_rhs = False
+    case_sensitive = True
+
+    def _sides(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return lhs, rhs, (*lhs_params, *rhs_params)
+
+    def get_db_prep_lookup(self, value, connection):
+        return "%s", [self.translate(value, connection.vendor)]
+
+    def translate(self, pattern: str, vendor: str) -> str:
+        if vendor == "sqlite" and self.case_sensitive:
+            glob = {"%": "*", "_": "?", "*": "[*]", "?": "[?]", "[": "[[]"}
+            return "".join(glob.get(c, c) for c in pattern)
+        return pattern.replace("\\", "\\\\")
+
+    def as_sql(self, compiler, connection):
+        lhs, rhs, params = self._sides(compiler, connection)
+        op = "LIKE" if self.case_sensitive else "ILIKE"
+        return f"{lhs} {op} {rhs} ESCAPE '\\'", params
+
+    def as_sqlite(self, compiler, connection):
+        lhs, rhs, params = self._sides(compiler, connection)
+        if self.case_sensitive:
+            return f"{lhs} GLOB {rhs}", params
+        return f"{lhs} LIKE {rhs} ESCAPE '\\'", params
+
+
+class ILike(Like):
+    lookup_name = "mlflow_ilike"
+    case_sensitive = False
+
+
+def like_q(field: str, op: str, pattern: str, *, key: str) -> Q:
+    """``field`` LIKE/ILIKE ``pattern``, refused when the pattern holds too many wildcards."""
+    wildcards = sum(pattern.count(c) for c in "%_")
+    if wildcards > MAX_LIKE_WILDCARDS:
+        raise FilterError(
+            f"Invalid filter: a {op} pattern may hold at most {MAX_LIKE_WILDCARDS} wildcards "
+            f"(% and _); the one for {key!r} holds {wildcards}."
+        )
+    lookup = Like if op == "LIKE" else ILike
+    return Q(lookup(F(field), pattern))
 
 
 def _text_q(field: str, op: str, value, *, allowed: tuple[str, ...], key: str) -> Q:
@@ -179,9 +233,7 @@ def _text_q(field: str, op: str, value, *, allowed: tuple[str, ...], key: str) -
         return Q(**{field: value})
     if op == "!=":
         return ~Q(**{field: value})
-    if op == "LIKE":
-        return Q(**{f"{field}__regex": like_regex(value)})
-    return Q(**{f"{field}__iregex": like_regex(value)})
+    return like_q(field, op, value, key=key)
 
 
 def _tag_rows(rows, op: str, value, key: str):
@@ -194,10 +246,8 @@ def _tag_rows(rows, op: str, value, key: str):
         return rows.filter(value=value)
     if op == "!=":
         return rows.exclude(value=value)
-    if op == "LIKE":
-        return rows.filter(value__regex=like_regex(value))
-    if op == "ILIKE":
-        return rows.filter(value__iregex=like_regex(value))
+    if op in ("LIKE", "ILIKE"):
+        return rows.filter(like_q("value", op, value, key=f"tags.{key}"))
     raise FilterError(f"Invalid comparator {op!r} for tags; use one of =, !=, LIKE, ILIKE.")
 
 

@@ -4,6 +4,7 @@ sending): each gets a clear 4xx with a message, and nothing changes."""
 import json
 
 import pytest
+from django.db.backends.sqlite3 import _functions as sqlite_functions
 from django.test import Client
 
 from audit.models import AuditEvent
@@ -191,6 +192,9 @@ def test_a_body_that_is_not_json_is_refused(api, editor_model):
         ("/registered-models/search", "page_token=bm9wZQ%3D%3D", "Invalid page token"),
         ("/registered-models/search", "filter=name%3D'a'%20OR%20name%3D'b'", "OR is not supported"),
         ("/model-versions/search", "order_by=size%20DESC", "Invalid order_by"),
+        ("/registered-models/search", f"filter=name%20LIKE%20'{'%25' * 21}'", "at most 20 wild"),
+        ("/model-versions/search", f"filter=run_id%20ILIKE%20'{'_' * 21}'", "at most 20 wild"),
+        ("/model-versions/search", f"filter=tags.x%20LIKE%20'{'%25_' * 11}'", "at most 20 wild"),
         ("/model-versions/get", "name=fraud-detector&version=-1", "positive integer"),
         (
             "/registered-models/get-latest-versions",
@@ -203,6 +207,39 @@ def test_bad_search_arguments_are_invalid_parameter_values(
     api, editor_model, path, query, fragment
 ):
     refused(api("GET", f"{API}{path}?{query}"), 400, "INVALID_PARAMETER_VALUE", fragment)
+
+
+def test_a_backtracking_like_pattern_answers_with_a_read_only_token(
+    editor_model, editor, monkeypatch
+):
+    """``%%%%%%%%%%%%!`` as a regular expression backtracks for hours per row; as SQL LIKE it
+    is answered at once. Python's re evaluating it for a row (SQLite's REGEXP) fails the test."""
+
+    def refuse(pattern, string):
+        raise AssertionError(f"a LIKE filter ran as a regular expression: {pattern!r}")
+
+    monkeypatch.setattr(sqlite_functions, "re_search", refuse)
+    factories.version(editor_model, editor, source_run="r" * 60, tags={"note": "n" * 60})
+    read_only = token_create(actor=editor, user=editor, name="ro", scope="read")[1]
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {read_only}")
+    pattern = "%" * 12 + "!"
+    searches = {
+        "/registered-models/search": ["name LIKE", "name ILIKE"],
+        "/model-versions/search": [
+            "name LIKE",
+            "run_id ILIKE",
+            "source_path LIKE",
+            "tags.note LIKE",
+        ],
+    }
+    for path, clauses in searches.items():
+        for clause in clauses:
+            response = client.get(API + path, {"filter": f"{clause} '{pattern}'"})
+            assert response.status_code == 200, response.content
+            body = response.json()
+            assert not body.get("registered_models") and not body.get("model_versions"), body
+    found = client.get(API + "/model-versions/search", {"filter": "run_id LIKE '%r%'"})
+    assert [v["run_id"] for v in found.json()["model_versions"]] == ["r" * 60]
 
 
 def test_unknown_fields_are_ignored_like_stock_mlflow(api, editor_model):

@@ -2,10 +2,14 @@
 and the translated filters select the right rows on either database."""
 
 import pytest
+from django.db import connection
+from django.db.backends.sqlite3 import _functions as sqlite_functions
+from django.test.utils import CaptureQueriesContext
 
-from models_app.models import RegisteredModel
+from models_app.models import ModelVersion, RegisteredModel
 from registry_site.mlflow_compat import filters
 from registry_site.mlflow_compat.filters import Clause, FilterError, parse
+from registry_site.mlflow_compat.serializers import with_source
 from tests import factories
 
 
@@ -127,3 +131,76 @@ def test_tag_filters_match_only_models_with_the_tag_except_the_prompt_clause(db)
     assert names("tags.team != 'growth'") == ["tagged"]
     assert names("tags.team LIKE 'ri%'") == ["tagged"]
     assert names("tag.`mlflow.prompt.is_prompt` != 'true'") == ["tagged", "untagged"]
+
+
+def test_like_matches_every_other_character_literally_on_either_database(db):
+    owner = factories.user("owner")
+    values = ("x*y", "xay", "x?y", "x[1]", "x1", "x\\y", "X*Y", "50%", "50x")
+    for i, value in enumerate(values):
+        factories.registered_model(owner, f"m{i}", tags={"v": value})
+
+    def matching(text):
+        models = RegisteredModel.objects.filter(filters.model_q(parse(text)))
+        return sorted(models.values_list("tags__value", flat=True))
+
+    assert matching("tags.v LIKE 'x*y'") == ["x*y"]
+    assert matching("tags.v LIKE 'x?y'") == ["x?y"]
+    assert matching("tags.v LIKE 'x[1]'") == ["x[1]"]
+    assert matching("tags.v LIKE 'x\\y'") == ["x\\y"]  # no escape character
+    assert matching("tags.v LIKE 'x_y'") == ["x*y", "x?y", "x\\y", "xay"]
+    assert matching("tags.v ILIKE 'x*%'") == ["X*Y", "x*y"]
+    assert matching("tags.v LIKE '50%'") == ["50%", "50x"]
+
+
+PATHOLOGICAL = "%%%%%%%%%%%%!"  # as a regex: hours of backtracking per row that has no "!"
+
+
+@pytest.fixture
+def no_regex(monkeypatch):
+    """Any regular expression evaluated for a row fails the query: SQLite evaluates REGEXP with
+    Python's re through this function; PostgreSQL's regex operators are checked in the SQL."""
+
+    def refuse(pattern, string):
+        raise AssertionError(f"a LIKE filter ran as a regular expression: {pattern!r}")
+
+    monkeypatch.setattr(sqlite_functions, "re_search", refuse)
+
+
+def test_like_and_ilike_run_as_sql_pattern_matching_on_every_field(db, no_regex):
+    owner = factories.user("owner")
+    model = factories.registered_model(owner, "a" * 60, tags={"team": "b" * 60})
+    factories.version(model, owner, source_run="c" * 60, tags={"note": "d" * 60})
+    model_fields = ("name", "tags.team")
+    version_fields = ("name", "run_id", "source_path", "tags.note", "tags.`registry.status`")
+    for op in ("LIKE", "ILIKE"):
+        for field in model_fields:
+            with CaptureQueriesContext(connection) as ctx:
+                q = filters.model_q(parse(f"{field} {op} '{PATHOLOGICAL}'"))
+                assert not RegisteredModel.objects.filter(q).exists()
+            assert_sql_pattern_matching(ctx.captured_queries[-1]["sql"], op)
+        for field in version_fields:
+            with CaptureQueriesContext(connection) as ctx:
+                q = filters.version_q(parse(f"{field} {op} '{PATHOLOGICAL}'"))
+                assert not with_source(ModelVersion.objects.all()).filter(q).exists()
+            assert_sql_pattern_matching(ctx.captured_queries[-1]["sql"], op)
+
+
+def assert_sql_pattern_matching(sql: str, op: str) -> None:
+    assert "REGEXP" not in sql.upper() and " ~" not in sql, sql
+    if connection.vendor == "sqlite":  # LIKE ignores ASCII case there, GLOB does not
+        expected = " GLOB " if op == "LIKE" else " LIKE "
+    else:
+        expected = f" {op} "
+    assert expected in sql, sql
+    assert "ESCAPE" in sql or expected == " GLOB ", sql
+
+
+@pytest.mark.parametrize("op", ["LIKE", "ILIKE"])
+@pytest.mark.parametrize("field", ["name", "tags.team"])
+def test_a_pattern_with_too_many_wildcards_is_refused_with_the_limit(op, field):
+    q = filters.model_q(parse(f"{field} {op} '{'%_' * 10}'"))  # 20 wildcards are fine
+    assert q is not None
+    with pytest.raises(FilterError, match="at most 20 wildcards"):
+        filters.model_q(parse(f"{field} {op} '{'%_' * 10}%'"))
+    with pytest.raises(FilterError, match="at most 20 wildcards"):
+        filters.version_q(parse(f"{field} {op} '{'_' * 21}'"))
