@@ -10,6 +10,7 @@ Two modes:
 """
 
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -289,6 +290,25 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env_int("REGISTRY_MAX_FILES_PER_UPLOAD", 1000, mi
 REGISTRY_MAX_UPLOAD_BYTES = env_int("REGISTRY_MAX_UPLOAD_BYTES", 5 * 1024**3, minimum=1)
 # How long a worker keeps an MLflow read answer of an unchanged model (mlflow_compat/cache.py).
 REGISTRY_MLFLOW_CACHE_SECONDS = env_int("REGISTRY_MLFLOW_CACHE_SECONDS", 30)
+
+
+def _source_prefixes(name: str) -> list[str]:
+    """Object-store locations a version may name as its external source, each a scheme, a
+    bucket and optionally a folder (``s3://models-bucket/team-a/``): the scheme lower-cased, a
+    trailing slash added so that ``s3://bucket`` does not also allow ``s3://bucket-evil``."""
+    prefixes = []
+    for raw in env_list(name):
+        scheme, sep, rest = raw.partition("://")
+        if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]*", scheme) or not rest.strip("/"):
+            raise ImproperlyConfigured(
+                f"{name}: {raw!r} is not a location such as s3://bucket/ or gs://bucket/folder/"
+            )
+        prefixes.append(f"{scheme.lower()}://{rest.rstrip('/')}/")
+    return prefixes
+
+
+# Empty by default: external sources are refused until an administrator lists where from.
+REGISTRY_EXTERNAL_SOURCES = _source_prefixes("REGISTRY_EXTERNAL_SOURCES")
 
 # Email: console in development, SMTP (configured by EMAIL_* variables) in production.
 EMAIL_BACKEND_NAME = os.environ.get(

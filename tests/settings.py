@@ -20,3 +20,5 @@ MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend
 DEBUG = False
 AXES_VERBOSE = False
 LOGGING = {**LOGGING, "loggers": {**LOGGING["loggers"], "axes": {"level": "WARNING"}}}  # noqa: F405
+# The object-store locations the suite registers external sources from.
+REGISTRY_EXTERNAL_SOURCES = ["s3://bucket/", "s3://b/"]

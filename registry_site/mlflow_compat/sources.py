@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from models_app.metadata import validate_artifact_path
@@ -98,6 +99,22 @@ class Source:
     location: Location | None = None
 
 
+def _allowed_external(uri: str, scheme: str, rest: str) -> str:
+    """An object-store URI under one of the locations the administrator allows
+    (REGISTRY_EXTERNAL_SOURCES): deployment tools that resolve a version fetch from its source
+    with their own credentials, so a version must not point them at anyone's bucket."""
+    allowed = settings.REGISTRY_EXTERNAL_SOURCES
+    if any(f"{scheme}:{rest}".startswith(prefix) for prefix in allowed):
+        return uri
+    listed = ", ".join(allowed) if allowed else "none are allowed"
+    raise invalid(
+        f"Source {uri[:100]!r} is outside the object-store locations this registry accepts "
+        f"({listed}). Upload the files through the artifact proxy "
+        "(mlflow-artifacts:/registry/<model>/<upload id>/…), or ask an administrator to add the "
+        "bucket to REGISTRY_EXTERNAL_SOURCES (e.g. s3://your-bucket/)."
+    )
+
+
 def parse_source(raw: str, *, host: str) -> Source:
     uri = raw.strip()
     if not uri:
@@ -132,7 +149,7 @@ def parse_source(raw: str, *, host: str) -> Source:
         return Source(uri, external=False, location=location)
     refuse_traversal(rest, "source", uri=True)
     if scheme in EXTERNAL_SCHEMES:
-        return Source(uri, external=True)
+        return Source(_allowed_external(uri, scheme, rest), external=True)
     if scheme in ("http", "https", "file", "ftp", "sftp"):
         raise invalid(
             f"'{scheme}' sources are refused: the registry does not fetch URLs or read local "

@@ -416,3 +416,41 @@ def test_bad_bearer_token_gets_an_mlflow_shaped_401(client):
         "error_code": "UNAUTHENTICATED",
         "message": "Invalid or expired token.",
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# External sources: only from the locations an administrator lists
+
+
+@pytest.mark.parametrize(
+    ("allowed", "source"),
+    [
+        ([], "s3://bucket/model"),
+        (["s3://models/"], "s3://someone-elses-bucket/model"),
+        (["s3://models/"], "s3://models-evil/model"),  # a prefix of the name is not the bucket
+        (["s3://models/team-a/"], "s3://models/team-b/model"),
+        (["s3://models/"], "gs://models/model"),
+    ],
+)
+def test_an_external_source_outside_the_allowed_locations_is_refused(
+    api, editor_model, settings, allowed, source
+):
+    settings.REGISTRY_EXTERNAL_SOURCES = allowed
+    before = state()
+    response = api(
+        "POST", f"{API}/model-versions/create", {"name": "fraud-detector", "source": source}
+    )
+    refused(response, 400, "INVALID_PARAMETER_VALUE", "REGISTRY_EXTERNAL_SOURCES")
+    assert state() == before
+
+
+@pytest.mark.parametrize("source", ["s3://models/team-a/churn/1", "S3://models/team-a/churn/1"])
+def test_an_external_source_in_an_allowed_location_is_registered(
+    api, editor_model, settings, source
+):
+    settings.REGISTRY_EXTERNAL_SOURCES = ["s3://models/team-a/"]
+    response = api(
+        "POST", f"{API}/model-versions/create", {"name": "fraud-detector", "source": source}
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["model_version"]["source"] == source

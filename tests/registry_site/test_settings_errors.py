@@ -46,6 +46,11 @@ def run_check(tmp_path, **env) -> subprocess.CompletedProcess:
             "DATABASE_CONN_HEALTH_CHECKS",
         ),
         ({"DEBUG": "1", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "a"}, "DEBUG"),
+        (
+            {"REGISTRY_DEV": "1", "REGISTRY_EXTERNAL_SOURCES": "my-bucket"},
+            "REGISTRY_EXTERNAL_SOURCES",
+        ),
+        ({"REGISTRY_DEV": "1", "REGISTRY_EXTERNAL_SOURCES": "s3://"}, "REGISTRY_EXTERNAL_SOURCES"),
     ],
 )
 def test_bad_setting_stops_with_one_line_naming_the_variable(tmp_path, env, variable):
