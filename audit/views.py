@@ -1,4 +1,4 @@
-"""The audit log: staff see every event, others the events of models they may view."""
+"""The audit log: superusers see every event, others the events of models they may view."""
 
 import csv
 import json
@@ -51,7 +51,7 @@ def _day(day, at) -> datetime:
 @access(LOGIN)
 @require_GET
 def audit_list(request: HttpRequest) -> HttpResponse:
-    """Signed-in users; staff see all events, others those of models they may view."""
+    """Signed-in users; superusers see all events, others those of models they may view."""
     form, events = filtered_events(request)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()

@@ -3,8 +3,8 @@
 Each view declares who may reach it with ``@access(...)``; the decorator both records the rule
 (so a test can walk the URL resolver and fail on any route without one: tests/routes.py) and
 enforces the part that does not depend on an object: anonymous visitors are sent to the login
-page unless the rule is PUBLIC, non-staff get a 404 on STAFF routes. Object rules are declared
-and enforced together with the fetch of the model by ``models_app.access.model_route`` /
+page unless the rule is PUBLIC, anyone but superusers gets a 404 on SUPERUSER routes. Object
+rules are declared and enforced together with the fetch of the model by ``models_app.access.model_route`` /
 ``version_route`` (and the JSON API's ``requires``).
 """
 
@@ -16,7 +16,8 @@ from django.http import Http404
 
 PUBLIC = "public"  # anyone, signed in or not (login page, /healthz)
 LOGIN = "login"  # any signed-in user; what they see is scoped to them
-STAFF = "staff"  # the Django admin's own rule
+STAFF = "staff"  # the Django admin's own rule (declared by its URL prefix; the admin enforces it)
+SUPERUSER = "superuser"  # registry-wide pages (global webhooks): superusers only, others a 404
 # Object rules: signed in, and the model (or version) fetched through models_app.access with the
 # named role (404 for those who may not view it, 403 for viewers without the role), declared and
 # enforced by one decorator (models_app.access.model_route / version_route).
@@ -29,10 +30,10 @@ MODEL_MANAGE = "model:manage"
 MODEL_ALIAS = "model:alias"
 
 
-def _staff_only(view: Callable) -> Callable:
+def _superuser_only(view: Callable) -> Callable:
     @wraps(view)
     def inner(request, *args, **kwargs):
-        if not (request.user.is_staff or request.user.is_superuser):
+        if not request.user.is_superuser:
             raise Http404("No such page.")  # others see no sign that the page exists
         return view(request, *args, **kwargs)
 
@@ -41,14 +42,15 @@ def _staff_only(view: Callable) -> Callable:
 
 def access(rule: str) -> Callable:
     """Declare (and enforce) the access rule of a view: PUBLIC lets anyone in, every other rule
-    needs a signed-in user, STAFF also staff (others get a 404). Object rules are declared and
+    needs a signed-in user, SUPERUSER also a superuser (others get a 404: staff who are not
+    superusers too). Object rules are declared and
     enforced together by ``models_app.access.model_route`` / ``version_route``."""
 
     def decorator(view: Callable) -> Callable:
         if rule == PUBLIC:
             wrapped = view
-        elif rule == STAFF:
-            wrapped = login_required(_staff_only(view))
+        elif rule == SUPERUSER:
+            wrapped = login_required(_superuser_only(view))
         else:
             wrapped = login_required(view)
 

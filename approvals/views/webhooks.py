@@ -1,10 +1,10 @@
 """Webhook subscriptions and their delivery logs.
 
 A model's subscriptions need the manage role on it (outsiders 404, other viewers 403); global
-subscriptions (every model's events) are for staff only, and anyone else gets the same 404 as
+subscriptions (every model's events) are for superusers only, and anyone else gets the same 404 as
 for a page that does not exist. Each view exists twice, once per scope, around one shared
 implementation: the model one gets the model from its route (manage role), the ``global_``
-one None (staff only, enforced by the STAFF rule).
+one None (superusers only, enforced by the SUPERUSER rule).
 """
 
 from django import forms
@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from approvals import webhooks
 from approvals.models import Webhook, WebhookDelivery
-from core.rules import STAFF, access
+from core.rules import SUPERUSER, access
 from models_app.access import Role, model_route
 from models_app.models import RegisteredModel
 
@@ -62,7 +62,7 @@ class WebhookEditForm(forms.Form):
 
 def get_webhook_for_user(model: RegisteredModel | None, pk: int) -> Webhook:
     """The one access helper for subscriptions: looked up within the scope the route let the
-    user manage (``model``, fetched with the manage role, or None: the global scope, staff
+    user manage (``model``, fetched with the manage role, or None: the global scope, superusers
     only), so another model's (or a global) subscription is a 404 like a missing one."""
     hook = Webhook.objects.filter(pk=pk, model=model).select_related("created_by").first()
     if hook is None:
@@ -150,7 +150,7 @@ def webhooks_page(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     return _list(request, model)
 
 
-@access(STAFF)
+@access(SUPERUSER)
 @require_http_methods(["GET", "POST"])
 def global_webhooks(request: HttpRequest) -> HttpResponse:
     """Staff: subscriptions to every model's events; anyone else 404."""
@@ -199,7 +199,7 @@ def webhook_detail(request: HttpRequest, model: RegisteredModel, pk: int) -> Htt
     return _detail(request, model, pk)
 
 
-@access(STAFF)
+@access(SUPERUSER)
 @require_GET
 def global_webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Staff: one global subscription and its delivery log."""
@@ -234,7 +234,7 @@ def webhook_edit(request: HttpRequest, model: RegisteredModel, pk: int) -> HttpR
     return _edit(request, model, pk)
 
 
-@access(STAFF)
+@access(SUPERUSER)
 @require_POST
 def global_webhook_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Staff: change a global subscription."""
@@ -254,7 +254,7 @@ def webhook_delete(request: HttpRequest, model: RegisteredModel, pk: int) -> Htt
     return _delete(request, model, pk)
 
 
-@access(STAFF)
+@access(SUPERUSER)
 @require_POST
 def global_webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Staff: remove a global subscription."""
@@ -275,7 +275,7 @@ def webhook_test(request: HttpRequest, model: RegisteredModel, pk: int) -> HttpR
     return _test(request, model, pk)
 
 
-@access(STAFF)
+@access(SUPERUSER)
 @require_POST
 def global_webhook_test(request: HttpRequest, pk: int) -> HttpResponse:
     """Staff: queue a ping for a global subscription."""
@@ -303,7 +303,7 @@ def webhook_redeliver(
     return _redeliver(request, model, pk, delivery)
 
 
-@access(STAFF)
+@access(SUPERUSER)
 @require_POST
 def global_webhook_redeliver(request: HttpRequest, pk: int, delivery: int) -> HttpResponse:
     """Staff: queue a copy of one delivery of a global subscription."""

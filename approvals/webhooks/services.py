@@ -23,11 +23,12 @@ MIN_SECRET_LENGTH = 16
 
 
 def _require(actor, model) -> None:
-    """Manage role on the model; global subscriptions (``model`` None): staff."""
+    """Manage role on the model; global subscriptions (``model`` None), which receive every
+    model's events: superusers only (staff are not enough)."""
     if model is not None:
         require(actor, model, Role.MANAGE)
-    elif not (actor.is_active and (actor.is_staff or actor.is_superuser)):
-        raise PermissionDenied("Only staff may manage global webhooks.")
+    elif not (actor.is_active and actor.is_superuser):
+        raise PermissionDenied("Only superusers may manage global webhooks.")
 
 
 def new_secret() -> str:

@@ -54,7 +54,7 @@ def _event_out(e: AuditEvent) -> dict:
 @router.get("", response={200: AuditPage, **ERRORS}, url_name="audit")
 @requires(LOGIN)
 def list_events(request: HttpRequest, filters: Query[AuditFilters]):
-    """Signed-in users: staff see every event, others the events of models they may view.
+    """Signed-in users: superusers see every event, others the events of models they may view.
     Newest first."""
     events = audit_events(
         request.user,

@@ -262,6 +262,23 @@ def test_audit_page_shows_only_events_of_visible_models(client_for, owner, outsi
     assert mine.pk
 
 
+def test_staff_who_are_not_superusers_read_only_the_audit_of_models_they_may_view(
+    client_for, owner, superuser
+):
+    staff = factories.user("ops", is_staff=True)
+    factories.registered_model(staff, "ops-model")
+    factories.registered_model(owner, "secret")
+    client = client_for(staff)
+    html = client.get(reverse("approvals:audit")).content.decode()
+    assert "ops-model" in html and "secret" not in html
+    csv_body = b"".join(client.get(reverse("approvals:audit_csv")).streaming_content)
+    assert b"ops-model" in csv_body and b"secret" not in csv_body
+    api = client.get("/api/v1/audit").json()["items"]
+    assert {e["model"] for e in api} == {"ops-model"}
+    everything = client_for(superuser).get("/api/v1/audit").json()["items"]
+    assert {"ops-model", "secret"} <= {e["model"] for e in everything}
+
+
 def test_audit_filters_and_csv(client_for, owner, superuser):
     factories.registered_model(owner, "alpha")
     factories.registered_model(owner, "beta")

@@ -1,4 +1,4 @@
-"""Who may reach webhook pages: managers of the model; staff for global subscriptions.
+"""Who may reach webhook pages: managers of the model; superusers for global subscriptions.
 
 Model-scoped routes are also in the permission matrix (tests/approvals/webhook_matrix.py); the
 global ones are STAFF routes, which the matrix skips, so their persona table is here.
@@ -78,21 +78,20 @@ def test_outsider_404_is_identical_to_a_missing_model(client_for, hooks, outside
     assert without_nonce(hidden.content) == without_nonce(missing.content)
 
 
-def test_global_webhooks_are_for_staff_only_and_a_plain_404_for_others(
+def test_global_webhooks_are_for_superusers_only_and_a_plain_404_for_others(
     client_for, hooks, owner, outsider, viewer, superuser
 ):
     _, everyone = hooks
     delivery = webhooks.webhook_send_test(actor=superuser, webhook=everyone)
     routes = global_routes(everyone, delivery)
-    for persona in (owner, outsider, viewer):  # owner manages a model, still not staff
+    staff = factories.user("ops", is_staff=True)  # staff are not enough: every model's events
+    for persona in (owner, outsider, viewer, staff):  # owner manages a model, not everything
         assert statuses(client_for(persona), routes) == {404}, persona
     assert statuses(Client(), routes) == {302}
     assert Webhook.objects.filter(pk=everyone.pk).exists()
     assert WebhookDelivery.objects.count() == 1
-    staff = factories.user("ops", is_staff=True)
-    for persona in (staff, superuser):
-        assert client_for(persona).get(routes[0][1]).status_code == 200
-        assert client_for(persona).get(routes[2][1]).status_code == 200
+    assert client_for(superuser).get(routes[0][1]).status_code == 200
+    assert client_for(superuser).get(routes[2][1]).status_code == 200
     page_404 = client_for(owner).get(routes[0][1])
     missing = client_for(owner).get("/no-such-page/")
     assert without_nonce(page_404.content) == without_nonce(missing.content)
@@ -131,8 +130,11 @@ def test_a_webhook_is_only_found_in_its_own_scope(client_for, hooks, owner, supe
 def test_services_check_roles_themselves(model, owner, viewer, editor):
     with pytest.raises(PermissionDenied, match="manage role"):
         webhooks.webhook_create(actor=editor, model=model, url=PUBLIC, events=["all"])
-    with pytest.raises(PermissionDenied, match="Only staff"):
+    with pytest.raises(PermissionDenied, match="Only superusers"):
         webhooks.webhook_create(actor=owner, model=None, url=PUBLIC, events=["all"])
+    staff = factories.user("ops", is_staff=True)
+    with pytest.raises(PermissionDenied, match="Only superusers"):
+        webhooks.webhook_create(actor=staff, model=None, url=PUBLIC, events=["all"])
     hook = webhooks.webhook_create(actor=owner, model=model, url=PUBLIC, events=["all"])[0]
     for call in (
         lambda: webhooks.webhook_update(actor=viewer, webhook=hook, url=PUBLIC, events=["all"],
