@@ -368,7 +368,7 @@ def test_send_test_event_pings_only_that_webhook(receiver, model, owner, superus
     "url, reason",
     [
         ("http://127.0.0.1/hook", "127.0.0.1 is a loopback address"),
-        ("http://localhost:8000/hook", "localhost resolves to"),
+        ("http://localhost:8000/hook", "localhost is not a public address"),
         ("http://169.254.169.254/latest/meta-data/", "is a link-local address"),
         ("http://10.0.0.1/hook", "10.0.0.1 is a private address"),
         ("http://[::1]/hook", "::1 is a loopback address"),
@@ -376,6 +376,7 @@ def test_send_test_event_pings_only_that_webhook(receiver, model, owner, superus
         ("http://0.0.0.0/hook", "unspecified"),
         ("http://224.0.0.1/hook", "multicast"),
         ("http://100.64.0.1/hook", "not a public address"),
+        ("http://[fec0::1]/hook", "fec0::1 is a site-local address"),
     ],
 )
 def test_the_guard_refuses_non_public_targets(settings, url, reason):
@@ -383,6 +384,33 @@ def test_the_guard_refuses_non_public_targets(settings, url, reason):
     with pytest.raises(guard.UnsafeTarget, match=re.escape(reason)) as refused:
         guard.check(url)
     assert "REGISTRY_WEBHOOK_ALLOWED_HOSTS" in str(refused.value)
+
+
+def fake_dns(monkeypatch, answer):
+    """Every host name resolves to ``answer``; no lookup reaches the network."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in answer else socket.AF_INET
+
+    def fake_getaddrinfo(host, port, *args, **kwargs):
+        return [(family, socket.SOCK_STREAM, 6, "", (answer, port))]
+
+    monkeypatch.setattr(guard.socket, "getaddrinfo", fake_getaddrinfo)
+
+
+@pytest.mark.parametrize("answer", ["10.1.2.3", "fec0::1", "127.0.0.1", "169.254.169.254"])
+def test_a_name_resolving_to_a_non_public_address_is_refused_without_the_address(
+    settings, monkeypatch, answer
+):
+    settings.REGISTRY_WEBHOOK_ALLOWED_HOSTS = []
+    fake_dns(monkeypatch, answer)
+    with pytest.raises(guard.UnsafeTarget) as refused:
+        guard.check("https://build.internal.example/hook")
+    message = str(refused.value)
+    assert message.startswith("build.internal.example is not a public address;")
+    assert answer not in message
+    for kind in ("private", "loopback", "link-local", "site-local"):
+        assert kind not in message  # the kind of the answer is an answer too
 
 
 def test_the_allow_list_opens_named_hosts_addresses_and_networks(settings):
@@ -405,6 +433,21 @@ def test_a_refused_target_is_a_failed_attempt_with_the_reason_in_the_log(
     delivery = WebhookDelivery.objects.get()
     assert delivery.attempts == 1 and delivery.response_status is None
     assert delivery.last_error.startswith("Refused: 127.0.0.1 is a loopback address")
+    assert receiver.requests == []
+
+
+def test_the_delivery_log_does_not_show_what_a_name_resolved_to(
+    receiver, model, owner, editor, settings, monkeypatch
+):
+    subscribe(model, owner, receiver.url)
+    Webhook.objects.update(url="https://deploy.example.test/in")
+    settings.REGISTRY_WEBHOOK_ALLOWED_HOSTS = []
+    fake_dns(monkeypatch, "10.1.2.3")
+    good_version(model, editor)
+    run_worker()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.last_error.startswith("Refused: deploy.example.test is not a public address")
+    assert "10.1.2.3" not in delivery.last_error
     assert receiver.requests == []
 
 
