@@ -361,6 +361,85 @@ def test_send_test_event_pings_only_that_webhook(receiver, model, owner, superus
 
 
 # ---------------------------------------------------------------------------------------------
+# A subscription acts with its creator's authority, checked when each delivery is sent
+
+
+def test_a_delivery_is_not_sent_once_its_creator_lost_manage(receiver, model, owner, editor):
+    from models_app.access import Role
+    from models_app.sharing import sharing_set
+
+    sharing_set(actor=owner, model=model, principal=editor, roles={Role.MANAGE})
+    hook, secret = subscribe(model, editor, receiver.url, secret="a-long-enough-secret")
+    good_version(model, editor)  # pending delivery, created while editor still managed
+    sharing_set(actor=owner, model=model, principal=editor, roles={Role.EDIT})
+    assert "1 failed for good" in run_worker()
+    assert receiver.requests == []
+    delivery = hook.deliveries.get()
+    assert delivery.status == D.FAILED and delivery.next_attempt_at is None
+    assert "creator no longer holds the manage role" in delivery.last_error
+    assert receiver.url not in delivery.last_error and "127.0.0.1" not in delivery.last_error
+    assert secret not in delivery.last_error
+    assert "0 deliveries" in run_worker() and receiver.requests == []  # not retried
+
+
+def test_a_creator_who_manages_through_a_team_is_still_delivered_to(receiver, model, owner, editor):
+    from models_app.access import Role
+    from models_app.sharing import sharing_set
+
+    ops = factories.team("ops", editor)
+    sharing_set(actor=owner, model=model, principal=ops, roles={Role.MANAGE})
+    hook, _ = subscribe(model, editor, receiver.url)
+    good_version(model, editor)
+    assert "1 delivered" in run_worker()
+    ops.user_set.remove(editor)
+    good_version(model, editor)
+    assert "1 failed for good" in run_worker()
+    assert len(receiver.requests) == 1
+
+
+def test_a_deactivated_or_deleted_creator_stops_deliveries(receiver, model, owner, editor):
+    from models_app.access import Role
+    from models_app.sharing import sharing_set
+
+    sharing_set(actor=owner, model=model, principal=editor, roles={Role.MANAGE})
+    subscribe(model, editor, receiver.url)
+    editor.is_active = False
+    editor.save()
+    good_version(model, owner)
+    assert "1 failed for good" in run_worker()
+    editor.delete()
+    good_version(model, owner)
+    assert "1 failed for good" in run_worker()
+    assert receiver.requests == []
+
+
+def test_a_global_delivery_is_not_sent_once_its_creator_is_no_longer_staff(receiver, model, editor):
+    ops = factories.user("ops", is_staff=True)
+    hook, _ = subscribe(None, ops, receiver.url)
+    ops.is_staff = False
+    ops.save()
+    good_version(model, editor)
+    assert "1 failed for good" in run_worker()
+    assert receiver.requests == []
+    assert "no longer staff" in hook.deliveries.get().last_error
+
+
+def test_the_authority_check_is_one_query_per_batch(
+    receiver, model, owner, editor, django_assert_num_queries
+):
+    from approvals.webhooks import worker
+
+    for _ in range(3):
+        subscribe(model, owner, receiver.url)
+    for auc in (0.91, 0.92):
+        good_version(model, editor, auc=auc)
+    batch = worker.claim(100, timezone.now())
+    assert len(batch) >= 6
+    with django_assert_num_queries(1):
+        assert worker.unauthorized(batch) == {}
+
+
+# ---------------------------------------------------------------------------------------------
 # The SSRF guard and the limits of one attempt
 
 
@@ -473,7 +552,11 @@ def test_the_host_is_resolved_once_and_the_checked_address_is_the_one_called(
     settings.REGISTRY_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]  # the address, not the name
     monkeypatch.setattr(guard.socket, "getaddrinfo", fake_getaddrinfo)
     hook = Webhook.objects.create(
-        model=model, url=f"http://deploy.example.test:{port}/in", events=["all"], secret="s" * 20
+        model=model,
+        url=f"http://deploy.example.test:{port}/in",
+        events=["all"],
+        secret="s" * 20,
+        created_by=owner,
     )
     lookups.clear()
     answers[:] = ["127.0.0.1", "169.254.169.254"]
