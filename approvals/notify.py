@@ -2,20 +2,22 @@
 
 Who hears what: eligible reviewers on submission; the author on each decision and comment;
 participants (author, commenters, reviewers) on comments; promoters when a version is approved
-and when production moves. Nobody is told about their own action. A failing mail server is
-logged, never turned into a failed request: the change itself has already been committed.
+and when production moves. Nobody is told about their own action, and nobody who does not
+hold, when the mail is built, the role it is about (view for decisions and comments, review for
+review requests, promote for promotions): a past participant whose access was revoked hears
+nothing more of the model. A failing mail server is logged, never turned into a failed
+request: the change itself has already been committed.
 """
 
 import logging
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import send_mass_mail
 from django.db import transaction
 from guardian.shortcuts import get_users_with_perms
 
 from approvals.models import Alias, AliasAssignment, Comment, Review
-from models_app.access import Role
+from models_app.access import Role, users_with_role
 from models_app.models import ModelVersion
 
 log = logging.getLogger(__name__)
@@ -27,9 +29,12 @@ def _holders(model, role: Role):
     ).filter(is_active=True)
 
 
-def _send(subject: str, body: str, recipients, *, exclude=()) -> int:
+def _send(subject: str, body: str, candidates, *, model, role: Role, exclude=()) -> int:
+    """Mail those of ``candidates`` (user ids, or a queryset of users) who hold ``role`` on
+    ``model`` now, but not the ``exclude``d ones; one query."""
     excluded = {u.pk for u in exclude if u is not None}
-    addresses = sorted({u.email for u in recipients if u.email and u.pk not in excluded})
+    recipients = users_with_role(model, role).filter(pk__in=candidates).exclude(pk__in=excluded)
+    addresses = sorted({email for email in recipients.values_list("email", flat=True) if email})
     if not addresses:
         return 0
     messages = [(subject, body, settings.DEFAULT_FROM_EMAIL, [a]) for a in addresses]
@@ -57,6 +62,8 @@ def submitted(version_pk: int) -> None:
         f"{v.submitted_by} submitted {v.model.name} version {v.number} for review.\n\n"
         f"Review it: {review_url}\n",
         _holders(v.model, Role.REVIEW),
+        model=v.model,
+        role=Role.REVIEW,
         exclude=(v.created_by, v.submitted_by),
     )
 
@@ -73,7 +80,9 @@ def decided(review_pk: int) -> None:
     _send(
         f"[registry] {v.model.name} v{v.number} {verb} by {r.reviewer}",
         body,
-        [v.created_by, v.submitted_by] if v.submitted_by else [v.created_by],
+        {v.created_by_id, v.submitted_by_id} - {None},
+        model=v.model,
+        role=Role.VIEW,
         exclude=(r.reviewer,),
     )
 
@@ -85,6 +94,8 @@ def approved(version_pk: int) -> None:
         f"{v.model.name} version {v.number} is approved and may be promoted.\n\n"
         f"{_url(v.model.get_absolute_url())}\n",
         _holders(v.model, Role.PROMOTE),
+        model=v.model,
+        role=Role.PROMOTE,
     )
 
 
@@ -92,7 +103,6 @@ def commented(comment_pk: int) -> None:
 
     c = Comment.objects.select_related("version__model", "author").get(pk=comment_pk)
     v = c.version
-    User = get_user_model()
     participant_ids = set(
         Comment.objects.filter(version=v).values_list("author_id", flat=True)
     ) | set(Review.objects.filter(version=v).values_list("reviewer_id", flat=True))
@@ -101,7 +111,9 @@ def commented(comment_pk: int) -> None:
     _send(
         f"[registry] New comment on {v.model.name} v{v.number}",
         f"{c.author} commented{about}:\n\n{c.body}\n\n{_url(v.get_absolute_url())}\n",
-        User.objects.filter(pk__in=participant_ids, is_active=True),
+        participant_ids,
+        model=v.model,
+        role=Role.VIEW,
         exclude=(c.author,),
     )
 
@@ -118,6 +130,8 @@ def alias_moved(entry_pk: int) -> None:
         f"{e.previous_number} to {e.version_number}.\n\nNote: {e.note or '–'}\n\n"
         f"{_url(e.model.get_absolute_url())}\n",
         _holders(e.model, Role.PROMOTE),
+        model=e.model,
+        role=Role.PROMOTE,
         exclude=(e.assigned_by,),
     )
 

@@ -276,6 +276,45 @@ def models_with_role(user, role: Role) -> QuerySet[RegisteredModel]:
     return RegisteredModel.objects.filter(pk__in=_granted_ids(user, role))
 
 
+def users_with_role(model: RegisteredModel, role: Role) -> QuerySet:
+    """Active users who hold ``role`` on the model now (the inverse of models_with_role):
+    superusers, grantees directly or through a team, and for view on an internal model every
+    active user. One queryset, so callers filter a set of candidates in one query."""
+    granted = Q(
+        pk__in=UserGrant.objects.filter(
+            content_object=model, permission__codename=role.perm
+        ).values("user_id")
+    ) | Q(
+        pk__in=User.groups.through.objects.filter(
+            group_id__in=TeamGrant.objects.filter(
+                content_object=model, permission__codename=role.perm
+            ).values("group_id")
+        ).values("user_id")
+    )
+    active = User.objects.filter(is_active=True)
+    if role == Role.VIEW and model.visibility == RegisteredModel.Visibility.INTERNAL:
+        return active
+    return active.filter(Q(is_superuser=True) | granted)
+
+
+def granted_pairs(role: Role, user_ids, model_ids) -> set[tuple[int, int]]:
+    """Which (user id, model id) pairs among these users and models have ``role`` granted,
+    directly or through a team, in one query, for a batch job checking many at once. Grants
+    only: superusers and internal visibility are the caller's to add (it has the rows)."""
+    user_ids, model_ids = set(user_ids), set(model_ids)
+    if not user_ids or not model_ids:
+        return set()
+    direct = UserGrant.objects.filter(
+        permission__codename=role.perm, user_id__in=user_ids, content_object_id__in=model_ids
+    ).values_list("user_id", "content_object_id")
+    through_team = TeamGrant.objects.filter(
+        permission__codename=role.perm,
+        group__user__id__in=user_ids,
+        content_object_id__in=model_ids,
+    ).values_list("group__user__id", "content_object_id")
+    return set(direct.union(through_team, all=True))
+
+
 # ---------------------------------------------------------------------------------------------
 # Routes: one decorator declares a view's rule (for the URL walk of the permission matrix) and
 # enforces it, so a view cannot declare one role and fetch with another.

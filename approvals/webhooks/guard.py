@@ -2,9 +2,14 @@
 
 The target host is resolved once per attempt; every address it resolves to must be public
 (not loopback, private, link-local such as the 169.254.169.254 metadata service, multicast,
-reserved, unspecified or otherwise non-global), unless the host, the address or a network
-containing it is listed in ``REGISTRY_WEBHOOK_ALLOWED_HOSTS``. The sender then connects to an
-address that was checked, never resolving the name a second time (no DNS rebinding window).
+reserved, unspecified, IPv6 site-local ``fec0::/10`` or otherwise non-global), unless the
+host, the address or a network containing it is listed in ``REGISTRY_WEBHOOK_ALLOWED_HOSTS``.
+The sender then connects to an address that was checked, never resolving the name a second
+time (no DNS rebinding window).
+
+A refusal names the kind of address only when the user typed the address: for a host name it
+says "not a public address" and never the answer, which would map the internal network for
+anyone who may create a webhook (the message reaches forms, the API and the delivery log).
 """
 
 import ipaddress
@@ -91,9 +96,19 @@ def _refusal(ip: IPAddress) -> str | None:
         return "a private address"
     if ip.is_reserved:
         return "a reserved address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return "a site-local address"
     if not ip.is_global:
         return "not a public address"
     return None
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 def resolve(host: str, port: int) -> tuple[str, ...]:
@@ -127,9 +142,10 @@ def check(url: str) -> Target:
             continue
         why = _refusal(ip)
         if why is not None:
-            shown = host if host == address else f"{host} resolves to {address}, which"
+            if not _is_literal(host):
+                why = "not a public address"
             raise UnsafeTarget(
-                f"{shown} is {why}; webhooks may only reach public addresses "
+                f"{host} is {why}; webhooks may only reach public addresses "
                 "(an administrator can allow a host in REGISTRY_WEBHOOK_ALLOWED_HOSTS)."
             )
     return Target(scheme, host, port, path, addresses)

@@ -4,6 +4,12 @@ Claiming is a short transaction that pushes the claimed rows' next attempt past 
 HTTP calls happen outside any transaction and a crashed worker's rows come back after the
 lease. On PostgreSQL the claim uses ``SELECT … FOR UPDATE SKIP LOCKED``, so several workers
 share the queue without sending a delivery twice; SQLite has one writer and plain ordering.
+
+A subscription acts with its creator's authority, checked at send time rather than when it was
+made: a model's delivery goes out only while its creator still holds manage on the model (or
+is a superuser), a global one only while its creator is still staff or a superuser. Otherwise
+the delivery fails for good without a request, with the reason in its log. The check costs one
+query per batch, whatever its size.
 """
 
 import http.client
@@ -18,6 +24,7 @@ from django.utils import timezone
 
 from approvals.models import WebhookDelivery
 from approvals.webhooks import guard, sender
+from models_app.access import Role, granted_pairs
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +69,7 @@ def _lease() -> timedelta:
 def claim(limit: int, now: datetime) -> list[WebhookDelivery]:
     """Due deliveries, taken out of other workers' reach for the length of a lease."""
     with transaction.atomic():
-        due = WebhookDelivery.objects.due(now).select_related("webhook")
+        due = WebhookDelivery.objects.due(now).select_related("webhook__created_by")
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True, of=("self",))
         batch = list(due[:limit])
@@ -71,6 +78,40 @@ def claim(limit: int, now: datetime) -> list[WebhookDelivery]:
                 next_attempt_at=now + _lease()
             )
     return batch
+
+
+def unauthorized(batch: list[WebhookDelivery]) -> dict[int, str]:
+    """Why each delivery whose subscription's creator lost the authority to receive it may
+    not be sent, by delivery id (one query for the whole batch)."""
+    hooks = {d.webhook for d in batch}
+    ask = [
+        h
+        for h in hooks
+        if h.model_id is not None
+        and h.created_by is not None
+        and h.created_by.is_active
+        and not h.created_by.is_superuser
+    ]
+    managers = granted_pairs(Role.MANAGE, {h.created_by_id for h in ask}, {h.model_id for h in ask})
+    reasons: dict[int, str] = {}
+    for delivery in batch:
+        hook, creator = delivery.webhook, delivery.webhook.created_by
+        if creator is None or not creator.is_active:
+            why = "its creator's account no longer exists or is deactivated"
+        elif creator.is_superuser:
+            continue
+        elif hook.model_id is None:
+            if creator.is_staff:
+                continue
+            why = "its creator is no longer staff, which global webhooks need"
+        elif (creator.pk, hook.model_id) in managers:
+            continue
+        else:
+            why = "its creator no longer holds the manage role on the model"
+        reasons[delivery.pk] = (
+            f"Not sent: {why}. Someone who may manage it should recreate the webhook."
+        )
+    return reasons
 
 
 def attempt(delivery: WebhookDelivery) -> Outcome:
@@ -124,13 +165,16 @@ def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def record(delivery: WebhookDelivery, outcome: Outcome, now: datetime) -> str:
-    """Store the attempt; schedule a retry or settle the delivery. Returns the new status."""
+def record(
+    delivery: WebhookDelivery, outcome: Outcome, now: datetime, *, final: bool = False
+) -> str:
+    """Store the attempt; schedule a retry or settle the delivery (``final``: no retry).
+    Returns the new status."""
     attempts = delivery.attempts + 1
     S = WebhookDelivery.Status
     if outcome.ok:
         status, next_at = S.DELIVERED, None
-    elif attempts >= settings.REGISTRY_WEBHOOK_MAX_ATTEMPTS:
+    elif final or attempts >= settings.REGISTRY_WEBHOOK_MAX_ATTEMPTS:
         status, next_at = S.FAILED, None
     else:
         status, next_at = S.PENDING, now + backoff(attempts)
@@ -155,10 +199,15 @@ def deliver_due(*, limit: int = 100) -> Summary:
         batch = [d for d in claim(limit, timezone.now()) if d.pk not in seen]
         if not batch:
             return summary
+        refused = unauthorized(batch)
         for delivery in batch:
             seen.add(delivery.pk)
-            outcome = attempt(delivery)
-            status = record(delivery, outcome, timezone.now())
+            if delivery.pk in refused:
+                outcome = Outcome(ok=False, error=refused[delivery.pk])
+                status = record(delivery, outcome, timezone.now(), final=True)
+            else:
+                outcome = attempt(delivery)
+                status = record(delivery, outcome, timezone.now())
             if status == WebhookDelivery.Status.DELIVERED:
                 summary.delivered += 1
             elif status == WebhookDelivery.Status.FAILED:

@@ -4,11 +4,13 @@ The MLflow client uploads a model's files one PUT at a time and only then regist
 whose ``source`` names the folder. Until then the files are *staged*: stored under server-made
 keys and recorded here, in the namespace of the model they were uploaded for. Registering a
 version adopts them (the rows move to ``models_app.Artifact`` with the same keys and digests);
-``manage.py sweep_orphans`` expires what no version adopted within a day.
+``manage.py sweep_orphans`` expires what no version adopted within a day of its last upload
+(a file uploaded again to the same path counts from then).
 """
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from models_app.models import RegisteredModel
 
@@ -27,14 +29,16 @@ class StagedArtifact(models.Model):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staged_artifacts"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True)  # first upload to this path
+    # Latest upload to this path: what the expiry counts from.
+    uploaded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["model", "path"]
         constraints = [
             models.UniqueConstraint(fields=["model", "path"], name="staged_artifact_unique_path"),
         ]
-        indexes = [models.Index(fields=["created_at"], name="staged_artifact_created_idx")]
+        indexes = [models.Index(fields=["uploaded_at"], name="staged_artifact_uploaded_idx")]
 
     def __str__(self) -> str:
         return f"registry/{self.model.slug}/{self.path}"

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from approvals.models import Alias
 from approvals.services import alias_delete
@@ -50,6 +51,7 @@ def staged_put(
             staged.sha256 = incoming.sha256
             staged.content_type = incoming.content_type[:200]
             staged.uploaded_by = actor
+            staged.uploaded_at = timezone.now()  # a re-upload is new: the expiry counts from it
             staged.save()
             chain.record(
                 actor=actor,
@@ -146,12 +148,12 @@ def version_register(
 
 
 def staged_expire(*, older_than: datetime, dry_run: bool = False) -> list[str]:
-    """Forget staged uploads older than ``older_than`` that no version adopted, and delete
-    their files once that is committed. Returns their storage keys."""
+    """Forget staged uploads last uploaded before ``older_than`` that no version adopted, and
+    delete their files once that is committed. Returns their storage keys."""
     with transaction.atomic():
         rows = list(
             StagedArtifact.objects.select_for_update()
-            .filter(created_at__lt=older_than)
+            .filter(uploaded_at__lt=older_than)
             .select_related("model")
             .order_by("model_id", "path")
         )

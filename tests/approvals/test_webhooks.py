@@ -361,6 +361,85 @@ def test_send_test_event_pings_only_that_webhook(receiver, model, owner, superus
 
 
 # ---------------------------------------------------------------------------------------------
+# A subscription acts with its creator's authority, checked when each delivery is sent
+
+
+def test_a_delivery_is_not_sent_once_its_creator_lost_manage(receiver, model, owner, editor):
+    from models_app.access import Role
+    from models_app.sharing import sharing_set
+
+    sharing_set(actor=owner, model=model, principal=editor, roles={Role.MANAGE})
+    hook, secret = subscribe(model, editor, receiver.url, secret="a-long-enough-secret")
+    good_version(model, editor)  # pending delivery, created while editor still managed
+    sharing_set(actor=owner, model=model, principal=editor, roles={Role.EDIT})
+    assert "1 failed for good" in run_worker()
+    assert receiver.requests == []
+    delivery = hook.deliveries.get()
+    assert delivery.status == D.FAILED and delivery.next_attempt_at is None
+    assert "creator no longer holds the manage role" in delivery.last_error
+    assert receiver.url not in delivery.last_error and "127.0.0.1" not in delivery.last_error
+    assert secret not in delivery.last_error
+    assert "0 deliveries" in run_worker() and receiver.requests == []  # not retried
+
+
+def test_a_creator_who_manages_through_a_team_is_still_delivered_to(receiver, model, owner, editor):
+    from models_app.access import Role
+    from models_app.sharing import sharing_set
+
+    ops = factories.team("ops", editor)
+    sharing_set(actor=owner, model=model, principal=ops, roles={Role.MANAGE})
+    hook, _ = subscribe(model, editor, receiver.url)
+    good_version(model, editor)
+    assert "1 delivered" in run_worker()
+    ops.user_set.remove(editor)
+    good_version(model, editor)
+    assert "1 failed for good" in run_worker()
+    assert len(receiver.requests) == 1
+
+
+def test_a_deactivated_or_deleted_creator_stops_deliveries(receiver, model, owner, editor):
+    from models_app.access import Role
+    from models_app.sharing import sharing_set
+
+    sharing_set(actor=owner, model=model, principal=editor, roles={Role.MANAGE})
+    subscribe(model, editor, receiver.url)
+    editor.is_active = False
+    editor.save()
+    good_version(model, owner)
+    assert "1 failed for good" in run_worker()
+    editor.delete()
+    good_version(model, owner)
+    assert "1 failed for good" in run_worker()
+    assert receiver.requests == []
+
+
+def test_a_global_delivery_is_not_sent_once_its_creator_is_no_longer_staff(receiver, model, editor):
+    ops = factories.user("ops", is_staff=True)
+    hook, _ = subscribe(None, ops, receiver.url)
+    ops.is_staff = False
+    ops.save()
+    good_version(model, editor)
+    assert "1 failed for good" in run_worker()
+    assert receiver.requests == []
+    assert "no longer staff" in hook.deliveries.get().last_error
+
+
+def test_the_authority_check_is_one_query_per_batch(
+    receiver, model, owner, editor, django_assert_num_queries
+):
+    from approvals.webhooks import worker
+
+    for _ in range(3):
+        subscribe(model, owner, receiver.url)
+    for auc in (0.91, 0.92):
+        good_version(model, editor, auc=auc)
+    batch = worker.claim(100, timezone.now())
+    assert len(batch) >= 6
+    with django_assert_num_queries(1):
+        assert worker.unauthorized(batch) == {}
+
+
+# ---------------------------------------------------------------------------------------------
 # The SSRF guard and the limits of one attempt
 
 
@@ -368,7 +447,7 @@ def test_send_test_event_pings_only_that_webhook(receiver, model, owner, superus
     "url, reason",
     [
         ("http://127.0.0.1/hook", "127.0.0.1 is a loopback address"),
-        ("http://localhost:8000/hook", "localhost resolves to"),
+        ("http://localhost:8000/hook", "localhost is not a public address"),
         ("http://169.254.169.254/latest/meta-data/", "is a link-local address"),
         ("http://10.0.0.1/hook", "10.0.0.1 is a private address"),
         ("http://[::1]/hook", "::1 is a loopback address"),
@@ -376,6 +455,7 @@ def test_send_test_event_pings_only_that_webhook(receiver, model, owner, superus
         ("http://0.0.0.0/hook", "unspecified"),
         ("http://224.0.0.1/hook", "multicast"),
         ("http://100.64.0.1/hook", "not a public address"),
+        ("http://[fec0::1]/hook", "fec0::1 is a site-local address"),
     ],
 )
 def test_the_guard_refuses_non_public_targets(settings, url, reason):
@@ -383,6 +463,33 @@ def test_the_guard_refuses_non_public_targets(settings, url, reason):
     with pytest.raises(guard.UnsafeTarget, match=re.escape(reason)) as refused:
         guard.check(url)
     assert "REGISTRY_WEBHOOK_ALLOWED_HOSTS" in str(refused.value)
+
+
+def fake_dns(monkeypatch, answer):
+    """Every host name resolves to ``answer``; no lookup reaches the network."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in answer else socket.AF_INET
+
+    def fake_getaddrinfo(host, port, *args, **kwargs):
+        return [(family, socket.SOCK_STREAM, 6, "", (answer, port))]
+
+    monkeypatch.setattr(guard.socket, "getaddrinfo", fake_getaddrinfo)
+
+
+@pytest.mark.parametrize("answer", ["10.1.2.3", "fec0::1", "127.0.0.1", "169.254.169.254"])
+def test_a_name_resolving_to_a_non_public_address_is_refused_without_the_address(
+    settings, monkeypatch, answer
+):
+    settings.REGISTRY_WEBHOOK_ALLOWED_HOSTS = []
+    fake_dns(monkeypatch, answer)
+    with pytest.raises(guard.UnsafeTarget) as refused:
+        guard.check("https://build.internal.example/hook")
+    message = str(refused.value)
+    assert message.startswith("build.internal.example is not a public address;")
+    assert answer not in message
+    for kind in ("private", "loopback", "link-local", "site-local"):
+        assert kind not in message  # the kind of the answer is an answer too
 
 
 def test_the_allow_list_opens_named_hosts_addresses_and_networks(settings):
@@ -408,6 +515,21 @@ def test_a_refused_target_is_a_failed_attempt_with_the_reason_in_the_log(
     assert receiver.requests == []
 
 
+def test_the_delivery_log_does_not_show_what_a_name_resolved_to(
+    receiver, model, owner, editor, settings, monkeypatch
+):
+    subscribe(model, owner, receiver.url)
+    Webhook.objects.update(url="https://deploy.example.test/in")
+    settings.REGISTRY_WEBHOOK_ALLOWED_HOSTS = []
+    fake_dns(monkeypatch, "10.1.2.3")
+    good_version(model, editor)
+    run_worker()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.last_error.startswith("Refused: deploy.example.test is not a public address")
+    assert "10.1.2.3" not in delivery.last_error
+    assert receiver.requests == []
+
+
 def test_the_host_is_resolved_once_and_the_checked_address_is_the_one_called(
     receiver, model, owner, editor, settings, monkeypatch
 ):
@@ -430,7 +552,11 @@ def test_the_host_is_resolved_once_and_the_checked_address_is_the_one_called(
     settings.REGISTRY_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]  # the address, not the name
     monkeypatch.setattr(guard.socket, "getaddrinfo", fake_getaddrinfo)
     hook = Webhook.objects.create(
-        model=model, url=f"http://deploy.example.test:{port}/in", events=["all"], secret="s" * 20
+        model=model,
+        url=f"http://deploy.example.test:{port}/in",
+        events=["all"],
+        secret="s" * 20,
+        created_by=owner,
     )
     lookups.clear()
     answers[:] = ["127.0.0.1", "169.254.169.254"]

@@ -76,7 +76,7 @@ def test_choosing_all_events_among_others_keeps_only_all(client_for, model, owne
         ({"url": PUBLIC, "events": ["version.exploded"]}, "Select a valid choice"),
         ({"url": PUBLIC, "events": ["all"], "secret": "short"}, "16 to 200 printable characters"),
         ({"url": "http://127.0.0.1/hook", "events": ["all"]}, "127.0.0.1 is a loopback address"),
-        ({"url": "http://localhost/hook", "events": ["all"]}, "localhost resolves to"),
+        ({"url": "http://localhost/hook", "events": ["all"]}, "localhost is not a public address"),
         ({"url": "http://169.254.169.254/latest/meta-data/", "events": ["all"]}, "link-local"),
         ({"url": "http://10.0.0.1/hook", "events": ["all"]}, "10.0.0.1 is a private address"),
     ],

@@ -14,6 +14,7 @@ from audit.chain import verify_chain
 from audit.models import AuditEvent
 from core.errors import Conflict
 from models_app import services as catalogue
+from models_app.access import Role
 from models_app.metadata import parse_metadata
 from models_app.models import ModelVersion
 from tests import factories
@@ -322,3 +323,66 @@ def test_comment_on_unknown_metric_is_refused(make_version, reviewer):
     v = make_version()
     with pytest.raises(ValidationError, match="no metric 'f1'"):
         services.comment_add(actor=reviewer, version=v, body="?", metric="f1")
+
+
+def _with_email(*users):
+    for u in users:
+        u.email = f"{u.username}@example.org"
+        u.save()
+
+
+def test_a_participant_whose_access_was_revoked_hears_no_more_comments(
+    model, make_version, owner, editor, reviewer, reviewer2
+):
+    from django.test import TestCase
+
+    from models_app.sharing import sharing_set
+
+    _with_email(editor, reviewer, reviewer2)
+    v = make_version()
+    services.version_submit(actor=editor, version=v)
+    services.comment_add(actor=reviewer, version=v, body="first look")
+    sharing_set(actor=owner, model=model, principal=reviewer, roles=set())
+    sharing_set(actor=owner, model=model, principal=editor, roles=set())
+    mail.outbox.clear()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        services.comment_add(actor=reviewer2, version=v, body="private detail")
+    recipients = {m.to[0] for m in mail.outbox}
+    assert "reviewer@example.org" not in recipients  # a past commenter
+    assert "editor@example.org" not in recipients  # the author
+    assert "reviewer2@example.org" not in recipients  # their own comment
+
+
+def test_an_author_whose_access_was_revoked_hears_no_decision(
+    model, make_version, owner, editor, reviewer
+):
+    from django.test import TestCase
+
+    from models_app.sharing import sharing_set
+
+    _with_email(editor, reviewer)
+    v = make_version()
+    services.version_submit(actor=editor, version=v)
+    sharing_set(actor=owner, model=model, principal=editor, roles=set())
+    mail.outbox.clear()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        services.review_reject(actor=reviewer, version=v, reason="leaks labels")
+    assert [m for m in mail.outbox if m.to == ["editor@example.org"]] == []
+
+
+def test_a_reviewer_demoted_to_viewer_is_not_asked_to_review(
+    model, make_version, owner, editor, reviewer, reviewer2
+):
+    from django.test import TestCase
+
+    from models_app.sharing import sharing_set
+
+    _with_email(editor, reviewer, reviewer2)
+    sharing_set(actor=owner, model=model, principal=reviewer2, roles={Role.VIEW})
+    v = make_version()
+    mail.outbox.clear()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        services.version_submit(actor=editor, version=v)
+    recipients = {m.to[0] for m in mail.outbox}
+    assert "reviewer@example.org" in recipients
+    assert "reviewer2@example.org" not in recipients  # now only a viewer

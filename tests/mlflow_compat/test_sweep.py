@@ -35,7 +35,7 @@ def stage(model, user, path: str, *, hours_ago: float):
         actor=user, model=model, path=path, incoming=storage.incoming_from_bytes(path, b"bytes")
     )
     then = timezone.now() - timedelta(hours=hours_ago)
-    StagedArtifact.objects.filter(pk=row.pk).update(created_at=then)
+    StagedArtifact.objects.filter(pk=row.pk).update(created_at=then, uploaded_at=then)
     os.utime(default_storage.path(row.storage_key), (then.timestamp(), then.timestamp()))
     return row.storage_key
 
@@ -68,4 +68,26 @@ def test_a_dry_run_expires_nothing(owner):
     assert "would expire 1 staged MLflow upload(s)" in out
     assert default_storage.exists(stale)
     assert StagedArtifact.objects.count() == 1
+    assert not AuditEvent.objects.filter(action="mlflow.staged_expired").exists()
+
+
+def test_a_file_uploaded_again_counts_from_its_latest_upload(owner, monkeypatch):
+    model = factories.registered_model(owner, "fraud-detector")
+    put = lambda: services.staged_put(  # noqa: E731
+        actor=owner,
+        model=model,
+        path="up-0/model.bin",
+        incoming=storage.incoming_from_bytes("model.bin", b"new bytes"),
+    )
+    first = timezone.now()
+    put()
+    later = first + timedelta(hours=30)  # past the expiry of the first upload
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    again = put()
+    monkeypatch.setattr(timezone, "now", lambda: later + timedelta(minutes=1))
+
+    out = run("--min-age-minutes", "0")
+    assert "expired" not in out
+    assert list(StagedArtifact.objects.values_list("path", flat=True)) == ["up-0/model.bin"]
+    assert default_storage.exists(again.storage_key)
     assert not AuditEvent.objects.filter(action="mlflow.staged_expired").exists()

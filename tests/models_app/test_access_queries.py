@@ -11,8 +11,10 @@ from models_app.access import (
     Role,
     get_model_by_name_for_user,
     get_model_for_user,
+    granted_pairs,
     models_with_role,
     roles_for,
+    users_with_role,
     visible_models,
 )
 from models_app.models import RegisteredModel
@@ -108,3 +110,20 @@ def test_token_lookup_loads_the_token_and_its_user(owner):
             assert getattr(found, field.attname) == getattr(expected, field.attname), field.name
     assert found.user == owner and found.user.get_username() == "owner"
     assert found.user.date_joined == owner.date_joined
+
+
+def test_the_batch_questions_give_the_same_answers_as_roles_for(world, superuser):
+    """users_with_role (whom to notify) and granted_pairs (the webhook worker's batch check)
+    ask the other way round; both agree with roles_for."""
+    users = list(User.objects.all())
+    for model in world:
+        for role in Role:
+            expected = {u.pk for u in users if role in roles_for(u, model)}
+            assert set(users_with_role(model, role).values_list("pk", flat=True)) == expected
+    pairs = granted_pairs(Role.REVIEW, [u.pk for u in users], [m.pk for m in world])
+    assert pairs == {
+        (u.pk, m.pk)
+        for u in users
+        for m in world
+        if not u.is_superuser and Role.REVIEW in roles_for(u, m)
+    }
