@@ -4,8 +4,8 @@ Each view declares who may reach it with ``@access(...)``; the decorator both re
 (so a test can walk the URL resolver and fail on any route without one: tests/routes.py) and
 enforces the part that does not depend on an object: anonymous visitors are sent to the login
 page unless the rule is PUBLIC, anyone but superusers gets a 404 on SUPERUSER routes. Object
-rules are declared and enforced together with the fetch of the model by ``models_app.access.model_route`` /
-``version_route`` (and the JSON API's ``requires``).
+rules are declared and enforced together with the fetch of the model by
+``models_app.access.model_route`` / ``version_route`` (and the JSON API's ``requires``).
 """
 
 from collections.abc import Callable

@@ -101,9 +101,7 @@ def unauthorized(batch: list[WebhookDelivery]) -> dict[int, str]:
         elif creator.is_superuser:
             continue
         elif hook.model_id is None:
-            if creator.is_staff:
-                continue
-            why = "its creator is no longer staff, which global webhooks need"
+            why = "its creator is no longer a superuser, which global webhooks need"
         elif (creator.pk, hook.model_id) in managers:
             continue
         else:
