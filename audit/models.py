@@ -71,3 +71,43 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit chain head #{self.seq}"
+
+
+class FailedSignIn(models.Model):
+    """Failed sign-ins, counted per hour: one row per known user and address, or per address
+    when the name typed matches no account. Unlike audit events these rows are not chained and
+    may be pruned (``manage.py prune_failed_sign_ins``); the text typed as a username is never
+    kept (it is sometimes a password typed into the wrong field)."""
+
+    window_start = models.DateTimeField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    address = models.CharField(max_length=45, blank=True)
+    failures = models.PositiveIntegerField(default=1)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-window_start", "-last_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["window_start", "user", "address"],
+                condition=models.Q(user__isnull=False),
+                name="failed_sign_in_user_window",
+            ),
+            models.UniqueConstraint(
+                fields=["window_start", "address"],
+                condition=models.Q(user__isnull=True),
+                name="failed_sign_in_address_window",
+            ),
+        ]
+        indexes = [models.Index(fields=["last_at"], name="failed_sign_in_last_at_idx")]
+
+    def __str__(self) -> str:
+        who = f"user #{self.user_id}" if self.user_id else "unknown name"
+        return f"{self.failures} failed sign-ins ({who}, {self.address or '?'})"

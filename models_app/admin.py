@@ -2,7 +2,11 @@
 "Object permissions" page (django-guardian). Non-superuser staff see only models they may view;
 all changes to models go through the services (the admin edits no catalogue rows directly)."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from guardian.admin import GuardedModelAdmin
@@ -12,6 +16,7 @@ from core.errors import Conflict
 from models_app.access import Role, visible_models
 from models_app.models import Dataset, RegisteredModel
 from models_app.sharing import sharing_set
+from models_app.teams import team_members_set, user_teams_set
 
 
 def _roles_form(base, actor):
@@ -131,3 +136,50 @@ class DatasetAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Teams are auth groups and their roles reach their members: the admin's two places that change
+# membership (a user's teams, a team's members) save it through models_app.teams, audited.
+
+
+class AuditedUserAdmin(UserAdmin):
+    """Django's user admin; the user's teams are saved through user_teams_set()."""
+
+    def save_related(self, request, form, formsets, change):
+        teams = form.cleaned_data.pop("groups", None)  # not saved by save_m2m() then
+        super().save_related(request, form, formsets, change)
+        if teams is not None:
+            user_teams_set(actor=request.user, user=form.instance, teams=teams)
+
+
+class TeamAdminForm(forms.ModelForm):
+    members = forms.ModelMultipleChoiceField(
+        queryset=User.objects.order_by("username"),
+        required=False,
+        widget=FilteredSelectMultiple("members", is_stacked=False),
+    )
+
+    class Meta:
+        model = Group
+        fields = ("name", "permissions")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["members"].initial = self.instance.user_set.all()
+
+
+class AuditedTeamAdmin(GroupAdmin):
+    """Django's group admin with the team's members, saved through team_members_set()."""
+
+    form = TeamAdminForm
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        team_members_set(actor=request.user, team=form.instance, users=form.cleaned_data["members"])
+
+
+admin.site.unregister(User)
+admin.site.register(User, AuditedUserAdmin)
+admin.site.unregister(Group)
+admin.site.register(Group, AuditedTeamAdmin)

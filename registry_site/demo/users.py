@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 
+from models_app.teams import team_membership_set
+
 DEMO_PASSWORD = "demo-registry-2026"  # noqa: S105 (printed by make run, demo only)
 
 
@@ -52,6 +54,7 @@ def seed_users() -> dict[str, User]:
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
-        user.groups.add(*(teams[t] for t in demo.teams))
         users[demo.username] = user
+        for team in demo.teams:  # the first demo user, the administrator, adds them
+            team_membership_set(actor=users["admin"], team=teams[team], user=user, member=True)
     return users
