@@ -14,8 +14,10 @@ from audit.chain import verify_chain
 from audit.models import AuditEvent
 from core.errors import Conflict
 from models_app import services as catalogue
+from models_app.access import Role
 from models_app.metadata import parse_metadata
 from models_app.models import ModelVersion
+from models_app.sharing import sharing_set
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -322,3 +324,18 @@ def test_comment_on_unknown_metric_is_refused(make_version, reviewer):
     v = make_version()
     with pytest.raises(ValidationError, match="no metric 'f1'"):
         services.comment_add(actor=reviewer, version=v, body="?", metric="f1")
+
+
+def test_author_without_the_edit_role_may_not_withdraw(
+    model, make_version, owner, editor, reviewer
+):
+    services.policy_update(actor=owner, model=model, required_approvals=2)
+    v = make_version()
+    services.version_submit(actor=editor, version=v)
+    services.review_approve(actor=reviewer, version=v)
+    sharing_set(actor=owner, model=model, principal=editor, roles={Role.VIEW})
+    with pytest.raises(PermissionDenied, match="edit role"):
+        services.version_withdraw(actor=editor, version=v)
+    v.refresh_from_db()
+    assert v.status == S.IN_REVIEW
+    assert Review.objects.get().discarded_at is None
