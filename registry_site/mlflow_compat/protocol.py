@@ -207,8 +207,9 @@ def endpoint(*methods: str) -> Callable:
 
 
 # ---------------------------------------------------------------------------------------------
-# Arguments: the query string for GET, a JSON object body otherwise. Unknown fields are ignored
-# (as stock MLflow's protobuf parsing does); wrong types are refused with the field's name.
+# Arguments: the query string for GET, a JSON object body sent as application/json otherwise.
+# Unknown fields are ignored (as stock MLflow's protobuf parsing does); wrong types are refused
+# with the field's name.
 
 
 class Params:
@@ -221,6 +222,14 @@ class Params:
         if not raw.strip():
             self.data = {}
             return
+        if request.content_type.lower() != "application/json":
+            # A cross-site HTML form can post text/plain, form-encoded or multipart bodies
+            # without a preflight; the MLflow client always sends application/json (charset
+            # and other parameters are fine), and stock MLflow refuses anything else.
+            raise invalid(
+                "The request body must be JSON sent with 'Content-Type: application/json' "
+                f"(got {request.content_type[:60] or 'no Content-Type'!r})."
+            )
         try:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
