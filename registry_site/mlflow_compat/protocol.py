@@ -9,7 +9,6 @@ those for minutes.
 
 import base64
 import binascii
-import json
 from collections.abc import Callable
 from functools import wraps
 
@@ -24,6 +23,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
+from core import jsonbody
 from core.errors import Conflict, UploadTooLarge
 from registry_site.tokens import PREFIX, authenticate_token
 
@@ -231,7 +231,9 @@ class Params:
                 f"(got {request.content_type[:60] or 'no Content-Type'!r})."
             )
         try:
-            data = json.loads(raw)
+            data = jsonbody.loads(raw)
+        except jsonbody.TooDeep as e:
+            raise invalid(str(e)) from None
         except (ValueError, UnicodeDecodeError):
             raise invalid("The request body is not valid JSON.") from None
         if not isinstance(data, dict):

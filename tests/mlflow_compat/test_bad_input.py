@@ -430,3 +430,22 @@ def test_json_with_a_charset_is_a_json_write(editor_model, owner):
     )  # fmt: skip
     assert response.status_code == 200, response.content
     assert RegisteredModel.objects.get().description == "with a charset"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/registered-models/create"),
+        ("PATCH", "/registered-models/update"),
+        ("POST", "/model-versions/create"),
+        ("DELETE", "/registered-models/delete"),
+        ("POST", "/registered-models/get-latest-versions"),
+    ],
+)
+def test_deeply_nested_json_is_invalid_parameter_value(api, editor_model, method, path):
+    """100,000 ``[`` made the JSON parser recurse into a 500, which the client retries."""
+    before = state()
+    for body in ("[" * 100_000, '{"name": ' + "[" * 3000 + "]" * 3000 + "}"):
+        response = api(method, API + path, raw=body.encode())
+        refused(response, 400, "INVALID_PARAMETER_VALUE", "nested too deeply")
+    assert state() == before
