@@ -13,6 +13,7 @@ from django import forms
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 
+from core import jsonbody
 from models_app.metadata import parse_metadata, parse_metric_value, parse_metrics_file
 from models_app.models import RegisteredModel, VersionDataset, VersionParent
 from models_app.names import validate_model_name
@@ -218,7 +219,7 @@ class VersionForm(forms.Form):
         if not raw:
             return None
         try:
-            value = json.loads(raw, parse_constant=_refuse_constant)
+            value = jsonbody.loads(raw, parse_constant=_refuse_constant)
         except ValueError as e:
             raise ValidationError(f"Not valid JSON: {e}") from None
         if not isinstance(value, dict):

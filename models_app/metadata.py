@@ -17,6 +17,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from core import jsonbody
 from models_app.models import VersionDataset, VersionParent
 
 MAX_PATH_LENGTH = 255
@@ -211,7 +212,7 @@ def parse_metrics_file(content: bytes, filename: str = "") -> list[MetricIn]:
     stripped = text.lstrip()
     if filename.lower().endswith(".json") or stripped.startswith(("{", "[")):
         try:
-            data = json.loads(text, parse_constant=_refuse_constant)
+            data = jsonbody.loads(text, parse_constant=_refuse_constant)
         except ValueError as e:
             raise ValidationError(f"The metrics file is not valid JSON: {e}") from None
         metrics = parse_metrics(data, errors, "metrics_file")

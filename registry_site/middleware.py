@@ -12,7 +12,10 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 MLFLOW_CODES = {400: "INVALID_PARAMETER_VALUE", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}
 
 
-MLFLOW_PREFIXES = ("/api/2.0/", "/api/3.0/")
+MLFLOW_PREFIXES = ("/api/2.0/", "/api/3.0/")  # the artifact proxy is under /api/2.0/ too
+# Where a Bearer token signs the request in. Token requests skip CSRF, so anywhere else (the
+# dashboard, /admin/) a leaked token would act as a signed-in browser: there it is ignored.
+TOKEN_PREFIXES = ("/api/v1/", *MLFLOW_PREFIXES)
 
 
 def api_error(status: int, code: str, message: str, *, path: str = "") -> JsonResponse:
@@ -30,7 +33,9 @@ def api_error(status: int, code: str, message: str, *, path: str = "") -> JsonRe
 
 
 class TokenAuthMiddleware:
-    """``Authorization: Bearer <token>`` signs the request in as the token's user.
+    """``Authorization: Bearer <token>`` signs the request in as the token's user, on the API
+    prefixes only (TOKEN_PREFIXES); elsewhere the header is ignored, so a token alone is an
+    anonymous visitor there (the login page for pages, the admin's login for /admin/).
 
     Token requests are exempt from CSRF (no cookies are involved); a read-only token may only
     read. Invalid, expired and revoked tokens all get the same 401. A token in the query string
@@ -50,7 +55,9 @@ class TokenAuthMiddleware:
                 path=request.path,
             )
         header = request.META.get("HTTP_AUTHORIZATION", "")
-        if not header.lower().startswith("bearer "):
+        if not header.lower().startswith("bearer ") or not request.path_info.startswith(
+            TOKEN_PREFIXES
+        ):
             request.api_token = None
             return self.get_response(request)
         token = authenticate_token(header[7:].strip())

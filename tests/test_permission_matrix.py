@@ -93,7 +93,7 @@ ROUTES = {
     "approvals:audit_csv": R(LOGIN),
     "approvals:review": R(Role.VIEW, args=V),
     "approvals:submit": R(Role.EDIT, "post", args=V),
-    "approvals:withdraw": R(Role.VIEW, "post", args=V),  # the service then asks for the author
+    "approvals:withdraw": R(Role.EDIT, "post", args=V),  # the service then asks for the author
     "approvals:approve": R(Role.REVIEW, "post", args=V),
     "approvals:reject": R(Role.REVIEW, "post", args=V, data={"reason": "no"}),
     "approvals:comment": R(Role.VIEW, "post", args=V, data={"body": "hello"}),

@@ -59,13 +59,16 @@ def version_submit(*, actor, version: ModelVersion) -> ModelVersion:
 
 
 def version_withdraw(*, actor, version: ModelVersion, reason: str = "") -> ModelVersion:
-    """Back to draft, by its author or submitter; reviews so far are discarded (and kept)."""
+    """Back to draft, by its author or submitter while they hold the edit role (an editor whose
+    grant was removed may no longer discard the reviews); reviews so far are discarded (and
+    kept)."""
     with transaction.atomic():
         locked = _lock(version)
         if locked.status != S.IN_REVIEW:
             raise _refuse(locked, "withdrawn (only versions in review can be)")
         if actor.pk not in (locked.created_by_id, locked.submitted_by_id):
             raise PermissionDenied("Only the version's author or submitter may withdraw it.")
+        require(actor, version.model, Role.EDIT)
         discarded = Review.objects.filter(version=locked, discarded_at__isnull=True).update(
             discarded_at=timezone.now()
         )

@@ -103,7 +103,9 @@ def _render_review(request: HttpRequest, version: ModelVersion, status: int = 20
         ),
         "review_blocker": _review_blocker(candidate, roles, is_author, decided),
         "can_override": Role.MANAGE in roles,
-        "can_withdraw": candidate.status == ModelVersion.Status.IN_REVIEW and is_author,
+        "can_withdraw": (
+            candidate.status == ModelVersion.Status.IN_REVIEW and is_author and Role.EDIT in roles
+        ),
         "can_submit": candidate.status == ModelVersion.Status.DRAFT and Role.EDIT in roles,
         "metric_names": sorted({m.name for m in candidate.metrics.all()}),
         "breadcrumbs": [
@@ -158,9 +160,9 @@ def submit(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     )  # fmt: skip
 
 
-@version_route(Role.VIEW, methods=["POST"])
+@version_route(Role.EDIT, methods=["POST"])
 def withdraw(request: HttpRequest, version: ModelVersion) -> HttpResponse:
-    """The author or submitter: back to draft."""
+    """Edit role, and the author or submitter: back to draft."""
     return _act(
         request, version,
         lambda: services.version_withdraw(

@@ -9,7 +9,6 @@ Every error, from ninja's own validation to the services' exceptions, is answere
 ``{"error": {"code", "message", "field"?}}`` with the status that says what went wrong.
 """
 
-import json
 import logging
 
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, RequestDataTooBig
@@ -26,6 +25,7 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer, SessionAuth
 
 from approvals.services import GateFailure
+from core import jsonbody
 from core.errors import Conflict, UploadTooLarge
 from core.rules import LOGIN
 
@@ -68,7 +68,7 @@ class StrictJSONParser(Parser):
         def refuse(name: str):
             raise ValueError(f"{name} is not allowed in JSON")
 
-        return json.loads(request.body, parse_constant=refuse)
+        return jsonbody.loads(request.body, parse_constant=refuse)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,6 +261,8 @@ def _http_error(request, exc: HttpError):
     message = str(exc)
     if exc.status_code == 403 and "CSRF" in message:
         code, message = "csrf_failed", "CSRF check failed: send the X-CSRFToken header."
+    elif exc.status_code == 400 and isinstance(exc.__cause__, jsonbody.TooDeep):
+        code, message = "malformed_json", str(exc.__cause__)
     elif exc.status_code == 400 and "parse" in message:
         code, message = "malformed_json", "The request body is not valid JSON."
     return error_response(exc.status_code, code, message)

@@ -20,6 +20,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Header
 
+from core import jsonbody
+
 from .helpers import error_response
 from .models import IdempotencyKey
 
@@ -39,10 +41,11 @@ KeyHeader = Header(
 
 def request_hash(request: HttpRequest) -> str:
     """Method, path and body; a JSON body is hashed in canonical form, so a client that
-    re-serialises the same document (other key order or spacing) still matches."""
+    re-serialises the same document (other key order or spacing) still matches. A body that
+    is not JSON (or nested too deeply) is hashed as sent; the operation then refuses it."""
     body = request.body
     with contextlib.suppress(ValueError):
-        body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+        body = json.dumps(jsonbody.loads(body), sort_keys=True, separators=(",", ":")).encode()
     digest = hashlib.sha256()
     for part in (request.method.encode(), request.get_full_path().encode(), body):
         digest.update(len(part).to_bytes(8, "big"))

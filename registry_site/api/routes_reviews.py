@@ -46,9 +46,9 @@ def submit_version(request: HttpRequest, name: str, number: int):
 
 
 @router.post(VersionPath + "/withdraw", response={200: VersionOut, **ERRORS}, url_name="withdraw")
-@requires(MODEL_VIEW)
+@requires(MODEL_EDIT)
 def withdraw_version(request: HttpRequest, name: str, number: int, payload: ReasonIn = None):
-    """The version's author or submitter, while it is in review: back to draft."""
+    """Edit role, and the version's author or submitter, while it is in review: back to draft."""
     version = version_for(request, number)
     reason = payload.reason if payload else ""
     services.version_withdraw(actor=request.user, version=version, reason=reason)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from django.db.models import F, Lookup, Q
 
+from core import jsonbody
 from models_app.models import ModelTag, VersionTag
 from models_app.names import name_key
 
@@ -385,7 +386,7 @@ def decode_token(token: str) -> int:
     if not token:
         return 0
     try:
-        data = json.loads(base64.b64decode(token, validate=True))
+        data = jsonbody.loads(base64.b64decode(token, validate=True))
         offset = data["offset"]
     except (binascii.Error, ValueError, TypeError, KeyError):
         raise FilterError("Invalid page token: it was not returned by this server.") from None

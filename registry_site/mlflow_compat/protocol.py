@@ -9,7 +9,6 @@ those for minutes.
 
 import base64
 import binascii
-import json
 from collections.abc import Callable
 from functools import wraps
 
@@ -24,6 +23,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
+from core import jsonbody
 from core.errors import Conflict, UploadTooLarge
 from registry_site.tokens import PREFIX, authenticate_token
 
@@ -207,8 +207,9 @@ def endpoint(*methods: str) -> Callable:
 
 
 # ---------------------------------------------------------------------------------------------
-# Arguments: the query string for GET, a JSON object body otherwise. Unknown fields are ignored
-# (as stock MLflow's protobuf parsing does); wrong types are refused with the field's name.
+# Arguments: the query string for GET, a JSON object body sent as application/json otherwise.
+# Unknown fields are ignored (as stock MLflow's protobuf parsing does); wrong types are refused
+# with the field's name.
 
 
 class Params:
@@ -221,8 +222,18 @@ class Params:
         if not raw.strip():
             self.data = {}
             return
+        if request.content_type.lower() != "application/json":
+            # A cross-site HTML form can post text/plain, form-encoded or multipart bodies
+            # without a preflight; the MLflow client always sends application/json (charset
+            # and other parameters are fine), and stock MLflow refuses anything else.
+            raise invalid(
+                "The request body must be JSON sent with 'Content-Type: application/json' "
+                f"(got {request.content_type[:60] or 'no Content-Type'!r})."
+            )
         try:
-            data = json.loads(raw)
+            data = jsonbody.loads(raw)
+        except jsonbody.TooDeep as e:
+            raise invalid(str(e)) from None
         except (ValueError, UnicodeDecodeError):
             raise invalid("The request body is not valid JSON.") from None
         if not isinstance(data, dict):

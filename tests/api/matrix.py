@@ -58,7 +58,7 @@ ROUTES: dict = {
     "api:lineage": R(Role.VIEW, args=V),
     # workflow
     "api:submit": R(Role.EDIT, "post", args=V, json=True),
-    "api:withdraw": R(Role.VIEW, "post", args=V, json=True),  # the service asks for the author
+    "api:withdraw": R(Role.EDIT, "post", args=V, json=True),  # the service asks for the author
     "api:approve": R(Role.REVIEW, "post", args=V, json=True),
     "api:reject": R(Role.REVIEW, "post", args=V, json=True, data={"reason": "no"}),
     "api:archive": R(Role.MANAGE, "post", args=V, json=True),

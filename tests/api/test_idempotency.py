@@ -135,3 +135,33 @@ def test_two_requests_with_one_key_at_once_create_one_model():
     assert len({json.dumps(body, sort_keys=True) for _, body in results}) == 1
     assert RegisteredModel.objects.count() == 1
     assert IdempotencyKey.objects.count() == 1
+
+
+DEEP = "[" * 100_000
+
+
+def counts() -> tuple:
+    return RegisteredModel.objects.count(), ModelVersion.objects.count(), Dataset.objects.count()
+
+
+@pytest.mark.parametrize("headers", [{}, KEY], ids=["plain", "idempotent"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/models", "/api/v1/models/fraud/versions", "/api/v1/datasets"]
+)
+def test_deeply_nested_json_is_a_400_and_changes_nothing(api_client, owner, model, path, headers):
+    """The body is hashed for the key and parsed by the API: neither may recurse into a 500
+    (which the client retries); the claim on the key is not kept."""
+    c = api_client(owner)
+    before = (
+        RegisteredModel.objects.count(),
+        ModelVersion.objects.count(),
+        Dataset.objects.count(),
+    )
+    for body in (DEEP, "[" * 70 + "]" * 70, '{"name": ' + "[" * 3000 + "]" * 3000 + "}"):
+        response = c.post(path, body, content_type="application/json", headers=headers)
+        assert response.status_code == 400, response.content
+        error = error_of(response)
+        assert error["code"] == "malformed_json"
+        assert "nested too deeply" in error["message"]
+    assert counts() == before
+    assert not IdempotencyKey.objects.exists()

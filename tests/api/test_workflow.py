@@ -5,7 +5,9 @@ import pytest
 
 from approvals import services as workflow
 from approvals.models import Comment, Review
+from models_app.access import Role
 from models_app.models import ModelVersion
+from models_app.sharing import sharing_set
 from tests import factories
 from tests.api.conftest import error_of, good_version, send
 
@@ -146,3 +148,15 @@ def test_an_empty_comment_is_400(api_client, viewer, editor, model):
     assert response.status_code == 400
     assert error_of(response)["field"] == "body"
     assert not Comment.objects.exists()
+
+
+def test_revoked_author_cannot_withdraw(api_client, editor, owner, reviewer, model):
+    workflow.policy_update(actor=owner, model=model, required_approvals=2)
+    version = good_version(model, editor)
+    workflow.version_submit(actor=editor, version=version)
+    workflow.review_approve(actor=reviewer, version=version, reason="fine")
+    sharing_set(actor=owner, model=model, principal=editor, roles={Role.VIEW})  # edit revoked
+    refused = send(api_client(editor), "post", V1 + "/withdraw", {"reason": "mine"})
+    assert refused.status_code == 403
+    assert ModelVersion.objects.get().status == "in_review"
+    assert Review.objects.filter(version=version, discarded_at__isnull=True).count() == 1

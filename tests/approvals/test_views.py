@@ -6,7 +6,9 @@ from django.urls import reverse
 from approvals import selectors, services
 from approvals.models import Review
 from audit.models import AuditEvent
+from models_app.access import Role
 from models_app.models import ModelVersion
+from models_app.sharing import sharing_set
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -351,3 +353,19 @@ def test_bad_policy_input_changes_nothing(client_for, model, owner, data, messag
     assert response.status_code == 400
     assert message in response.content.decode()
     assert not hasattr(model, "review_policy") or model.review_policy.required_approvals == 1
+
+
+def test_revoked_author_cannot_withdraw_through_the_page(
+    client_for, model, make_version, owner, editor, reviewer
+):
+    services.policy_update(actor=owner, model=model, required_approvals=2)
+    v = make_version()
+    services.version_submit(actor=editor, version=v)
+    services.review_approve(actor=reviewer, version=v, reason="fine")
+    sharing_set(actor=owner, model=model, principal=editor, roles={Role.VIEW})  # edit revoked
+    response = client_for(editor).post(url("withdraw", v), {"reason": "mine"})
+    assert response.status_code == 403
+    v.refresh_from_db()
+    assert v.status == S.IN_REVIEW
+    assert Review.objects.filter(version=v, discarded_at__isnull=True).count() == 1
+    assert not AuditEvent.objects.filter(action="version.withdrawn").exists()

@@ -17,6 +17,7 @@ from models_app import services as catalogue
 from models_app.access import Role
 from models_app.metadata import parse_metadata
 from models_app.models import ModelVersion
+from models_app.sharing import sharing_set
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -386,3 +387,18 @@ def test_a_reviewer_demoted_to_viewer_is_not_asked_to_review(
     recipients = {m.to[0] for m in mail.outbox}
     assert "reviewer@example.org" in recipients
     assert "reviewer2@example.org" not in recipients  # now only a viewer
+
+
+def test_author_without_the_edit_role_may_not_withdraw(
+    model, make_version, owner, editor, reviewer
+):
+    services.policy_update(actor=owner, model=model, required_approvals=2)
+    v = make_version()
+    services.version_submit(actor=editor, version=v)
+    services.review_approve(actor=reviewer, version=v)
+    sharing_set(actor=owner, model=model, principal=editor, roles={Role.VIEW})
+    with pytest.raises(PermissionDenied, match="edit role"):
+        services.version_withdraw(actor=editor, version=v)
+    v.refresh_from_db()
+    assert v.status == S.IN_REVIEW
+    assert Review.objects.get().discarded_at is None

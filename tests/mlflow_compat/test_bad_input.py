@@ -1,6 +1,7 @@
 """Bad input to the MLflow API, sent as raw HTTP (the MLflow client refuses most of it before
 sending): each gets a clear 4xx with a message, and nothing changes."""
 
+import base64
 import json
 
 import pytest
@@ -454,3 +455,72 @@ def test_an_external_source_in_an_allowed_location_is_registered(
     )
     assert response.status_code == 200, response.content
     assert response.json()["model_version"]["source"] == source
+
+
+FORM_BODIES = [
+    ("text/plain", '{"name": "planted"}'),
+    ("text/plain; charset=utf-8", '{"name": "planted"}'),
+    ("application/x-www-form-urlencoded", "name=planted"),
+    ("multipart/form-data; boundary=x", '--x\r\nContent-Disposition: form-data; name="name"'
+     '\r\n\r\nplanted\r\n--x--\r\n'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("auth", ["bearer", "basic"])
+@pytest.mark.parametrize(("content_type", "body"), FORM_BODIES)
+def test_writes_that_a_cross_site_form_could_send_are_refused(
+    editor_model, editor, auth, content_type, body
+):
+    """What an HTML form can post without a preflight (text/plain, form-encoded, multipart)
+    never changes anything, whichever credentials the browser adds: 400 like stock MLflow."""
+    if auth == "bearer":
+        secret = token_create(actor=editor, user=editor, name="form", scope="write")[1]
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    else:
+        raw = base64.b64encode(f"editor:{factories.PASSWORD}".encode()).decode()
+        client = Client(HTTP_AUTHORIZATION=f"Basic {raw}")
+    before = state()
+    writes = [
+        ("POST", "/registered-models/create", body),
+        ("PATCH", "/registered-models/update",
+         body.replace("planted", "fraud-detector").replace('"}', '", "description": "x"}')),
+        ("POST", "/model-versions/create", body.replace("planted", "fraud-detector")),
+        ("DELETE", "/model-versions/delete",
+         '{"name": "fraud-detector", "version": "1"}'),
+        ("DELETE", "/registered-models/delete", '{"name": "fraud-detector"}'),
+    ]  # fmt: skip
+    for method, path, data in writes:
+        response = client.generic(method, API + path, data, content_type=content_type)
+        refused(response, 400, "INVALID_PARAMETER_VALUE", "Content-Type: application/json")
+    assert state() == before
+
+
+def test_json_with_a_charset_is_a_json_write(editor_model, owner):
+    secret = token_create(actor=owner, user=owner, name="charset", scope="write")[1]
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    response = client.generic(
+        "PATCH", API + "/registered-models/update",
+        json.dumps({"name": "fraud-detector", "description": "with a charset"}),
+        content_type="application/json; charset=utf-8",
+    )  # fmt: skip
+    assert response.status_code == 200, response.content
+    assert RegisteredModel.objects.get().description == "with a charset"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/registered-models/create"),
+        ("PATCH", "/registered-models/update"),
+        ("POST", "/model-versions/create"),
+        ("DELETE", "/registered-models/delete"),
+        ("POST", "/registered-models/get-latest-versions"),
+    ],
+)
+def test_deeply_nested_json_is_invalid_parameter_value(api, editor_model, method, path):
+    """100,000 ``[`` made the JSON parser recurse into a 500, which the client retries."""
+    before = state()
+    for body in ("[" * 100_000, '{"name": ' + "[" * 3000 + "]" * 3000 + "}"):
+        response = api(method, API + path, raw=body.encode())
+        refused(response, 400, "INVALID_PARAMETER_VALUE", "nested too deeply")
+    assert state() == before

@@ -2,6 +2,7 @@ import secrets
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -12,6 +13,9 @@ from registry_site.tokens import token_create, token_revoke
 from tests import factories
 
 pytestmark = pytest.mark.django_db
+
+
+API_MODELS = "/api/v1/models"
 
 
 def bearer(token: str) -> dict:
@@ -38,7 +42,7 @@ def test_created_token_is_shown_once_and_only_its_digest_is_stored(client_for, v
 def test_token_signs_in_as_its_user_and_records_last_use(client, owner):
     model = factories.registered_model(owner, "fraud")
     token, secret = token_create(actor=owner, user=owner, name="ci")
-    response = client.get(model.get_absolute_url(), **bearer(secret))
+    response = client.get(f"/api/v1/models/{model.name}", **bearer(secret))
     assert response.status_code == 200
     token.refresh_from_db()
     assert token.last_used_at is not None
@@ -46,7 +50,9 @@ def test_token_signs_in_as_its_user_and_records_last_use(client, owner):
 
 def test_read_only_token_cannot_post(client, owner):
     _, secret = token_create(actor=owner, user=owner, name="ci", scope="read")
-    response = client.post(reverse("models_app:model_create"), {"name": "x"}, **bearer(secret))
+    response = client.post(
+        API_MODELS, {"name": "x"}, content_type="application/json", **bearer(secret)
+    )
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "read_only_token"
 
@@ -56,7 +62,7 @@ def test_write_token_is_not_subject_to_csrf(owner):
 
     _, secret = token_create(actor=owner, user=owner, name="ci", scope="write")
     c = Client(enforce_csrf_checks=True)
-    response = c.post(reverse("token_revoke", args=[999]), **bearer(secret))
+    response = c.post("/api/v1/models/nope/versions/1/submit", **bearer(secret))
     assert response.status_code == 404  # reached the view: no CSRF failure (403)
 
 
@@ -75,7 +81,7 @@ def test_expired_and_revoked_tokens_get_the_same_401(client, owner):
     token_revoke(actor=owner, token=revoked)
     bodies = set()
     for secret in (expired_secret, revoked_secret, "mrt_nope_nope", "garbage"):
-        response = client.get(reverse("home"), **bearer(secret))
+        response = client.get(API_MODELS, **bearer(secret))
         assert response.status_code == 401
         assert response["WWW-Authenticate"].startswith("Bearer")
         bodies.add(response.content)
@@ -91,7 +97,7 @@ def test_thousand_random_tokens_get_the_same_401_body(client, owner):
             if i % 2
             else secrets.token_urlsafe(20)
         )
-        response = client.get(reverse("home"), **bearer(fake))
+        response = client.get(API_MODELS, **bearer(fake))
         assert response.status_code == 401
         bodies.add(response.content)
     assert len(bodies) == 1
@@ -99,9 +105,9 @@ def test_thousand_random_tokens_get_the_same_401_body(client, owner):
 
 def test_revoking_takes_effect_on_the_next_request(client, client_for, owner):
     token, secret = token_create(actor=owner, user=owner, name="ci")
-    assert client.get(reverse("home"), **bearer(secret)).status_code == 200
+    assert client.get(API_MODELS, **bearer(secret)).status_code == 200
     client_for(owner).post(reverse("token_revoke", args=[token.pk]))
-    assert client.get(reverse("home"), **bearer(secret)).status_code == 401
+    assert client.get(API_MODELS, **bearer(secret)).status_code == 401
     assert AuditEvent.objects.filter(action="token.revoked").count() == 1
 
 
@@ -115,14 +121,14 @@ def test_token_in_query_string_is_refused(client, owner):
 def test_token_never_grants_more_than_its_user(client, owner, outsider):
     model = factories.registered_model(owner, "secret")
     _, secret = token_create(actor=outsider, user=outsider, name="ci", scope="write")
-    assert client.get(model.get_absolute_url(), **bearer(secret)).status_code == 404
+    assert client.get(f"/api/v1/models/{model.name}", **bearer(secret)).status_code == 404
 
 
 def test_inactive_users_token_stops_working(client, owner):
     _, secret = token_create(actor=owner, user=owner, name="ci")
     owner.is_active = False
     owner.save()
-    assert client.get(reverse("home"), **bearer(secret)).status_code == 401
+    assert client.get(API_MODELS, **bearer(secret)).status_code == 401
 
 
 def test_cannot_revoke_someone_elses_token(client_for, owner, viewer):
@@ -170,7 +176,7 @@ def test_create_token_command_prints_a_working_token(client, owner, capsys):
         "30",
     )
     secret = capsys.readouterr().out.strip()
-    assert client.get(reverse("home"), **bearer(secret)).status_code == 200
+    assert client.get(API_MODELS, **bearer(secret)).status_code == 200
     token = ApiToken.objects.get()
     assert token.scope == "write"
     assert token.expires_at > timezone.now() + timedelta(days=29)
@@ -195,3 +201,37 @@ def test_a_refused_read_is_not_audited(client_for, owner, viewer):
         == 403
     )
     assert not AuditEvent.objects.filter(action="access.denied").exists()
+
+
+@pytest.mark.parametrize(
+    "path", ["/admin/", "/admin/auth/user/", "/", "/models/", "/accounts/profile/", "/audit/"]
+)
+def test_a_token_does_not_sign_in_outside_the_apis(client, path):
+    """Token requests skip CSRF: a leaked token of a superuser must not open the admin or the
+    dashboard, where it would act as a signed-in browser. There it is an anonymous visitor."""
+    admin = factories.user("root")
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    _, secret = token_create(actor=admin, user=admin, name="pipeline", scope="write")
+    response = client.get(path, **bearer(secret))
+    assert response.status_code == 302
+    assert "/login/" in response["Location"]
+    refused = client.post("/admin/auth/user/add/", {"username": "mallory"}, **bearer(secret))
+    assert refused.status_code in (302, 403)
+    assert not User.objects.filter(username="mallory").exists()
+
+
+def test_a_superusers_token_still_works_on_both_apis(client):
+    admin = factories.user("root")
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    _, secret = token_create(actor=admin, user=admin, name="pipeline", scope="write")
+    assert client.get(API_MODELS, **bearer(secret)).status_code == 200
+    mlflow = client.get("/api/2.0/mlflow/registered-models/search", **bearer(secret))
+    assert mlflow.status_code == 200, mlflow.content
+    artifacts = client.get("/api/2.0/mlflow-artifacts/artifacts", **bearer(secret))
+    assert artifacts.status_code == 200, artifacts.content
+    created = client.post(
+        API_MODELS, {"name": "by-token"}, content_type="application/json", **bearer(secret)
+    )
+    assert created.status_code == 201, created.content
