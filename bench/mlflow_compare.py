@@ -210,7 +210,10 @@ WORKER_CLASSES = {
 def registry_server(backend: str, worker_class: str = "balanced"):
     data = temp_data_dir()
     db = fresh_pg_database("registry_bench") if backend == "postgres" else ""
-    env = base_env(data, **({"DATABASE_URL": db} if db else {}))
+    # Versions name an external source in the benchmark's bucket, as against MLflow.
+    env = base_env(
+        data, REGISTRY_EXTERNAL_SOURCES="s3://bench-bucket/", **({"DATABASE_URL": db} if db else {})
+    )
     manage(env, "migrate", "--noinput", "-v0")
     manage(env, "collectstatic", "--noinput", "-v0")
     manage(env, "shell", "-c",
