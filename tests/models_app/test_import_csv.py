@@ -145,3 +145,33 @@ def test_csv_failure_midway_rolls_back_and_removes_stored_files(sheet, owner, mo
         run_csv(sheet, "--as", "owner")
     assert not RegisteredModel.objects.exists()
     assert stored_keys() == []
+
+
+def test_csv_reads_files_only_from_its_own_folder(tmp_path, owner):
+    """A spreadsheet cannot make the server store its own files (the secret key, say) as
+    artifacts: absolute paths, '..' and links that lead out of the CSV's folder are refused."""
+    outside = tmp_path / "server"
+    outside.mkdir()
+    (outside / "secret_key").write_text("the server's secret")
+    sheet_dir = tmp_path / "sheet"
+    sheet_dir.mkdir()
+    (sheet_dir / "escape").symlink_to(outside)
+    (sheet_dir / "key-link").symlink_to(outside / "secret_key")
+    path = sheet_dir / "versions.csv"
+    path.write_text(
+        "model,version,artifact\n"
+        f"churn,v1,{outside / 'secret_key'}\n"
+        "churn,v2,../server/secret_key\n"
+        "churn,v3,escape/secret_key\n"
+        "churn,v4,key-link\n"
+    )
+    with pytest.raises(CommandError) as failure:
+        run_csv(path, "--as", "owner")
+    message = str(failure.value)
+    assert message.startswith("Nothing imported; 4 error(s):")
+    for line in (2, 3):
+        assert f"line {line}: artifact" in message and "without '..'" in message
+    for line in (4, 5):
+        assert f"line {line}: artifact" in message
+    assert message.count("leads out of the CSV's folder") == 2
+    assert not RegisteredModel.objects.exists() and stored_keys() == []

@@ -31,6 +31,26 @@ class Row:
     files: list = field(default_factory=list)
 
 
+def _inside(base: Path, artifact: str) -> Path:
+    """The file or folder ``artifact`` names, relative to the CSV's folder ``base`` and inside
+    it: a spreadsheet must not make the server read its own files (the secret key, another
+    registry's data) and store them as downloadable artifacts. Absolute paths, '..' and links
+    that lead out are refused."""
+    relative = Path(artifact)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise CommandError(
+            "give a path relative to the CSV's folder, without '..': files are only read from "
+            "that folder."
+        )
+    local = base / relative
+    if not local.resolve().is_relative_to(base.resolve()):
+        raise CommandError(
+            "it leads out of the CSV's folder (through a symbolic link): files are only read "
+            "from that folder."
+        )
+    return local
+
+
 class Command(BaseCommand):
     help = (
         "Import versions from a spreadsheet's CSV export, one row per version. Columns: model, "
@@ -230,10 +250,8 @@ class Command(BaseCommand):
                 errors.append(f"{where}: {_messages(e)}")
                 continue
             if row.artifact:
-                local = Path(row.artifact)
-                local = local if local.is_absolute() else base / local
                 try:
-                    row.files = collect_files(local)
+                    row.files = collect_files(_inside(base, row.artifact))
                 except CommandError as e:
                     errors.append(f"{where}: artifact {row.artifact!r}: {e}")
                     continue
