@@ -1,9 +1,15 @@
+import logging
+
+from django.db import transaction
 from django.http import JsonResponse
+from django.views.csrf import csrf_failure as django_csrf_failure
 
 from audit import chain
-from models_app.models import RegisteredModel
+from models_app.access import visible_models
 from models_app.names import name_key
 from registry_site.tokens import authenticate_token
+
+log = logging.getLogger(__name__)
 
 QUERY_TOKEN_PARAMS = ("token", "access_token", "api_key", "apikey", "bearer")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -75,7 +81,10 @@ class TokenAuthMiddleware:
 class DeniedActionAuditMiddleware:
     """A signed-in user refused an action (a non-GET request answered 403) leaves an audit
     event: who tried what, where. Reads are not recorded: a 403 on a page is not an attempt to
-    change anything. Runs in its own transaction, after the refused request's."""
+    change anything, and neither are requests refused for a missing or wrong CSRF token (any
+    site can make a browser send one). The event names the model only if the user may view it:
+    otherwise anyone could add events to (and so empty the MLflow answer cache of) a model
+    they cannot see. Runs in its own transaction, after the refused request's."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -87,21 +96,19 @@ class DeniedActionAuditMiddleware:
             and request.method not in SAFE_METHODS
             and getattr(request, "user", None) is not None
             and request.user.is_authenticated
+            and not getattr(request, "csrf_refused", False)
         ):
             self._record(request)
         return response
 
     @staticmethod
     def _record(request) -> None:
-        import logging
-
-        from django.db import transaction
-
         match = request.resolver_match
         kwargs = match.kwargs if match else {}
         # Dashboard URLs carry the model's slug, API URLs its name: both reduce to its key.
         ref = kwargs.get("slug") or kwargs.get("name")
-        model = RegisteredModel.objects.filter(name_key=name_key(ref)).first() if ref else None
+        visible = visible_models(request.user)
+        model = visible.filter(name_key=name_key(ref)).first() if ref else None
         try:
             with transaction.atomic():
                 chain.record(
@@ -116,4 +123,11 @@ class DeniedActionAuditMiddleware:
                     },
                 )
         except Exception:  # noqa: BLE001 (the refusal stands even if it cannot be recorded)
-            logging.getLogger(__name__).exception("could not record a denied action")
+            log.exception("could not record a denied action")
+
+
+def csrf_failure(request, reason: str = ""):
+    """Django's CSRF refusal (settings.CSRF_FAILURE_VIEW), marked on the request so that the
+    denied-action audit leaves it out."""
+    request.csrf_refused = True
+    return django_csrf_failure(request, reason=reason)

@@ -199,6 +199,9 @@ def _database(url: str) -> dict:
 DATABASES = {"default": _database(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# A CSRF refusal is not a denied action of the signed-in user: it is not audited.
+CSRF_FAILURE_VIEW = "registry_site.middleware.csrf_failure"
+
 AUTHENTICATION_BACKENDS = [
     "audit.throttle.SignInThrottleBackend",  # axes': refuses sign-in while throttled; first
     "django.contrib.auth.backends.ModelBackend",

@@ -4,10 +4,13 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.urls import reverse
+from django.http import HttpResponseForbidden
+from django.test import Client, RequestFactory
+from django.urls import resolve, reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from registry_site.middleware import DeniedActionAuditMiddleware
 from registry_site.models import ApiToken
 from registry_site.tokens import token_create, token_revoke
 from tests import factories
@@ -191,6 +194,34 @@ def test_a_refused_action_is_audited(client_for, owner, viewer):
     assert event.actor == viewer
     assert event.model_id == model.pk
     assert event.after["path"] == f"/models/{model.slug}/sharing/"
+
+
+def test_a_refusal_names_no_model_the_user_may_not_view(owner, outsider):
+    """A refused POST at a private model's URL by someone who may not view it (any view that
+    answers 403 before its lookup) adds nothing to that model's trail, which would also empty
+    the model's MLflow answer cache."""
+    model = factories.registered_model(owner, "fraud")
+    head = AuditEvent.objects.filter(model=model).order_by("-seq").values_list("seq").first()
+    path = reverse("models_app:model_sharing", args=[model.slug])
+    request = RequestFactory().post(path)
+    request.user = outsider
+    request.resolver_match = resolve(path)
+    middleware = DeniedActionAuditMiddleware(lambda request: HttpResponseForbidden())
+    assert middleware(request).status_code == 403
+    event = AuditEvent.objects.get(action="access.denied")
+    assert event.actor == outsider and event.model_id is None and event.target_label == ""
+    newest = AuditEvent.objects.filter(model=model).order_by("-seq").values_list("seq").first()
+    assert newest == head
+
+
+def test_a_csrf_refusal_is_not_audited(owner, viewer):
+    model = factories.registered_model(owner, "fraud")
+    factories.grant(viewer, model, "view")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(viewer)
+    response = browser.post(reverse("models_app:model_sharing", args=[model.slug]))
+    assert response.status_code == 403 and b"CSRF" in response.content
+    assert not AuditEvent.objects.filter(action="access.denied").exists()
 
 
 def test_a_refused_read_is_not_audited(client_for, owner, viewer):
