@@ -22,6 +22,10 @@ from models_app.models import VersionDataset, VersionParent
 
 MAX_PATH_LENGTH = 255
 MAX_ROWS = 1000  # metrics, params, tags, dependencies: a version is not a data lake
+# Each dataset and parent is a lookup and a link written in the version's transaction (and a
+# new dataset a registry-wide record): a version names a few, never thousands.
+MAX_DATASETS = 50
+MAX_PARENTS = 20
 
 
 @dataclass(frozen=True)
@@ -391,6 +395,9 @@ def _parse_datasets(raw: Any, errors: Errors) -> list[DatasetIn]:
     if not isinstance(raw, list):
         errors.add("datasets", "must be a list of {name, role, uri, digest, rows}")
         return []
+    if len(raw) > MAX_DATASETS:
+        errors.add("datasets", f"at most {MAX_DATASETS} datasets (got {len(raw)})")
+        return []
     result = []
     seen = set()
     for i, row in enumerate(raw):
@@ -434,6 +441,9 @@ def _parse_parents(raw: Any, errors: Errors) -> list[ParentIn]:
         return []
     if not isinstance(raw, list):
         errors.add("parents", "must be a list of {model, version, relation}")
+        return []
+    if len(raw) > MAX_PARENTS:
+        errors.add("parents", f"at most {MAX_PARENTS} parent versions (got {len(raw)})")
         return []
     result = []
     for i, row in enumerate(raw):

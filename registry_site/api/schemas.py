@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from models_app.access import Role
+from models_app.metadata import MAX_DATASETS, MAX_PARENTS
 from models_app.models import ModelVersion, RegisteredModel, VersionDataset, VersionParent
 
 from .helpers import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, MAX_PAGE
@@ -183,8 +184,8 @@ class VersionMetadataIn(In):
     )
     params: dict[Text(250, 1), Text(6000) | int | float | bool] = Field(default_factory=dict)
     tags: dict[TagKey, TagValue] = Field(default_factory=dict)
-    datasets: list[DatasetRefIn] = Field(default_factory=list)
-    parents: list[ParentIn] = Field(default_factory=list)
+    datasets: list[DatasetRefIn] = Field(default_factory=list, max_length=MAX_DATASETS)
+    parents: list[ParentIn] = Field(default_factory=list, max_length=MAX_PARENTS)
 
 
 class VersionPatchIn(VersionMetadataIn):

@@ -5,7 +5,7 @@ import pytest
 
 from approvals import services as workflow
 from audit.models import AuditEvent
-from models_app.models import Metric, ModelVersion
+from models_app.models import Dataset, Metric, ModelVersion
 from tests import factories
 from tests.api.conftest import error_of, good_version, send
 
@@ -207,3 +207,19 @@ def test_lineage_shows_datasets_and_hides_versions_you_may_not_view(
     first = api_client(viewer).get("/api/v1/models/fraud/versions/1/lineage").json()
     assert first["datasets"][0]["name"] == "claims"
     assert first["descendants"][0][0]["number"] == 2
+
+
+@pytest.mark.parametrize(
+    ("metadata", "field"),
+    [
+        ({"datasets": [{"name": f"d{i}", "uri": f"s3://d/{i}"} for i in range(6000)]}, "datasets"),
+        ({"parents": [{"model": "fraud", "version": i} for i in range(1, 22)]}, "parents"),
+    ],
+)
+def test_thousands_of_datasets_or_parents_are_refused_before_any_write(
+    api_client, editor, model, metadata, field
+):
+    response = send(api_client(editor), "post", "/api/v1/models/fraud/versions", metadata)
+    assert response.status_code == 400
+    assert error_of(response)["field"] == field
+    assert not ModelVersion.objects.exists() and not Dataset.objects.exists()

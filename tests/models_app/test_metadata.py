@@ -2,6 +2,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from models_app.metadata import (
+    MAX_DATASETS,
+    MAX_PARENTS,
     parse_metadata,
     parse_metrics_file,
     parse_requirements,
@@ -150,3 +152,11 @@ def test_overlong_tag_values_and_package_names_are_refused():
     assert "at most 5000" in errors["tags.k"][0]
     errors = errors_of({"requirements": "a" * 201 + "==1"})
     assert "at most 200 characters" in errors["requirements"][0]
+
+
+def test_datasets_and_parents_are_capped_like_the_other_lists():
+    many = [{"name": f"d{i}"} for i in range(MAX_DATASETS + 1)]
+    assert f"at most {MAX_DATASETS} datasets" in errors_of({"datasets": many})["datasets"][0]
+    parents = [{"model": "m", "version": i} for i in range(1, MAX_PARENTS + 2)]
+    assert f"at most {MAX_PARENTS} parent" in errors_of({"parents": parents})["parents"][0]
+    assert parse_metadata({"datasets": many[:MAX_DATASETS]}).datasets[-1].name == "d49"
