@@ -179,8 +179,10 @@ def test_a_parent_draft_linked_from_another_tenant_can_be_deleted(
     page = reverse("models_app:version_detail", args=[child_model.slug, child.number])
     review = reverse("approvals:review", args=[child_model.slug, child.number])
     graph = reverse("models_app:version_lineage", args=[child_model.slug, child.number])
+    card = reverse("models_app:version_card", args=[child_model.slug, child.number])
+    card_md = reverse("models_app:card_markdown", args=[child_model.slug, child.number])
     for user in (viewer, owner):  # the owner could view it; it is gone all the same
-        for url in (page, review, graph):
+        for url in (page, review, graph, card, card_md):
             html = client_for(user).get(url).content.decode()
             assert SECRET not in html, (user, url)
             assert "deleted version" in html, (user, url)
