@@ -1,8 +1,10 @@
-"""The audit log: superusers see every event, others the events of models they may view."""
+"""The audit log: superusers see every event, others the events of models they may view, with
+the parent versions they may not view redacted (approvals.selectors.redact_lineage)."""
 
 import csv
 import json
 from datetime import datetime, time
+from itertools import batched
 
 from django import forms
 from django.core.paginator import Paginator
@@ -11,7 +13,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from approvals.selectors import audit_events
+from approvals.selectors import audit_events, redact_lineage
 from core.rules import LOGIN, access
 
 PAGE_SIZE = 50
@@ -54,6 +56,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     """Signed-in users; superusers see all events, others those of models they may view."""
     form, events = filtered_events(request)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = redact_lineage(page.object_list, request.user)
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -85,7 +88,8 @@ def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
 
     def rows():
         yield writer.writerow(CSV_COLUMNS)
-        for e in events.select_related("model").iterator(chunk_size=1000):
+        chunks = batched(events.select_related("model").iterator(chunk_size=1000), 1000)
+        for e in (e for chunk in chunks for e in redact_lineage(chunk, request.user)):
             yield writer.writerow(
                 _csv_cell(v)
                 for v in (

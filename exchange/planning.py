@@ -85,12 +85,18 @@ class Plan:
                 )
         imported = {(v["model"], v["number"]) for v in self.versions}
         for version in self.versions:
-            for model, number, _relation in version["parents"]:
-                if (model, number) in imported or (model, number) in self.external_parents:
+            for model, number, _relation, deleted in version["parents"]:
+                if (
+                    deleted
+                    or (model, number) in imported
+                    or (model, number) in self.external_parents
+                ):
                     continue
-                found = ModelVersion.objects.filter(
-                    model__name_key=name_key(model), number=number
-                ).first()
+                found = (
+                    ModelVersion.objects.filter(model__name_key=name_key(model), number=number)
+                    .select_related("model")
+                    .first()
+                )
                 if found is None:
                     raise ExchangeError(
                         f"{version['model']} v{version['number']} was made from {model} "

@@ -546,11 +546,13 @@ class Contents:
             raise ExchangeError(f"{d.where}: {name!r} is not in datasets.jsonl.")
         return name, d.choice("role", VersionDataset.Role.values)
 
-    def _parent(self, p: Record) -> tuple[str, int, str]:
+    def _parent(self, p: Record) -> tuple[str, int, str, bool]:
+        """(model, number, relation, deleted): a deleted parent is kept by name only."""
         return (
             p.text("model", 100),
             p.count("version"),
             p.choice("relation", VersionParent.Relation.values),
+            bool(p.get("deleted", bool, optional=True)),
         )
 
     def _review(self, x: Record) -> dict:

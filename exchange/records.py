@@ -251,12 +251,21 @@ def version_record(version: ModelVersion, names: Names, member_of=None) -> dict:
             ),
             key=lambda d: (d["name"], d["role"]),
         ),
+        # A deleted parent goes out as the link kept it, marked deleted (models_app.models
+        # .VersionParent): the import recreates the link without a key.
         "parents": sorted(
             (
                 {
                     "model": link.parent.model.name,
                     "version": link.parent.number,
                     "relation": link.relation,
+                }
+                if link.parent is not None
+                else {
+                    "model": link.parent_model_name,
+                    "version": link.parent_number,
+                    "relation": link.relation,
+                    "deleted": True,
                 }
                 for link in version.parent_links.all()
             ),

@@ -41,6 +41,7 @@ from models_app.models import (
     VersionParent,
     VersionTag,
 )
+from models_app.names import name_key
 
 AUDIT_BATCH = 2000
 
@@ -272,8 +273,16 @@ def _version_details(plan: Plan, rows: list, versions: dict, datasets: dict) -> 
     )  # fmt: skip
     parents = {**plan.external_parents, **versions}
     VersionParent.objects.bulk_create(
-        VersionParent(child=version, parent=parents[(m, n)], relation=relation)
-        for version, v in rows for m, n, relation in v["parents"]
+        VersionParent(
+            child=version,
+            parent_model_name=m,
+            parent_number=n,
+            parent_in_child_model=name_key(m) == name_key(v["model"]),
+            relation=relation,
+        )
+        if deleted
+        else VersionParent.linking(version, parents[(m, n)], relation)
+        for version, v in rows for m, n, relation, deleted in v["parents"]
     )  # fmt: skip
 
 

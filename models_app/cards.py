@@ -195,7 +195,7 @@ def card_markdown(doc: CardDocument, *, site_url: str = "") -> str:
     if doc.ancestors or doc.children:
         for depth, generation in enumerate(doc.ancestors, start=1):
             for node in generation:
-                name = _version_name(node.version)
+                name = _version_name(node.version, node)
                 add(f"- ancestor (generation {depth}): {name}: {_inline(node.note)}")
         for link in doc.children:
             name = _version_name(link.child if link.is_visible else None)
@@ -250,7 +250,11 @@ def card_markdown(doc: CardDocument, *, site_url: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _version_name(version: ModelVersion | None) -> str:
+def _version_name(version: ModelVersion | None, node: LineageNode | None = None) -> str:
+    if node is not None and node.deleted:
+        if not node.deleted_name:
+            return "(deleted version)"
+        return f"{_inline(node.deleted_name)} (deleted)"
     if version is None:
         return "(hidden version)"
     return f"{_inline(version.model.name)} v{version.number}"

@@ -14,6 +14,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 
 from core import jsonbody
+from models_app.access import visible_models
 from models_app.metadata import parse_metadata, parse_metric_value, parse_metrics_file
 from models_app.models import RegisteredModel, VersionDataset, VersionParent
 from models_app.names import validate_model_name
@@ -333,8 +334,9 @@ class VersionFormBundle:
             self.form.add_error(None, f"{key}: {message}" if key != "__all__" else message)
 
 
-def version_initial(version) -> dict:
-    """The bundle's initial data for editing a version."""
+def version_initial(version, user) -> dict:
+    """The bundle's initial data for editing a version. Parents ``user`` may not view, and
+    deleted ones, are left out: saving keeps those links (services.version_update)."""
     form = {name: getattr(version, name) for name in SCALARS}
     if version.signature is not None:
         form["signature"] = json.dumps(version.signature, indent=2)
@@ -357,7 +359,9 @@ def version_initial(version) -> dict:
         ],
         "parents": [
             {"model": p.parent.model.name, "version": p.parent.number, "relation": p.relation}
-            for p in version.parent_links.select_related("parent__model")
+            for p in version.parent_links.filter(parent__model__in=visible_models(user))
+            .select_related("parent__model")
+            .order_by("pk")
         ],
     }
 

@@ -12,7 +12,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from models_app.access import visible_models
 from models_app.models import Dataset, ModelVersion, VersionDataset, VersionParent
-from models_app.selectors import version_links
+from models_app.selectors import deleted_parent_named, version_links
 
 LINEAGE_DEPTH = 5
 MAX_PER_LAYER = 25  # nodes drawn per column; the rest are summed up in one "+N more" node
@@ -29,8 +29,16 @@ NODE_W, NODE_H, GAP_X, GAP_Y, ROW_GAP, PAD, PER_ROW = 200, 46, 24, 58, 16, 12, 4
 
 @dataclass(frozen=True)
 class LineageNode:
-    version: ModelVersion | None  # None when the user may not view it
+    version: ModelVersion | None  # None when the user may not view it, or it was deleted
     note: str  # how it is linked to the previous generation, e.g. "fine-tuned from fraud v2"
+    deleted: bool = False
+    # A deleted version's model name and number, when the user may know them.
+    deleted_model: str = ""
+    deleted_number: int | None = None
+
+    @property
+    def deleted_name(self) -> str:
+        return f"{self.deleted_model} v{self.deleted_number}" if self.deleted_model else ""
 
 
 def walk_lineage(version: ModelVersion, user, *, up: bool) -> list[list[LineageNode]]:
@@ -46,14 +54,19 @@ def walk_lineage(version: ModelVersion, user, *, up: bool) -> list[list[LineageN
         generation, frontier = [], set()
         for link in links:
             node = getattr(link, far)
+            via = labels[getattr(link, f"{near}_id")]
+            relation = link.get_relation_display().lower()
+            if node is None:  # a deleted parent (children are deleted with their links)
+                note = f"{via} was {relation} it"
+                kept = (link.parent_model_name, link.parent_number) if link.name_known else ()
+                generation.append(LineageNode(None, note, True, *kept))
+                continue
             if node.pk in seen:
                 continue
             seen.add(node.pk)
-            via = labels[getattr(link, f"{near}_id")]
             if link.is_visible:
                 labels[node.pk] = f"{node.model.name} v{node.number}"
                 frontier.add(node.pk)
-            relation = link.get_relation_display().lower()
             note = f"{via} was {relation} it" if up else f"{relation} {via}"
             generation.append(LineageNode(node if link.is_visible else None, note))
         if generation:
@@ -75,8 +88,9 @@ RELATION_SHORT = {
 
 @dataclass
 class Node:
-    id: str  # "v<pk>" for versions, "d<pk>" for datasets, "hidden-<n>", "more-<layer>"
-    kind: str  # "focus", "version", "hidden", "dataset" or "more"
+    id: str  # "v<pk>" for versions, "d<pk>" for datasets, "hidden-<n>", "deleted-<link pk>",
+    # "more-<layer>"
+    kind: str  # "focus", "version", "hidden", "deleted", "dataset" or "more"
     layer: int  # rows: ancestors and their data < 0 (the version) < descendants
     label: str = ""
     detail: str = ""
@@ -94,7 +108,8 @@ class Node:
 
     @property
     def sort_key(self):
-        order = {"focus": 0, "version": 1, "hidden": 2, "more": 3, "dataset": 4}[self.kind]
+        order = {"focus": 0, "version": 1, "hidden": 2, "deleted": 2, "more": 3, "dataset": 4}
+        order = order[self.kind]
         return (order, self.label.lower(), -(self.version.number if self.version else 0))
 
 
@@ -181,6 +196,7 @@ class _Builder:
                     child_visible=Exists(
                         visible_models(self.user).filter(pk=OuterRef("child__model_id"))
                     ),
+                    name_known=deleted_parent_named(self.user),
                 )
             )
             current = {True: frontiers[True], False: frontiers[False]}
@@ -201,6 +217,8 @@ class _Builder:
     @staticmethod
     def _order(up: bool, link: VersionParent):
         far = link.parent if up else link.child
+        if far is None:  # a deleted parent: after the others
+            return (not up, "\uffff", 0, link.pk)
         return (not up, far.model.name_key, -far.number, link.pk)
 
     def _step(self, up: bool, link: VersionParent, generation: int) -> bool:
@@ -209,6 +227,19 @@ class _Builder:
         visible = link.parent_visible if up else link.child_visible
         layer = -generation if up else generation
         near_id = f"v{link.child_id if up else link.parent_id}"
+        if far is None:  # a deleted parent: drawn, never walked past
+            node = Node(
+                id=f"deleted-{link.pk}",
+                kind="deleted",
+                layer=layer,
+                label=f"{link.parent_label} (deleted)" if link.name_known else "deleted version",
+                detail="deleted",
+            )
+            if self.add(node):
+                self.graph.ancestors = max(self.graph.ancestors, generation)
+                relation = RELATION_SHORT.get(link.relation, link.relation)
+                self.graph.edges.append(Edge(node.id, near_id, relation, "lineage"))
+            return False
         node_id = self.hidden_ids.get(far.pk, f"v{far.pk}")
         new = False
         if node_id not in self.graph.nodes:

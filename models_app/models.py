@@ -399,7 +399,22 @@ class VersionParent(models.Model):
         DISTILLED = "distilled", "Distilled from"
 
     child = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="parent_links")
-    parent = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="child_links")
+    # A parent's owners may delete it (a draft, or its whole model) whoever links to it: the
+    # link stays, without the key, keeping the parent's model name and number as alias
+    # history does. Who may read that name is decided where links are shown
+    # (models_app.selectors.version_links).
+    parent = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="child_links",
+    )
+    parent_model_name = models.CharField(max_length=MAX_NAME_LENGTH, editable=False)
+    parent_number = models.PositiveIntegerField(editable=False)
+    # Versions never move between models: whether the parent was the child's model's own is
+    # known for good when the link is made.
+    parent_in_child_model = models.BooleanField(default=False, editable=False)
     relation = models.CharField(max_length=16, choices=Relation.choices)
 
     class Meta:
@@ -411,7 +426,30 @@ class VersionParent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.child} {self.get_relation_display().lower()} {self.parent}"
+        parent = self.parent or f"{self.parent_model_name} v{self.parent_number} (deleted)"
+        return f"{self.child} {self.get_relation_display().lower()} {parent}"
+
+    @classmethod
+    def linking(cls, child: ModelVersion, parent: ModelVersion, relation: str) -> "VersionParent":
+        """A new (unsaved) link, with the parent's name and number kept for when it is gone."""
+        return cls(
+            child=child,
+            parent=parent,
+            parent_model_name=parent.model.name,
+            parent_number=parent.number,
+            parent_in_child_model=parent.model_id == child.model_id,
+            relation=relation,
+        )
+
+    @property
+    def parent_deleted(self) -> bool:
+        return self.parent_id is None
+
+    @property
+    def parent_label(self) -> str:
+        """The parent's "model vN" as kept on the link (also once it is deleted). Show it only
+        where the viewer may know it: see selectors.version_links."""
+        return f"{self.parent_model_name} v{self.parent_number}"
 
 
 class Artifact(models.Model):

@@ -3,7 +3,7 @@ MLflow API): each answers only what the user may see."""
 
 import posixpath
 
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet, Value
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 
 from models_app import storage
@@ -53,16 +53,40 @@ def model_list(
     return models.with_summary().order_by(*MODEL_SORTS[sort][1])
 
 
+def deleted_parent_named(user):
+    """For annotating lineage links: may ``user`` read the name and number a link kept of
+    its deleted parent? When it was a version of the child's own model (whoever sees the child
+    sees that model), or for a superuser; otherwise it is "a deleted version"."""
+    return Value(True) if user.is_superuser else F("parent_in_child_model")
+
+
 def version_links(user, side: str) -> QuerySet[VersionParent]:
     """Lineage links, oldest first, with the version on ``side`` ("parent" or "child") and its
     model, and ``is_visible``: may ``user`` view that model? Pages and APIs show a link the
-    user may not follow as a hidden version, never by name."""
+    user may not follow as a hidden version, never by name.
+
+    A parent may have been deleted (``parent`` is None, ``is_visible`` False); ``name_known``
+    says whether ``user`` may still read the name and number the link kept
+    (deleted_parent_named)."""
     visible = visible_models(user).filter(pk=OuterRef(f"{side}__model_id"))
     return (
         VersionParent.objects.select_related(f"{side}__model")
-        .annotate(is_visible=Exists(visible))
+        .annotate(is_visible=Exists(visible), name_known=deleted_parent_named(user))
         .order_by("pk")
     )
+
+
+def link_out(link: VersionParent) -> dict:
+    """A parent link (from version_links(user, "parent")) as the APIs show it: the parent's
+    model and number, ``{"hidden": true}`` for a model the user may not view, or
+    ``{"deleted": true}`` (with model and number when ``name_known``)."""
+    if link.is_visible:
+        return {"model": link.parent.model.name, "version": link.parent.number}
+    if link.parent_id is not None:
+        return {"hidden": True}
+    if link.name_known:
+        return {"deleted": True, "model": link.parent_model_name, "version": link.parent_number}
+    return {"deleted": True}
 
 
 def file_download(artifact: Artifact) -> HttpResponse:

@@ -13,6 +13,7 @@ from core.errors import Conflict
 from models_app import diff
 from models_app.access import Role, version_route
 from models_app.models import MetricSpec, ModelVersion, VersionDataset
+from models_app.selectors import version_links
 
 DETAIL_PREFETCH = (
     "metrics",
@@ -21,11 +22,10 @@ DETAIL_PREFETCH = (
     "tags",
     "artifacts",
     Prefetch("dataset_links", VersionDataset.objects.select_related("dataset")),
-    "parent_links__parent__model",
 )
 
 
-def _versions_for_review(version: ModelVersion, against_number: int | None):
+def _versions_for_review(version: ModelVersion, against_number: int | None, user):
     """The candidate and what it is compared with: production, or the version asked for."""
     production = selectors.production_of(version.model)
     against = production
@@ -38,7 +38,7 @@ def _versions_for_review(version: ModelVersion, against_number: int | None):
         v.pk: v
         for v in ModelVersion.objects.filter(pk__in=wanted)
         .select_related("model", "created_by", "submitted_by")
-        .prefetch_related(*DETAIL_PREFETCH)
+        .prefetch_related(*DETAIL_PREFETCH, Prefetch("parent_links", version_links(user, "parent")))
     }
     candidate = loaded[version.pk]
     candidate.model = version.model  # keeps the roles the access helper attached
@@ -56,7 +56,7 @@ def _render_review(request: HttpRequest, version: ModelVersion, status: int = 20
     model = version.model
     raw_against = request.GET.get("against", "")
     against_number = int(raw_against) if raw_against.isdigit() else None
-    candidate, against, production = _versions_for_review(version, against_number)
+    candidate, against, production = _versions_for_review(version, against_number, request.user)
     specs = dict(MetricSpec.objects.filter(model=model).values_list("name", "higher_is_better"))
     columns = [against, candidate] if against else [candidate]
     metrics = diff.metric_table(

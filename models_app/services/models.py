@@ -3,11 +3,10 @@
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db.models import Q
 from guardian.shortcuts import assign_perm
 
 from audit import chain
-from core.errors import Conflict
 from models_app import storage
 from models_app.access import Role, require
 from models_app.models import (
@@ -38,6 +37,15 @@ def _set_name(model: RegisteredModel, name: str) -> None:
     model.name = display
     model.name_key = name_key(display)
     model.slug = model.name_key
+
+
+def _rename_links(model: RegisteredModel) -> None:
+    """Lineage links keep their parent's model name for when it is deleted: keep it current,
+    also for the model's own deleted versions."""
+    VersionParent.objects.filter(
+        Q(parent__model=model)
+        | Q(parent__isnull=True, parent_in_child_model=True, child__model=model)
+    ).update(parent_model_name=model.name)
 
 
 def _name_taken(name: str) -> ValidationError:
@@ -117,6 +125,8 @@ def model_update(*, actor, model: RegisteredModel, **changes) -> RegisteredModel
                 # API that no audit event would mark (registry_site/mlflow_compat/cache.py).
                 return model
             model.save()
+            if after["name"] != before["name"]:
+                _rename_links(model)
             if tags is not None:
                 model.tags.all().delete()
                 ModelTag.objects.bulk_create(
@@ -170,12 +180,7 @@ def model_delete(*, actor, model: RegisteredModel, reason: str = "") -> None:
             before=state,
             reason=reason,
         )
-        try:
-            VersionParent.objects.filter(child__model=model).delete()
-            model.delete()
-        except ProtectedError:
-            raise Conflict(
-                f"Versions of {model.name} are parents of other models' versions; "
-                "delete or re-link those first."
-            ) from None
+        # Links from other models' versions stay, without the key (VersionParent.parent).
+        VersionParent.objects.filter(child__model=model).delete()
+        model.delete()
         transaction.on_commit(lambda: storage.delete_quietly(keys))

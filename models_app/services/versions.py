@@ -103,7 +103,7 @@ def _write_links(version: ModelVersion, meta: VersionMetadata, *, actor, parents
     for parent, relation in parents:
         if parent.pk == version.pk:
             raise ValidationError({"parents": ["A version cannot be its own parent."]})
-        VersionParent.objects.create(child=version, parent=parent, relation=relation)
+        VersionParent.linking(version, parent, relation).save()
 
 
 def _apply_scalars(version: ModelVersion, meta: VersionMetadata) -> None:
@@ -144,13 +144,16 @@ def version_state(version: ModelVersion) -> dict:
             {"name": link.dataset.name, "role": link.role}
             for link in version.dataset_links.select_related("dataset")
         ],
+        # By id as well as by name: whoever later reads the event is shown the parent's name
+        # only if they may view it (approvals.selectors.redact_lineage).
         "parents": [
             {
-                "model": link.parent.model.name,
-                "version": link.parent.number,
+                "version_id": link.parent_id,
+                "model": link.parent_model_name,
+                "version": link.parent_number,
                 "relation": link.relation,
             }
-            for link in version.parent_links.select_related("parent__model")
+            for link in version.parent_links.order_by("pk")
         ],
     }
 
@@ -267,9 +270,11 @@ def version_update(*, actor, version: ModelVersion, metadata: VersionMetadata) -
         before = version_state(locked)
         _apply_scalars(locked, metadata)
         locked.save()
-        for related in ("metrics", "params", "tags", "dependencies", "dataset_links",
-                        "parent_links"):  # fmt: skip
+        for related in ("metrics", "params", "tags", "dependencies", "dataset_links"):
             getattr(locked, related).all().delete()
+        # Links to deleted parents, and to parents the actor may not view, stay: they could
+        # not be given again (_resolve_parents), and they say where the version came from.
+        locked.parent_links.filter(parent__model__in=visible_models(actor)).delete()
         for rows in _metadata_rows(locked, metadata):
             sql.insert(rows)  # one INSERT per kind, without the ORM's query building
         _write_links(locked, metadata, actor=actor, parents=parents)
@@ -354,14 +359,11 @@ def artifact_delete(*, actor, artifact: Artifact) -> None:
 
 
 def version_delete(*, actor, version: ModelVersion) -> None:
-    """Only drafts may be deleted; the number is never given out again."""
+    """Only drafts may be deleted; the number is never given out again. Versions made from it
+    keep their link, without the key (VersionParent.parent)."""
     require(actor, version.model, Role.EDIT)
     with transaction.atomic():
         locked = _lock_draft(version)
-        if locked.child_links.exists():
-            raise Conflict(
-                f"Version {locked.number} is the parent of other versions; it cannot be deleted."
-            )
         held = list(locked.aliases.values_list("name", flat=True))
         if held:
             raise Conflict(f"Version {locked.number} holds {', '.join(held)}; move it first.")

@@ -55,7 +55,7 @@ def version_lineage(request: HttpRequest, version: ModelVersion) -> HttpResponse
             "node_w": NODE_W,
             "node_h": NODE_H,
             "ancestors": sorted(
-                (n for n in graph.of_kind("version", "hidden", "more") if n.layer < 0),
+                (n for n in graph.of_kind("version", "hidden", "deleted", "more") if n.layer < 0),
                 key=lambda n: (-n.layer, n.sort_key),
             ),
             "descendants": [n for n in graph.of_kind("version", "hidden", "more") if n.layer > 0],

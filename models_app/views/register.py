@@ -117,7 +117,7 @@ def _version_edit(request: HttpRequest, version: ModelVersion) -> HttpResponse:
                 return redirect(version)
         status = 400
     else:
-        bundle = VersionFormBundle(initial=version_initial(version))
+        bundle = VersionFormBundle(initial=version_initial(version, request.user))
     return render(
         request,
         "models_app/version_form.html",

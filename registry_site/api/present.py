@@ -8,7 +8,7 @@ from approvals.models import Alias, Review
 from models_app import storage
 from models_app.access import Role
 from models_app.models import Artifact, ModelVersion, RegisteredModel
-from models_app.selectors import version_links
+from models_app.selectors import link_out, version_links
 
 from .helpers import api_url
 
@@ -107,7 +107,7 @@ def review_out(review: Review) -> dict:
 
 def version_detail(request: HttpRequest, version: ModelVersion, *, file_urls=download_url) -> dict:
     """Everything about one version. Parents in models the caller may not view appear as
-    ``{"hidden": true}``, as on the version page."""
+    ``{"hidden": true}``, deleted ones as ``{"deleted": true}``, as on the version page."""
     model = version.model
     version = (
         ModelVersion.objects.filter(pk=version.pk)
@@ -142,15 +142,8 @@ def version_detail(request: HttpRequest, version: ModelVersion, *, file_urls=dow
             for link in version.dataset_links.all()
         ],
         "parents": [
-            {
-                "model": link.parent.model.name,
-                "version": link.parent.number,
-                "relation": link.relation,
-            }
-            if link.is_visible
-            else {"hidden": True, "relation": link.relation}
-            for link in version.parent_links.all()
-        ],  # fmt: skip
+            link_out(link) | {"relation": link.relation} for link in version.parent_links.all()
+        ],
         "submitted_by": username(version.submitted_by),
         "files": [
             file_out(request, a, version) | {"download_url": file_urls(request, a, version)}

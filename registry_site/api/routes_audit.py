@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Query, Router
 
-from approvals.selectors import audit_events
+from approvals.selectors import audit_events, redact_lineage
 from audit.models import AuditEvent
 from core.rules import LOGIN
 from models_app.names import name_key
@@ -70,5 +70,5 @@ def list_events(request: HttpRequest, filters: Query[AuditFilters]):
         events.select_related("model"),
         limit=filters.limit,
         page=filters.page,
-        serialize=lambda rows: (_event_out(e) for e in rows),
+        serialize=lambda rows: (_event_out(e) for e in redact_lineage(rows, request.user)),
     )

@@ -241,6 +241,9 @@ def delete_file(request: HttpRequest, name: str, number: int, file_path: str):
 
 
 def _node(node) -> dict:
+    if node.deleted:
+        named = {"model": node.deleted_model, "number": node.deleted_number}
+        return {"deleted": True, "note": node.note} | (named if node.deleted_model else {})
     if node.version is None:
         return {"hidden": True}
     v = node.version
@@ -256,7 +259,8 @@ def _node(node) -> dict:
 @requires(MODEL_VIEW)
 def version_lineage(request: HttpRequest, name: str, number: int):
     """View role. Datasets, ancestors and descendants (five generations each); versions of
-    models you may not view appear as {"hidden": true} and are not followed further."""
+    models you may not view appear as {"hidden": true} and are not followed further; deleted
+    parents as {"deleted": true}, with model and number only for those who may know them."""
     version = version_for(request, number)
     links = version.dataset_links.select_related("dataset")
     return {

@@ -338,6 +338,7 @@ class DatasetLinkOut(BaseModel):
 
 class ParentOut(BaseModel):
     hidden: bool = False
+    deleted: bool = False
     model: str | None = None
     version: int | None = None
     relation: str
@@ -366,6 +367,7 @@ class ApprovalOut(BaseModel):
 
 class LineageNodeOut(BaseModel):
     hidden: bool = False
+    deleted: bool | None = None
     model: str | None = None
     number: int | None = None
     status: str | None = None

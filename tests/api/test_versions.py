@@ -121,7 +121,7 @@ def test_version_detail_hides_parents_you_may_not_view(api_client, viewer, owner
     base = factories.version(secret, owner)
     factories.version(model, owner, parents=[{"model": "secret-base", "version": base.number}])
     body = api_client(viewer).get("/api/v1/models/fraud/versions/1").json()
-    assert body["parents"] == [{"hidden": True, "model": None, "version": None,
+    assert body["parents"] == [{"hidden": True, "deleted": False, "model": None, "version": None,
                                 "relation": "retrained"}]  # fmt: skip
     assert "secret" not in str(body)
 

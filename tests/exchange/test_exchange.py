@@ -309,6 +309,29 @@ def test_a_clashing_model_fails_by_default_and_is_kept_with_skip(registry, tmp_p
     assert (parent.model_id, parent.number) == (registry.pk, 2)  # linked to the kept model
 
 
+def test_a_link_to_a_deleted_parent_goes_out_and_comes_back_as_deleted(registry, tmp_path, owner):
+    """Issue 15, finding 3: a parent's model may be deleted whoever links to it; the link
+    keeps its name and number, and so does the archive (marked deleted)."""
+    scratch = factories.registered_model(owner, "scratch")
+    factories.version(scratch, owner)
+    router = RegisteredModel.objects.get(name="router")
+    parents = [{"model": "scratch", "version": 1, "relation": "distilled"},
+               {"model": "fraud", "version": 2, "relation": "fine_tuned"}]  # fmt: skip
+    factories.version(router, owner, parents=parents)
+    services.model_delete(actor=owner, model=scratch)
+    before = canonical_dump(audit="live")
+    archive = export(tmp_path)
+    wipe_registry()
+
+    call_command("import_registry", str(archive), stdout=io.StringIO())
+
+    assert canonical_dump(audit="imported")["versions"] == before["versions"]
+    links = VersionParent.objects.filter(child__model__name="router", child__number=2)
+    assert sorted(
+        (link.parent_model_name, link.parent_number, link.parent is None) for link in links
+    ) == [("fraud", 2, False), ("scratch", 1, True)]
+
+
 def test_a_parent_neither_exported_nor_present_is_refused(registry, tmp_path):
     archive = export(tmp_path, "router")
     wipe_registry()

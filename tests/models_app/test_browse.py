@@ -512,7 +512,7 @@ def test_version_page_query_count_is_constant(
     def grow():
         children = bulk_versions(model, owner, 149) + bulk_versions(hidden, owner, 149)
         VersionParent.objects.bulk_create(
-            VersionParent(child=child, parent=version, relation="retrained") for child in children
+            VersionParent.linking(child, version, "retrained") for child in children
         )
 
     count = assert_constant_queries(request, grow)
@@ -528,7 +528,7 @@ def test_version_page_query_count_is_constant(
 def _chain(model, owner, length: int) -> list[ModelVersion]:
     versions = bulk_versions(model, owner, length)
     VersionParent.objects.bulk_create(
-        VersionParent(child=child, parent=parent, relation="fine_tuned")
+        VersionParent.linking(child, parent, "fine_tuned")
         for parent, child in zip(versions, versions[1:], strict=False)
     )
     return versions
@@ -569,7 +569,7 @@ def test_lineage_query_count_is_constant(client_for, owner, model, assert_consta
     def grow():
         siblings = bulk_versions(model, owner, 297)
         VersionParent.objects.bulk_create(
-            VersionParent(child=v, parent=middle, relation="retrained") for v in siblings
+            VersionParent.linking(v, middle, "retrained") for v in siblings
         )
 
     assert assert_constant_queries(request, grow) <= 12

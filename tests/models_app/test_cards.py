@@ -281,7 +281,7 @@ def test_card_page_query_count_is_constant(
         )
         children = bulk_versions(version.model, owner, 300)
         VersionParent.objects.bulk_create(
-            VersionParent(child=v, parent=version, relation="fine_tuned") for v in children
+            VersionParent.linking(v, version, "fine_tuned") for v in children
         )
 
     count = assert_constant_queries(request, grow)

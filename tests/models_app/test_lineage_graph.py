@@ -97,8 +97,7 @@ def test_hidden_versions_have_no_name_link_or_id_and_are_not_walked_past(
 def test_the_walk_stops_at_the_depth_limit(client_for, owner, encoder):
     chain = bulk_versions(encoder, owner, 2 * LINEAGE_DEPTH + 3)
     VersionParent.objects.bulk_create(
-        VersionParent(child=c, parent=p, relation="fine_tuned")
-        for p, c in zip(chain, chain[1:], strict=False)
+        VersionParent.linking(c, p, "fine_tuned") for p, c in zip(chain, chain[1:], strict=False)
     )
     middle = chain[LINEAGE_DEPTH + 1]
     graph = lineage_graph(middle, owner)
@@ -109,9 +108,7 @@ def test_the_walk_stops_at_the_depth_limit(client_for, owner, encoder):
 def test_a_crowded_generation_is_summed_up(client_for, owner, family):
     router, v1, _v2 = family
     siblings = bulk_versions(router, owner, 40)
-    VersionParent.objects.bulk_create(
-        VersionParent(child=s, parent=v1, relation="retrained") for s in siblings
-    )
+    VersionParent.objects.bulk_create(VersionParent.linking(s, v1, "retrained") for s in siblings)
     html = client_for(owner).get(lineage_url(v1)).content.decode()
     assert ">+16 more</text>" in html  # 41 children, 25 drawn
 
@@ -143,7 +140,7 @@ def test_lineage_page_query_count_does_not_grow_with_the_graph(
     def grow():  # 300 more children of v1, 300 more datasets of v1
         siblings = bulk_versions(router, owner, 300)
         VersionParent.objects.bulk_create(
-            VersionParent(child=s, parent=v1, relation="retrained") for s in siblings
+            VersionParent.linking(s, v1, "retrained") for s in siblings
         )
         from models_app.models import Dataset
 
@@ -162,7 +159,7 @@ def test_each_generation_costs_at_most_one_query(client_for, owner, encoder):
     middle = chain[LINEAGE_DEPTH + 2]
     lonely = graph_queries(c, middle)  # no links: one walk query finds nothing
     VersionParent.objects.bulk_create(
-        VersionParent(child=child, parent=parent, relation="fine_tuned")
+        VersionParent.linking(child, parent, "fine_tuned")
         for parent, child in zip(chain, chain[1:], strict=False)
     )
     deep = graph_queries(c, middle)
@@ -233,7 +230,7 @@ def test_impact_page_query_count_is_constant(
         )
         children = bulk_versions(router, owner, 300)
         VersionParent.objects.bulk_create(
-            VersionParent(child=ch, parent=p, relation="fine_tuned")
+            VersionParent.linking(ch, p, "fine_tuned")
             for ch, p in zip(children, users, strict=True)
         )
 

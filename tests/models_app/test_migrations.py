@@ -14,6 +14,7 @@ from models_app.models import (
     RegisteredModel,
     RegisteredModelGroupObjectPermission,
     RegisteredModelUserObjectPermission,
+    VersionParent,
 )
 
 BEFORE = [("models_app", "0005_move_imports_to_exchange")]
@@ -136,5 +137,34 @@ def test_grants_move_to_the_direct_tables_and_back():
         apps = migrate(BEFORE)  # back: every row in the generic tables again, as it was
         assert generic_rows(apps, "User") == before["generic"]["User"]
         assert generic_rows(apps, "Group") == before["generic"]["Group"]
+    finally:
+        migrate()
+
+
+def test_existing_lineage_links_get_their_parents_name_and_number():
+    """models_app 0008-0010 (issue 15, finding 3): every link keeps its parent's model name
+    and number, and whether the parent was in the child's model, for when it is deleted."""
+    try:
+        apps = migrate([("models_app", "0007_move_grants_to_direct_tables")])
+        User = apps.get_model("auth", "User")
+        Model = apps.get_model("models_app", "RegisteredModel")
+        Version = apps.get_model("models_app", "ModelVersion")
+        Link = apps.get_model("models_app", "VersionParent")
+        user = User.objects.create(username="maker")
+        base, child = (
+            Model.objects.create(name=n, name_key=n, slug=n, owner=user) for n in ("base", "kid")
+        )
+        b1, k1, k2 = (
+            Version.objects.create(model=m, number=n, created_by=user)
+            for m, n in ((base, 1), (child, 1), (child, 2))
+        )
+        across = Link.objects.create(child=k1, parent=b1, relation="fine_tuned").pk
+        within = Link.objects.create(child=k2, parent=k1, relation="retrained").pk
+
+        migrate()
+        rows = VersionParent.objects.values_list(
+            "pk", "parent_model_name", "parent_number", "parent_in_child_model"
+        )
+        assert set(rows) == {(across, "base", 1, False), (within, "kid", 1, True)}
     finally:
         migrate()

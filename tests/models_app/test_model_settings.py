@@ -206,16 +206,6 @@ def test_manager_deletes_a_model_with_its_files(
     assert AuditEvent.objects.get(action="model.deleted").reason == "x"
 
 
-def test_a_model_whose_versions_are_parents_elsewhere_is_kept(client_for, owner, model):
-    parent = factories.version(model, owner)
-    child_model = factories.registered_model(owner, "child")
-    factories.version(child_model, owner, parents=[{"model": "fraud", "version": parent.number}])
-    response = client_for(owner).post(delete_url(model), {"confirm": "fraud"}, follow=True)
-    assert "are parents of other models" in response.content.decode()
-    assert "Nothing was deleted." in response.content.decode()
-    assert ModelVersion.objects.filter(pk=parent.pk).exists()
-
-
 def test_delete_is_post_only_and_needs_manage(client_for, owner, editor, viewer, model):
     assert client_for(owner).get(delete_url(model)).status_code == 405
     for user in (editor, viewer):
