@@ -82,6 +82,9 @@ class Review(models.Model):
         blank=True, help_text="Why the reviewer approved despite failing gates."
     )
     gates = models.JSONField(default=list, help_text="The gate checklist as the reviewer saw it.")
+    content_digest = models.CharField(
+        max_length=71, blank=True, help_text="The version's content digest the decision covers."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # A withdrawn submission discards its reviews (kept for the record, no longer counted).
     discarded_at = models.DateTimeField(null=True, blank=True)

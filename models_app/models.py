@@ -232,6 +232,8 @@ class ModelVersion(models.Model):
     )
     submitted_at = models.DateTimeField(null=True, blank=True, editable=False)
     decided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # SHA-256 of the content manifest (models_app/digest.py), recorded when submitted.
+    content_digest = models.CharField(max_length=71, blank=True, editable=False)
 
     source_run = models.CharField("training run", max_length=500, blank=True)
     source_repository = models.CharField("code repository", max_length=500, blank=True)
@@ -263,6 +265,27 @@ class ModelVersion(models.Model):
 
     def metric_map(self) -> dict[tuple[str, str], float]:
         return {(m.name, m.split): m.value for m in self.metrics.all()}
+
+
+class VersionContributor(models.Model):
+    """Someone who changed a version's content (files, metadata, card) while it was a draft.
+    Contributors may not review it (separation of duties)."""
+
+    version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="contributors", db_index=False
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="contributions"
+    )
+    first_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "user"], name="contributor_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.version_id}"
 
 
 class VersionTag(models.Model):

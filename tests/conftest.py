@@ -6,8 +6,10 @@ from collections.abc import Callable
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from registry_site.tokens import token_create
 from tests import factories
 
 
@@ -60,6 +62,20 @@ def superuser(db) -> User:
 def anonymous(client):
     """A client that is not signed in."""
     return client
+
+
+@pytest.fixture
+def api_client():
+    """api_client(user, scope="write"): a client sending a fresh token of the user."""
+
+    made = iter(range(1, 1000))
+
+    def make(user, scope: str = "write") -> Client:
+        name = f"test-{scope}-{next(made)}"
+        _, secret = token_create(actor=user, user=user, name=name, scope=scope)
+        return Client(headers={"Authorization": f"Bearer {secret}"})
+
+    return make
 
 
 @pytest.fixture

@@ -9,8 +9,10 @@ from approvals.models import Alias, Comment, Review
 from approvals.selectors import production_of
 from audit import chain
 from core.errors import Conflict
+from models_app import digest
 from models_app.access import Role, require
 from models_app.models import ModelVersion
+from models_app.services.contributors import contributor_ids
 
 S = ModelVersion.Status
 
@@ -42,8 +44,13 @@ def version_submit(*, actor, version: ModelVersion) -> ModelVersion:
         if locked.status != S.DRAFT:
             raise _refuse(locked, "submitted (only drafts can be)")
         now = timezone.now()
+        content = digest.content_digest(locked)
         ModelVersion.objects.filter(pk=locked.pk).update(
-            status=S.IN_REVIEW, submitted_by=actor, submitted_at=now, decided_at=None
+            status=S.IN_REVIEW,
+            submitted_by=actor,
+            submitted_at=now,
+            decided_at=None,
+            content_digest=content,
         )
         chain.record(
             actor=actor,
@@ -51,7 +58,7 @@ def version_submit(*, actor, version: ModelVersion) -> ModelVersion:
             target=locked,
             model=locked.model,
             before={"status": S.DRAFT},
-            after={"status": S.IN_REVIEW},
+            after={"status": S.IN_REVIEW, "content_digest": content},
         )
         transaction.on_commit(lambda: notify.submitted(locked.pk))
     locked.refresh_from_db()
@@ -86,6 +93,10 @@ def version_withdraw(*, actor, version: ModelVersion, reason: str = "") -> Model
     return locked
 
 
+class StaleContent(Conflict):
+    """The version's content is not what the reviewer saw (its digest differs)."""
+
+
 def _check_reviewer(actor, version: ModelVersion) -> set[Role]:
     roles = require(actor, version.model, Role.REVIEW)
     if actor.pk in (version.created_by_id, version.submitted_by_id):
@@ -93,15 +104,46 @@ def _check_reviewer(actor, version: ModelVersion) -> set[Role]:
             "You registered or submitted this version; someone else must review it "
             "(separation of duties)."
         )
+    if actor.pk in contributor_ids(version):
+        raise PermissionDenied(
+            "You changed this version's content (files, metadata or model card); a contributor "
+            "may not review it (separation of duties)."
+        )
     if Review.objects.filter(version=version, reviewer=actor, discarded_at__isnull=True).exists():
         raise Conflict("You have already reviewed this version.")
     return roles
 
 
+def _check_content(version: ModelVersion, seen: str | None) -> str:
+    """The decision covers the content the reviewer saw: the digest they send must be the one
+    recorded at submission, and the content must still hash to it. ``None`` is for code that
+    decides on what it has just read itself (demo data, tests): the recorded digest, still
+    checked against the content. Every page and API passes what the reviewer sent."""
+    if seen is None:
+        seen = version.content_digest
+    seen = seen.strip()
+    if not seen:
+        raise ValidationError(
+            {"content_digest": ["Give the content digest of the version you reviewed."]}
+        )
+    if seen != version.content_digest or digest.content_digest(version) != seen:
+        raise StaleContent(
+            f"Version {version.number} changed since you opened it (its content digest is no "
+            "longer the one you reviewed). Reload it and review it again."
+        )
+    return seen
+
+
 def review_approve(
-    *, actor, version: ModelVersion, reason: str = "", override_reason: str = ""
+    *,
+    actor,
+    version: ModelVersion,
+    content_digest: str | None = None,
+    reason: str = "",
+    override_reason: str = "",
 ) -> Review:
-    """Approve; when the approvals reach the policy's quorum the version becomes approved.
+    """Approve the content whose digest the reviewer saw; when the approvals reach the policy's
+    quorum the version becomes approved.
 
     Failing gates refuse the approval unless the reviewer also holds manage and writes an
     override reason, which is kept on the review (and so on the version) for good.
@@ -112,6 +154,7 @@ def review_approve(
         if locked.status != S.IN_REVIEW:
             raise _refuse(locked, "approved (only versions in review can be)")
         roles = _check_reviewer(actor, locked)
+        seen = _check_content(locked, content_digest)
         policy = gates.policy_for(locked.model)
         results = gates.evaluate(
             locked, policy=policy, production=production_of(locked.model), verify_files=True
@@ -138,6 +181,7 @@ def review_approve(
                     reason=reason,
                     override_reason=override_reason if failed else "",
                     gates=[r.as_dict() for r in results],
+                    content_digest=seen,
                 )
         except IntegrityError:
             raise Conflict("You have already reviewed this version.") from None
@@ -146,7 +190,7 @@ def review_approve(
             action="review.approved",
             target=locked,
             model=locked.model,
-            after={"gates_failed": [r.key for r in failed]},
+            after={"gates_failed": [r.key for r in failed], "content_digest": seen},
             reason=reason,
         )
         if failed:
@@ -179,8 +223,11 @@ def review_approve(
     return review
 
 
-def review_reject(*, actor, version: ModelVersion, reason: str) -> Review:
-    """Any one rejection rejects the version. A reason is required."""
+def review_reject(
+    *, actor, version: ModelVersion, reason: str, content_digest: str | None = None
+) -> Review:
+    """Any one rejection rejects the version. A reason is required, and the digest of the
+    content the reviewer saw."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ["Say why the version is rejected."]})
@@ -189,8 +236,13 @@ def review_reject(*, actor, version: ModelVersion, reason: str) -> Review:
         if locked.status != S.IN_REVIEW:
             raise _refuse(locked, "rejected (only versions in review can be)")
         _check_reviewer(actor, locked)
+        seen = _check_content(locked, content_digest)
         review = Review.objects.create(
-            version=locked, reviewer=actor, decision=Review.Decision.REJECT, reason=reason
+            version=locked,
+            reviewer=actor,
+            decision=Review.Decision.REJECT,
+            reason=reason,
+            content_digest=seen,
         )
         ModelVersion.objects.filter(pk=locked.pk).update(
             status=S.REJECTED, decided_at=timezone.now()
@@ -201,7 +253,7 @@ def review_reject(*, actor, version: ModelVersion, reason: str) -> Review:
             target=locked,
             model=locked.model,
             before={"status": S.IN_REVIEW},
-            after={"status": S.REJECTED},
+            after={"status": S.REJECTED, "content_digest": seen},
             reason=reason,
         )
         transaction.on_commit(lambda: notify.decided(review.pk))

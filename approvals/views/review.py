@@ -12,7 +12,7 @@ from approvals.models import Comment, Review
 from core.errors import Conflict
 from models_app import diff
 from models_app.access import Role, version_route
-from models_app.models import MetricSpec, ModelVersion, VersionDataset
+from models_app.models import MetricSpec, ModelVersion, VersionContributor, VersionDataset
 from models_app.selectors import version_links
 
 DETAIL_PREFETCH = (
@@ -22,6 +22,7 @@ DETAIL_PREFETCH = (
     "tags",
     "artifacts",
     Prefetch("dataset_links", VersionDataset.objects.select_related("dataset")),
+    Prefetch("contributors", VersionContributor.objects.select_related("user")),
 )
 
 
@@ -74,11 +75,14 @@ def _render_review(request: HttpRequest, version: ModelVersion, status: int = 20
     )
     roles = model.user_roles
     decided = any(r.reviewer_id == request.user.pk and r.discarded_at is None for r in reviews)
+    contributors = [c.user for c in candidate.contributors.all()]
     is_author = request.user.pk in (candidate.created_by_id, candidate.submitted_by_id)
+    is_contributor = any(u.pk == request.user.pk for u in contributors)
     context = {
         "nav_section": "models",
         "model": model,
         "version": candidate,
+        "contributors": contributors,
         "against": against,
         "production": production,
         "columns": columns,
@@ -99,9 +103,10 @@ def _render_review(request: HttpRequest, version: ModelVersion, status: int = 20
             Role.REVIEW in roles
             and candidate.status == ModelVersion.Status.IN_REVIEW
             and not is_author
+            and not is_contributor
             and not decided
         ),
-        "review_blocker": _review_blocker(candidate, roles, is_author, decided),
+        "review_blocker": _review_blocker(candidate, roles, is_author, is_contributor, decided),
         "can_override": Role.MANAGE in roles,
         "can_withdraw": (
             candidate.status == ModelVersion.Status.IN_REVIEW and is_author and Role.EDIT in roles
@@ -118,13 +123,18 @@ def _render_review(request: HttpRequest, version: ModelVersion, status: int = 20
     return render(request, "approvals/review.html", context, status=status)
 
 
-def _review_blocker(version, roles, is_author, decided) -> str:
+def _review_blocker(version, roles, is_author, is_contributor, decided) -> str:
     if version.status != ModelVersion.Status.IN_REVIEW:
         return f"This version is {version.get_status_display().lower()}: nothing to decide."
     if Role.REVIEW not in roles:
         return "You do not hold the review role on this model."
     if is_author:
         return "You registered or submitted this version; someone else must review it."
+    if is_contributor:
+        return (
+            "You changed this version's content; a contributor may not review it "
+            "(separation of duties)."
+        )
     if decided:
         return "You have reviewed this version."
     return ""
@@ -179,6 +189,7 @@ def approve(request: HttpRequest, version: ModelVersion) -> HttpResponse:
         request, version,
         lambda: services.review_approve(
             actor=request.user, version=version,
+            content_digest=request.POST.get("content_digest", ""),
             reason=request.POST.get("reason", ""),
             override_reason=request.POST.get("override_reason", ""),
         ),
@@ -192,7 +203,8 @@ def reject(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     return _act(
         request, version,
         lambda: services.review_reject(
-            actor=request.user, version=version, reason=request.POST.get("reason", "")
+            actor=request.user, version=version, reason=request.POST.get("reason", ""),
+            content_digest=request.POST.get("content_digest", ""),
         ),
         f"You rejected version {version.number}.",
     )  # fmt: skip

@@ -13,6 +13,7 @@ from models_app.models import (
     ModelVersion,
     RegisteredModel,
 )
+from models_app.services.contributors import contributed
 
 CARD_SECTION_MAX = 20_000
 
@@ -68,6 +69,7 @@ def card_update(
             return card
         card.updated_by = actor
         card.save()
+        contributed(locked, actor)
         chain.record(
             actor=actor,
             action="card.updated",

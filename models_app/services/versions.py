@@ -28,6 +28,7 @@ from models_app.models import (
     VersionTag,
 )
 from models_app.names import name_key
+from models_app.services.contributors import contributed
 from models_app.services.files import (
     apply_filled,
     fields_from_files,
@@ -280,6 +281,7 @@ def version_update(*, actor, version: ModelVersion, metadata: VersionMetadata) -
         _write_links(locked, metadata, actor=actor, parents=parents)
         after = version_state(locked)
         changed = [k for k in after if after[k] != before[k]]
+        contributed(locked, actor)
         chain.record(
             actor=actor,
             action="version.updated",
@@ -319,6 +321,7 @@ def artifact_add(
             )
             filled = fields_from_files(version_fields(locked), inspected, files, ())
             apply_filled(locked, filled)
+            contributed(locked, actor)
             chain.record(
                 actor=actor,
                 action="artifact.added",
@@ -347,6 +350,7 @@ def artifact_delete(*, actor, artifact: Artifact) -> None:
         locked = _lock_draft(artifact.version)
         artifact = Artifact.objects.get(pk=artifact.pk, version=locked)
         key = artifact.storage_key
+        contributed(locked, actor)
         chain.record(
             actor=actor,
             action="artifact.deleted",

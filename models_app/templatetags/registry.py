@@ -3,6 +3,7 @@
 from django import template
 from django.template.defaultfilters import filesizeformat
 
+from models_app import digest
 from models_app.inspection.describe import format_label, inspection_summary
 from models_app.markdown import render_markdown
 
@@ -18,6 +19,12 @@ def markdown(text: str):
 @register.filter
 def short_sha(value: str, length: int = 12) -> str:
     return (value or "")[:length]
+
+
+@register.filter
+def short_digest(value: str) -> str:
+    """sha256:3f2a… → "sha256:3f2a9c01b7de" (the full digest goes in a title or beside it)."""
+    return f"{digest.PREFIX}{digest.short(value)}" if value else ""
 
 
 @register.filter

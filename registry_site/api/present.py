@@ -86,6 +86,7 @@ def version_summary(request: HttpRequest, version: ModelVersion) -> dict:
         "created_at": version.created_at,
         "submitted_at": version.submitted_at,
         "decided_at": version.decided_at,
+        "content_digest": version.content_digest,
         "metrics": [
             {"name": m.name, "value": m.value, "split": m.split} for m in version.metrics.all()
         ],
@@ -102,6 +103,7 @@ def review_out(review: Review) -> dict:
         "created_at": review.created_at,
         "discarded": review.discarded_at is not None,
         "gates": review.gates or [],
+        "content_digest": review.content_digest,
     }
 
 

@@ -198,6 +198,7 @@ def resolve_alias(request: HttpRequest, name: str, alias: str):
         "version": detail,
         "approval": {
             "status": version.status,
+            "content_digest": version.content_digest,
             "submitted_by": detail["submitted_by"],
             "submitted_at": version.submitted_at,
             "decided_at": version.decided_at,

@@ -26,6 +26,7 @@ from .schemas import (
     CommentPage,
     PageQuery,
     ReasonIn,
+    RejectIn,
     VersionOut,
 )
 
@@ -58,13 +59,15 @@ def withdraw_version(request: HttpRequest, name: str, number: int, payload: Reas
 @router.post(VersionPath + "/approve", response={200: ApprovalOut, **ERRORS}, url_name="approve")
 @requires(MODEL_REVIEW)
 def approve_version(request: HttpRequest, name: str, number: int, payload: ApproveIn = None):
-    """Review role; not the version's author or submitter. Failing gates: 409 with the gates,
-    unless a reviewer who also manages the model gives an override reason."""
+    """Review role; not the version's author, submitter or a contributor. Send the
+    content_digest you reviewed: 409 if the version changed since. Failing gates: 409 with the
+    gates, unless a reviewer who also manages the model gives an override reason."""
     version = version_for(request, number)
     payload = payload or ApproveIn()
     review = services.review_approve(
         actor=request.user,
         version=version,
+        content_digest=payload.content_digest,
         reason=payload.reason,
         override_reason=payload.override_reason,
     )
@@ -73,10 +76,15 @@ def approve_version(request: HttpRequest, name: str, number: int, payload: Appro
 
 @router.post(VersionPath + "/reject", response={200: ApprovalOut, **ERRORS}, url_name="reject")
 @requires(MODEL_REVIEW)
-def reject_version(request: HttpRequest, name: str, number: int, payload: ReasonIn):
-    """Review role; a reason is required."""
+def reject_version(request: HttpRequest, name: str, number: int, payload: RejectIn):
+    """Review role; a reason is required, and the content digest you reviewed."""
     version = version_for(request, number)
-    review = services.review_reject(actor=request.user, version=version, reason=payload.reason)
+    review = services.review_reject(
+        actor=request.user,
+        version=version,
+        reason=payload.reason,
+        content_digest=payload.content_digest,
+    )
     return {"review": present.review_out(review), "version": _answer(request, version)}
 
 

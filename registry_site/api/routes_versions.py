@@ -18,7 +18,7 @@ from ninja.responses import Status
 
 from core.errors import Conflict, UploadTooLarge
 from core.rules import MODEL_EDIT, MODEL_VIEW
-from models_app import selectors, services, storage
+from models_app import digest, selectors, services, storage
 from models_app.lineage import walk_lineage
 from models_app.metadata import parse_metadata, validate_artifact_path
 
@@ -30,6 +30,7 @@ from .schemas import (
     FilePage,
     FileUploadOut,
     LineageOut,
+    ManifestOut,
     PageQuery,
     VersionFilters,
     VersionMetadataIn,
@@ -107,6 +108,23 @@ VersionPath = "/{name}/versions/{number}"
 def get_version(request: HttpRequest, name: str, number: int):
     """View role. Metadata, files, reviews and aliases held."""
     return present.version_detail(request, version_for(request, number))
+
+
+@router.get(
+    VersionPath + "/manifest", response={200: ManifestOut, **ERRORS}, url_name="version_manifest"
+)
+@requires(MODEL_VIEW)
+def get_version_manifest(request: HttpRequest, name: str, number: int):
+    """View role. The content manifest a reviewer's decision is bound to, the digest recorded at
+    submission and the digest of the content now. sha256 of the manifest's canonical JSON
+    (keys sorted, no spaces, UTF-8) is the digest: docs/content-digest.md."""
+    version = version_for(request, number)
+    manifest = digest.manifest(version)
+    return {
+        "content_digest": version.content_digest,
+        "current_digest": digest.digest_of_manifest(manifest),
+        "manifest": manifest,
+    }
 
 
 @router.patch(VersionPath, response={200: VersionOut, **ERRORS}, url_name="version")

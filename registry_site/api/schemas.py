@@ -196,8 +196,21 @@ class ReasonIn(In):
     reason: Text(10_000) = ""
 
 
+DIGEST_SEEN = Field(
+    "",
+    description="The version's content_digest as you reviewed it (GET the version). If the "
+    "version changed since, the decision is refused with 409 and nothing is recorded.",
+)
+
+
+class RejectIn(In):
+    reason: Text(10_000)
+    content_digest: Text(100) = DIGEST_SEEN
+
+
 class ApproveIn(In):
     reason: Text(10_000) = ""
+    content_digest: Text(100) = DIGEST_SEEN
     override_reason: Text(10_000) = Field(
         "", description="Needed (with the manage role) to approve despite failing gates."
     )
@@ -293,6 +306,10 @@ class VersionSummaryOut(BaseModel):
     created_at: datetime
     submitted_at: datetime | None
     decided_at: datetime | None
+    content_digest: str = Field(
+        description="SHA-256 of the version's content manifest, recorded when it was submitted "
+        "(empty for drafts). See .../manifest and docs/content-digest.md."
+    )
     metrics: list[MetricOut]
     url: str
 
@@ -322,6 +339,7 @@ class ReviewOut(BaseModel):
     created_at: datetime
     discarded: bool
     gates: list[dict[str, Any]]
+    content_digest: str = Field(description="The content digest the decision covers.")
 
 
 class SourceOut(BaseModel):
@@ -358,6 +376,12 @@ class VersionOut(VersionSummaryOut):
     files: list[FileOut]
     aliases: list[str]
     reviews: list[ReviewOut]
+
+
+class ManifestOut(BaseModel):
+    content_digest: str = Field(description="Recorded at submission (empty for drafts).")
+    current_digest: str = Field(description="The digest of the content as it is now.")
+    manifest: dict[str, Any]
 
 
 class ApprovalOut(BaseModel):
@@ -433,6 +457,7 @@ class AliasHistoryPage(Page):
 
 class ApprovalRecordOut(BaseModel):
     status: str
+    content_digest: str = Field(description="The content the approval covers (sha256 manifest).")
     submitted_by: str | None
     submitted_at: datetime | None
     decided_at: datetime | None

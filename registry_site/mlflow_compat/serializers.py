@@ -31,6 +31,7 @@ from models_app.models import ModelTag, ModelVersion, RegisteredModel, VersionTa
 
 RESERVED_TAG_PREFIX = "registry."
 STATUS_TAG = "registry.status"
+DIGEST_TAG = "registry.content_digest"  # recorded at submission (docs/content-digest.md)
 SOURCE_TAG = "registry.source"
 VERIFIED_TAG = "registry.source_verified"  # "false": an external URI, no files in the registry
 PROTECTED_STAGES = {"production": "Production", "staging": "Staging"}
@@ -62,10 +63,10 @@ User = get_user_model()
 
 # The columns of a version that its MLflow shape needs, with its model's name and slug and
 # its creator's username: (id, model_id, number, status, description, created_at, updated_at,
-# source_run, model name, model slug, username).
+# source_run, model name, model slug, username, content_digest).
 _VERSION_COLUMNS = (
     "v.id, v.model_id, v.number, v.status, v.description, v.created_at, v.updated_at, "
-    "v.source_run, m.name, m.slug, u.username"
+    "v.source_run, m.name, m.slug, u.username, v.content_digest"
 )
 
 
@@ -101,7 +102,8 @@ def _details(version_ids: list[int]) -> tuple[dict[int, list], dict[int, list[st
 
 
 def _version_json(row: tuple, tags: list, aliases: list[str], as_datetime) -> dict:
-    (_pk, _model_id, number, status, description, created, updated, run, name, slug, user) = row
+    (_pk, _model_id, number, status, description, created, updated, run, name, slug, user,
+     digest) = row  # fmt: skip
     source = next((value for key, value in tags if key == SOURCE_TAG), None)
     if source is None:
         source = f"mlflow-artifacts:/registry/{slug}/{number}"
@@ -119,7 +121,8 @@ def _version_json(row: tuple, tags: list, aliases: list[str], as_datetime) -> di
         "status": "READY",
         "status_message": "",
         "tags": [{"key": k, "value": v} for k, v in tags if k != STATUS_TAG]
-        + [{"key": STATUS_TAG, "value": status}],
+        + [{"key": STATUS_TAG, "value": status}]
+        + ([{"key": DIGEST_TAG, "value": digest}] if digest else []),
     }
     if aliases:
         data["aliases"] = sorted(aliases)
@@ -164,6 +167,7 @@ def describe_created(version: ModelVersion, tags: dict[str, str]) -> dict:
         version.model.name,
         version.model.slug,
         version.created_by.get_username(),
+        version.content_digest,
     )
     return _version_json(row, sorted(tags.items()), [], lambda value: value)
 

@@ -5,7 +5,6 @@ import pytest
 from django.test import Client
 
 from models_app.models import RegisteredModel
-from registry_site.tokens import token_create
 from tests import factories
 from tests.models_app.test_register import use_local_storage
 
@@ -29,20 +28,6 @@ def model(owner, editor, reviewer, promoter, viewer) -> RegisteredModel:
     factories.grant(promoter, m, "promote")
     factories.grant(viewer, m, "view")
     return m
-
-
-@pytest.fixture
-def api_client():
-    """api_client(user, scope="write"): a client sending a fresh token of the user."""
-
-    made = iter(range(1, 1000))
-
-    def make(user, scope: str = "write") -> Client:
-        name = f"test-{scope}-{next(made)}"
-        _, secret = token_create(actor=user, user=user, name=name, scope=scope)
-        return Client(headers={"Authorization": f"Bearer {secret}"})
-
-    return make
 
 
 def good_version(model, actor, auc: float = 0.9, **extra):

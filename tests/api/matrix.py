@@ -56,6 +56,7 @@ ROUTES: dict = {
         R(Role.EDIT, "delete", args=FILE),
     ],
     "api:lineage": R(Role.VIEW, args=V),
+    "api:version_manifest": R(Role.VIEW, args=V),
     # workflow
     "api:submit": R(Role.EDIT, "post", args=V, json=True),
     "api:withdraw": R(Role.EDIT, "post", args=V, json=True),  # the service asks for the author

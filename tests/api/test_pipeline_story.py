@@ -90,7 +90,23 @@ def test_pipeline_review_promotion_and_deployment(where, request):
 
     # A reviewer approves; the pipeline cannot approve its own version.
     assert post(pipeline, f"{base}/approve").status_code == 403
-    approved = post(token_client(reviewer), f"{base}/approve", {"reason": "AUC up, data ok."})
+    # The reviewer checks what they approve: the manifest hashes to the recorded digest (as
+    # docs/content-digest.md says), and its files are the ones the pipeline uploaded.
+    reviewing = token_client(reviewer)
+    reading = reviewing.get(f"{base}/manifest").json()
+    canonical = json.dumps(
+        reading["manifest"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
+    seen = "sha256:" + hashlib.sha256(canonical).hexdigest()
+    assert seen == reading["content_digest"] == reading["current_digest"]
+    assert {f["path"]: f["sha256"] for f in reading["manifest"]["files"]} == {
+        path: hashlib.sha256(content).hexdigest() for path, content in FILES.items()
+    }
+    approved = post(
+        reviewing,
+        f"{base}/approve",
+        {"reason": "AUC up, data ok.", "content_digest": seen},
+    )
     assert approved.status_code == 200, approved.content
     assert approved.json()["version"]["status"] == "approved"
 

@@ -22,20 +22,37 @@ def test_submit_then_approve(api_client, editor, reviewer, model):
     assert submitted.status_code == 200
     assert submitted.json()["status"] == "in_review"
     assert submitted.json()["submitted_by"] == "editor"
-    approved = send(api_client(reviewer), "post", V1 + "/approve", {"reason": "Looks right."})
+    seen = submitted.json()["content_digest"]
+    assert seen.startswith("sha256:")
+    approved = send(
+        api_client(reviewer),
+        "post",
+        V1 + "/approve",
+        {"reason": "Looks right.", "content_digest": seen},
+    )
     assert approved.status_code == 200, approved.content
     body = approved.json()
     assert body["review"]["decision"] == "approve"
     assert body["review"]["reason"] == "Looks right."
     assert body["version"]["status"] == "approved"
     assert [r["reviewer"] for r in body["version"]["reviews"]] == ["reviewer"]
+    assert body["review"]["content_digest"] == seen
 
 
-def test_approve_without_a_body_is_fine(api_client, editor, reviewer, model):
+def seen(version: ModelVersion) -> str:
+    """The digest a reviewer reads from the version (GET .../versions/N)."""
+    return ModelVersion.objects.get(pk=version.pk).content_digest
+
+
+def test_approve_without_the_content_digest_is_400_and_records_nothing(
+    api_client, editor, reviewer, model
+):
     workflow.version_submit(actor=editor, version=good_version(model, editor))
     response = send(api_client(reviewer), "post", V1 + "/approve")  # an empty body
-    assert response.status_code == 200
-    assert ModelVersion.objects.get().status == "approved"
+    assert response.status_code == 400
+    assert error_of(response)["field"] == "content_digest"
+    assert not Review.objects.exists()
+    assert ModelVersion.objects.get().status == "in_review"
 
 
 def test_self_approval_is_403_and_changes_nothing(api_client, editor, model):
@@ -58,7 +75,9 @@ def test_reviewer_role_is_needed_to_approve(api_client, viewer, editor, model):
 def test_failing_gates_are_409_listing_them(api_client, editor, reviewer, model):
     version = factories.version(model, editor, files={"m.bin": b"w"})  # no description etc.
     workflow.version_submit(actor=editor, version=version)
-    response = send(api_client(reviewer), "post", V1 + "/approve")
+    response = send(
+        api_client(reviewer), "post", V1 + "/approve", {"content_digest": seen(version)}
+    )
     assert response.status_code == 409
     error = error_of(response)
     assert error["code"] == "gates_failed"
@@ -73,20 +92,24 @@ def test_a_manager_may_override_failing_gates_with_a_reason(api_client, editor, 
     workflow.version_submit(actor=editor, version=version)
     response = send(
         api_client(owner), "post", V1 + "/approve",
-        {"reason": "ok", "override_reason": "Hotfix; metrics come tomorrow."},
+        {"reason": "ok", "override_reason": "Hotfix; metrics come tomorrow.",
+         "content_digest": seen(version)},
     )  # fmt: skip
     assert response.status_code == 200, response.content
     assert response.json()["review"]["override_reason"] == "Hotfix; metrics come tomorrow."
 
 
 def test_reject_needs_a_reason(api_client, editor, reviewer, model):
-    workflow.version_submit(actor=editor, version=good_version(model, editor))
+    version = good_version(model, editor)
+    workflow.version_submit(actor=editor, version=version)
     c = api_client(reviewer)
-    refused = send(c, "post", V1 + "/reject", {"reason": "  "})
+    refused = send(c, "post", V1 + "/reject", {"reason": "  ", "content_digest": seen(version)})
     assert refused.status_code == 400
     assert error_of(refused)["field"] == "reason"
     assert ModelVersion.objects.get().status == "in_review"
-    rejected = send(c, "post", V1 + "/reject", {"reason": "Leaks the label."})
+    rejected = send(
+        c, "post", V1 + "/reject", {"reason": "Leaks the label.", "content_digest": seen(version)}
+    )
     assert rejected.status_code == 200
     assert rejected.json()["version"]["status"] == "rejected"
 

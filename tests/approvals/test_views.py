@@ -47,8 +47,15 @@ def test_review_page_shows_candidate_against_production(
     assert "Approve" in html and "Reject" in html
 
 
+def seen(version: ModelVersion) -> str:
+    """The digest the review page puts in its forms."""
+    return ModelVersion.objects.get(pk=version.pk).content_digest
+
+
 def test_approve_through_the_page(client_for, submitted, reviewer):
-    response = client_for(reviewer).post(url("approve", submitted), {"reason": "ok"})
+    response = client_for(reviewer).post(
+        url("approve", submitted), {"reason": "ok", "content_digest": seen(submitted)}
+    )
     assert response.status_code == 302
     submitted.refresh_from_db()
     assert submitted.status == S.APPROVED
@@ -98,8 +105,10 @@ def test_failing_gates_with_override_through_the_page(client_for, model, editor,
     v = factories.version(model, editor, files={"m": b"1"})
     services.version_submit(actor=editor, version=v)
     c = client_for(owner)
-    assert c.post(url("approve", v)).status_code == 409
-    response = c.post(url("approve", v), {"override_reason": "incident 42 hotfix"})
+    assert c.post(url("approve", v), {"content_digest": seen(v)}).status_code == 409
+    response = c.post(
+        url("approve", v), {"override_reason": "incident 42 hotfix", "content_digest": seen(v)}
+    )
     assert response.status_code == 302
     page = c.get(v.get_absolute_url()).content.decode()
     assert "Approved despite failing gates" in page and "incident 42 hotfix" in page

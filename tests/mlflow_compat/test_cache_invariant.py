@@ -176,16 +176,25 @@ def expect(response, status: int):
     return response
 
 
+def digest_of(number: int):
+    """A form value read when the write runs: the content digest a reviewer of fraud vN sees."""
+    return lambda w: ModelVersion.objects.get(model__slug="fraud", number=number).content_digest
+
+
+def filled(data: dict | None, w) -> dict:
+    return {k: v(w) if callable(v) else v for k, v in (data or {}).items()}
+
+
 def dashboard(who: str, path: str, data=None, status: int = 302):
     """POST a dashboard form as ``who``."""
-    return lambda w: expect(w.browser(who).post(path, data or {}), status)
+    return lambda w: expect(w.browser(who).post(path, filled(data, w)), status)
 
 
 def api(who: str, method: str, path: str, data=None, status: int = 200):
     """Call the JSON API as ``who`` (``data``: a JSON body)."""
 
     def call(w: World):
-        body = "" if data is None else json.dumps(data)
+        body = "" if data is None else json.dumps(filled(data, w))
         client = w.api(who)
         response = client.generic(method, API + path, body, content_type="application/json")
         return expect(response, status)
@@ -304,8 +313,10 @@ WRITES = [
     Write("dashboard", "submit", dashboard("editor", V + "4/submit/"), True),
     Write("dashboard", "withdraw", dashboard("editor", V + "3/withdraw/", {"reason": "oops"}),
           True),
-    Write("dashboard", "approve", dashboard("reviewer", V + "3/approve/", {"reason": "ok"}), True),
-    Write("dashboard", "reject", dashboard("reviewer", V + "3/reject/", {"reason": "no"}), True),
+    Write("dashboard", "approve", dashboard("reviewer", V + "3/approve/",
+          {"reason": "ok", "content_digest": digest_of(3)}), True),
+    Write("dashboard", "reject", dashboard("reviewer", V + "3/reject/",
+          {"reason": "no", "content_digest": digest_of(3)}), True),
     Write("dashboard", "comment", dashboard("viewer", V + "3/comments/", {"body": "Why?"}), False),
     Write("dashboard", "archive", dashboard("owner", V + "1/archive/", {"reason": "old"}), True),
     Write("dashboard", "move production", dashboard("promoter", "/models/fraud/aliases/set/",
@@ -354,9 +365,10 @@ WRITES = [
     Write("api", "submit", api("editor", "POST", "/fraud/versions/4/submit"), True),
     Write("api", "withdraw", api("editor", "POST", "/fraud/versions/3/withdraw",
           {"reason": "oops"}), True),
-    Write("api", "approve", api("reviewer", "POST", "/fraud/versions/3/approve", {}), True),
+    Write("api", "approve", api("reviewer", "POST", "/fraud/versions/3/approve",
+          {"content_digest": digest_of(3)}), True),
     Write("api", "reject", api("reviewer", "POST", "/fraud/versions/3/reject",
-          {"reason": "no"}), True),
+          {"reason": "no", "content_digest": digest_of(3)}), True),
     Write("api", "archive", api("owner", "POST", "/fraud/versions/1/archive", {}), True),
     Write("api", "comment", api("viewer", "POST", "/fraud/versions/3/comments",
           {"body": "Why?"}, 201), False),
