@@ -28,6 +28,7 @@ from approvals.services import GateFailure
 from core import jsonbody
 from core.errors import Conflict, UploadTooLarge
 from core.rules import LOGIN
+from models_app.names import NameReserved
 
 from . import views
 from .helpers import error_response
@@ -244,6 +245,12 @@ def _django_validation(request, exc: DjangoValidationError):
     return error_response(
         400, "validation_error", first["message"], field=first["field"], details=details
     )
+
+
+@api.exception_handler(NameReserved)
+def _name_reserved(request, exc: NameReserved):
+    message = exc.message_dict["name"][0]
+    return error_response(409, "name_reserved", message, field="name")
 
 
 @api.exception_handler(AuthenticationError)

@@ -65,12 +65,13 @@ def validation_message(error: ValidationError) -> str:
 
 
 def _is_name_taken(error: ValidationError) -> bool:
-    """models_app.services says so in the message of its ``name`` error (its code stays on
+    """A taken or reserved name (stock MLflow answers RESOURCE_ALREADY_EXISTS for a name in
+    use). models_app.services says so in the message of its ``name`` error (its code stays on
     the outer error and is lost in the dict)."""
     if not hasattr(error, "error_dict"):
         return False
     return any(
-        e.code == "name_taken" or "is taken" in " ".join(e.messages)
+        e.code in ("name_taken", "name_reserved") or "is taken" in " ".join(e.messages)
         for e in error.error_dict.get("name", [])
     )
 
