@@ -425,6 +425,15 @@ class Artifact(models.Model):
     # Built from server-generated ids only, never from the client's file name.
     storage_key = models.CharField(max_length=300, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Whose storage quota the file counts against (models_app.quotas): who uploaded it.
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="uploaded_artifacts",
+        editable=False,
+    )
     # What models_app.inspection read from the file's headers on upload (never executing it).
     # An empty format: registered before inspection existed.
     format = models.CharField(max_length=40, blank=True, editable=False)

@@ -11,6 +11,7 @@ from guardian.core import ObjectPermissionChecker
 
 from models_app.access import Role, roles_for
 from models_app.models import (
+    Artifact,
     RegisteredModel,
     RegisteredModelGroupObjectPermission,
     RegisteredModelUserObjectPermission,
@@ -136,5 +137,26 @@ def test_grants_move_to_the_direct_tables_and_back():
         apps = migrate(BEFORE)  # back: every row in the generic tables again, as it was
         assert generic_rows(apps, "User") == before["generic"]["User"]
         assert generic_rows(apps, "Group") == before["generic"]["Group"]
+    finally:
+        migrate()
+
+
+def test_existing_artifacts_count_against_their_versions_creator():
+    """0009: files uploaded before uploaders were recorded count for whoever registered their
+    version (storage quotas, issue 15 finding 20)."""
+    try:
+        apps = migrate([("models_app", "0008_reservedname")])
+        user = apps.get_model("auth", "User").objects.create(username="maker")
+        model = apps.get_model("models_app", "RegisteredModel").objects.create(
+            name="m", name_key="m", slug="m", owner=user
+        )
+        version = apps.get_model("models_app", "ModelVersion").objects.create(
+            model=model, number=1, created_by=user
+        )
+        apps.get_model("models_app", "Artifact").objects.create(
+            version=version, path="a.bin", size=5, sha256="0" * 64, storage_key="k/1"
+        )
+        migrate()
+        assert Artifact.objects.get().uploaded_by_id == user.pk
     finally:
         migrate()
