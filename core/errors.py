@@ -11,3 +11,13 @@ class UploadTooLarge(Exception):
 
 class Conflict(Exception):
     """A change that the object's current state does not allow: answered with 409."""
+
+
+class QuotaExceeded(Exception):
+    """An upload that a storage quota does not leave room for: 413 when this upload is larger
+    than what is left, 507 (Insufficient Storage) when nothing is left."""
+
+    def __init__(self, message: str, *, exhausted: bool):
+        self.exhausted = exhausted
+        self.status = 507 if exhausted else 413
+        super().__init__(message)

@@ -1,7 +1,8 @@
 """Planning an import: what of a read archive will be created here, decided before any file
 is stored or any row written.
 
-A model whose name is taken here is a conflict: ``on_conflict`` "fail" refuses the import,
+A model whose name is taken here, or reserved here (a deleted or renamed model's name,
+models_app.models.ReservedName), is a conflict: ``on_conflict`` "fail" refuses the import,
 "skip" keeps the existing model and imports the others. Every file is inspected again (the
 archive's inspection results are not trusted). A dataset registered here with another digest
 is a conflict; a parent version outside the archive is looked up here by name and number
@@ -11,7 +12,7 @@ is a conflict; a parent version outside the archive is looked up here by name an
 from exchange.archive import ExchangeError
 from exchange.reading import ArchiveArtifact, Contents
 from models_app import inspection
-from models_app.models import Dataset, ModelVersion, RegisteredModel
+from models_app.models import Dataset, ModelVersion, RegisteredModel, ReservedName
 from models_app.names import name_key
 
 
@@ -37,8 +38,22 @@ class Plan:
                 name_key__in=[m["key"] for m in contents.models]
             ).values_list("name_key", flat=True)
         )
+        reserved = set(
+            ReservedName.objects.filter(
+                name_key__in=[m["key"] for m in contents.models]
+            ).values_list("name_key", flat=True)
+        )
         chosen = []
         for model in contents.models:
+            if model["key"] in reserved and model["key"] not in existing:
+                if on_conflict == "fail":
+                    raise ExchangeError(
+                        f"The name {model['name']!r} is reserved in this registry (a model of "
+                        "that name was deleted or renamed; an administrator may release it). "
+                        "Nothing was imported; use --on-conflict skip to import the others."
+                    )
+                plan.skipped.append(model["name"])
+                continue
             if model["key"] in existing:
                 if on_conflict == "fail":
                     raise ExchangeError(

@@ -294,6 +294,8 @@ def _artifacts(plan: Plan, versions: dict) -> None:
                 Artifact(
                     version=versions[item.version_key],
                     storage_key=item.storage_key,
+                    # Archives do not say who uploaded a file: its version's creator did.
+                    uploaded_by_id=versions[item.version_key].created_by_id,
                     **{
                         k: item.record[k]
                         for k in (

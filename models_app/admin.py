@@ -14,7 +14,8 @@ from guardian.forms import GroupObjectPermissionsForm, UserObjectPermissionsForm
 
 from core.errors import Conflict
 from models_app.access import Role, visible_models
-from models_app.models import Dataset, RegisteredModel
+from models_app.models import Dataset, RegisteredModel, ReservedName
+from models_app.services import name_release
 from models_app.sharing import sharing_set
 from models_app.teams import team_members_set, user_teams_set
 
@@ -136,6 +137,41 @@ class DatasetAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ReservedName)
+class ReservedNameAdmin(admin.ModelAdmin):
+    """Names of deleted and renamed models. Deleting one here releases the name (audited as
+    name.released): a new model may then take it, and whatever resolves it reaches that
+    model. Superusers only."""
+
+    list_display = ("name", "why", "model_id", "reserved_at", "reserved_by")
+    list_filter = ("why",)
+    search_fields = ("name", "name_key")
+    readonly_fields = ("name", "name_key", "why", "model_id", "reserved_at", "reserved_by")
+    fields = readonly_fields
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return False  # names are reserved by deleting or renaming a model
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def delete_model(self, request, obj):
+        name_release(actor=request.user, reserved=obj)
+
+    def delete_queryset(self, request, queryset):
+        for reserved in queryset:
+            name_release(actor=request.user, reserved=reserved)
 
 
 # Teams are auth groups and their roles reach their members: the admin's two places that change

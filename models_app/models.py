@@ -486,6 +486,15 @@ class Artifact(models.Model):
     # Built from server-generated ids only, never from the client's file name.
     storage_key = models.CharField(max_length=300, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Whose storage quota the file counts against (models_app.quotas): who uploaded it.
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="uploaded_artifacts",
+        editable=False,
+    )
     # What models_app.inspection read from the file's headers on upload (never executing it).
     # An empty format: registered before inspection existed.
     format = models.CharField(max_length=40, blank=True, editable=False)
@@ -588,3 +597,40 @@ class CardTemplate(models.Model):
             raise ValidationError(
                 {"required_sections": f"Unknown sections: {', '.join(sorted(unknown))}."}
             )
+
+
+# ---------------------------------------------------------------------------------------------
+# Names of deleted and renamed models
+
+
+class ReservedName(models.Model):
+    """A name a model had before it was deleted or renamed. Nobody may give it to another
+    model (a deployment resolving ``name@alias`` would get the newcomer's files) until an
+    administrator releases it; the model it belonged to may take it back when renamed."""
+
+    class Why(models.TextChoices):
+        DELETED = "deleted", "Deleted"
+        RENAMED = "renamed", "Renamed"
+
+    # The same key as RegisteredModel.name_key (models_app.names.name_key).
+    name_key = models.CharField(max_length=MAX_NAME_LENGTH * 2, unique=True, editable=False)
+    name = models.CharField(max_length=MAX_NAME_LENGTH, editable=False)
+    why = models.CharField(max_length=16, choices=Why.choices, editable=False)
+    # An id, not a foreign key: a deleted model's row is gone, its name stays reserved.
+    model_id = models.PositiveBigIntegerField(editable=False)
+    reserved_at = models.DateTimeField(auto_now_add=True)
+    reserved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+
+    class Meta:
+        ordering = ["name_key"]
+        verbose_name = "reserved model name"
+
+    def __str__(self) -> str:
+        return self.name

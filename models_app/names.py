@@ -64,3 +64,25 @@ def validate_model_name(name: str) -> str:
     if not name_key(display):
         raise ValidationError("A name needs at least one letter or digit.", code="invalid")
     return display
+
+
+class NameReserved(ValidationError):
+    """The name belonged to a model that was deleted or renamed: it stays reserved so that
+    nothing resolving it (``name@alias``) reaches another model, until an administrator
+    releases it. Answered like a taken name: a form error, 409 in the JSON API,
+    RESOURCE_ALREADY_EXISTS in the MLflow API."""
+
+    def __init__(self, name: str, why: str):
+        event = "deleted" if why == "deleted" else "renamed"
+        super().__init__(
+            {
+                "name": [
+                    ValidationError(
+                        f"The name {name!r} is reserved: a model of that name was {event}, and "
+                        "its name is not given to another model. An administrator may release "
+                        "it.",
+                        code="name_reserved",
+                    )
+                ]
+            }
+        )

@@ -50,6 +50,7 @@ class StoredFile:
     size: int
     sha256: str
     content_type: str = "application/octet-stream"
+    uploaded_by_id: int | None = None  # whose quota it counts against (None: the adopter's)
 
 
 def hash_file(local_path: str) -> tuple[int, str]:

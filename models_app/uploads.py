@@ -30,8 +30,9 @@ from django.shortcuts import render
 from django.utils.datastructures import MultiValueDict
 from django.views.decorators.csrf import csrf_protect
 
-from core.errors import UploadTooLarge
-from models_app import storage
+from core.errors import QuotaExceeded, UploadTooLarge
+from models_app import quotas, storage
+from models_app.models import RegisteredModel
 
 FILE_FIELDS = ("files", "folder")
 # Room for the form's other fields, multipart boundaries and per-file headers on top of the
@@ -104,16 +105,49 @@ def too_large_response(request: HttpRequest, error: UploadTooLarge) -> HttpRespo
     )
 
 
-def receive_upload(request: HttpRequest, view: Callable, *args, **kwargs) -> HttpResponse:
+def declared_length(request: HttpRequest) -> int:
+    try:
+        return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0
+
+
+def over_quota_response(request: HttpRequest, error: QuotaExceeded) -> HttpResponse:
+    return render(
+        request,
+        "models_app/refused.html",
+        {
+            "title": "Insufficient storage" if error.exhausted else "Upload over quota",
+            "message": str(error),
+            "nav_section": "models",
+        },
+        status=error.status,
+    )
+
+
+def receive_upload(
+    request: HttpRequest,
+    view: Callable,
+    *args,
+    quota_model: RegisteredModel | None = None,
+    **kwargs,
+) -> HttpResponse:
     """Run ``view`` (under csrf_protect) with the hashing handler installed.
 
     Call it from a CSRF-exempt view *after* the access checks, so that a request that will be
-    refused anyway is refused before its body is read.
+    refused anyway is refused before its body is read. ``quota_model``: the files go to this
+    model, so a body that the storage quotas cannot hold is refused unread too.
     """
     if request.method == "POST":
         refused = refuse_oversized(request)
         if refused is not None:
             return refused
+        try:
+            # The multipart framing is not file content: only what exceeds it is counted.
+            files = max(declared_length(request) - MULTIPART_ALLOWANCE, 0)
+            quotas.precheck(user=request.user, model=quota_model, incoming=files)
+        except QuotaExceeded as e:
+            return over_quota_response(request, e)
         request.upload_handlers = [HashingUploadHandler(request)]
     try:
         return csrf_protect(view)(request, *args, **kwargs)
@@ -121,6 +155,8 @@ def receive_upload(request: HttpRequest, view: Callable, *args, **kwargs) -> Htt
         # The body was only partly read: make sure nothing parses it again.
         request._post, request._files = QueryDict(), MultiValueDict()
         return too_large_response(request, e)
+    except QuotaExceeded as e:
+        return over_quota_response(request, e)
 
 
 def uploaded_files(files: MultiValueDict) -> list:

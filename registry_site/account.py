@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.rules import LOGIN, access
+from models_app import quotas
 from models_app.access import Role, visible_models
 from models_app.models import RegisteredModelGroupObjectPermission
 from registry_site.models import ApiToken
@@ -38,7 +39,13 @@ def profile(request: HttpRequest) -> HttpResponse:
             except ValidationError as e:
                 errors = e.message_dict
     tokens = request.user.api_tokens.all()
-    context = {"tokens": tokens, "new_secret": new_secret, "errors": errors, "posted": request.POST}
+    context = {
+        "tokens": tokens,
+        "new_secret": new_secret,
+        "errors": errors,
+        "posted": request.POST,
+        "storage": quotas.usage_of(request.user),
+    }
     # The secret is rendered in this response only (never stored): no redirect after POST.
     response = render(request, "registry_site/profile.html", context, status=400 if errors else 200)
     response["Cache-Control"] = "no-store"

@@ -296,6 +296,10 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("REGISTRY_MAX_FILES_PER_UPLOAD", 1000, minimum=1)
 REGISTRY_MAX_UPLOAD_BYTES = env_int("REGISTRY_MAX_UPLOAD_BYTES", 5 * 1024**3, minimum=1)
+# Storage quotas in bytes (0: unlimited): what one account's uploads may add up to, and one
+# model's files; staged MLflow uploads count (models_app/quotas.py, docs/deploy.md).
+REGISTRY_QUOTA_USER_BYTES = env_int("REGISTRY_QUOTA_USER_BYTES", 0)
+REGISTRY_QUOTA_MODEL_BYTES = env_int("REGISTRY_QUOTA_MODEL_BYTES", 0)
 # How long a worker keeps an MLflow read answer of an unchanged model (mlflow_compat/cache.py).
 REGISTRY_MLFLOW_CACHE_SECONDS = env_int("REGISTRY_MLFLOW_CACHE_SECONDS", 30)
 

@@ -21,7 +21,7 @@ from django.urls import get_resolver, reverse
 
 from core.rules import SUPERUSER
 from models_app.access import Role
-from models_app.models import RegisteredModel
+from models_app.models import RegisteredModel, ReservedName
 from tests import factories
 from tests.api import matrix as api_matrix
 from tests.approvals import webhook_matrix
@@ -297,6 +297,9 @@ def test_deleted_model_grants_do_not_carry_over_to_a_new_model_of_the_same_name(
 
     world = build_world("private")
     services.model_delete(actor=world.users["manager"], model=world.model)
+    # The name is reserved until an administrator releases it (issue 15, finding 19).
+    root = factories.user("matrix-root", is_superuser=True)
+    services.name_release(actor=root, reserved=ReservedName.objects.get(name="matrix-model"))
     again = factories.registered_model(world.users["outsider"], "matrix-model")
     for persona in ("viewer", "editor", "reviewer", "promoter", "manager"):
         assert roles_for(world.users[persona], again) == set(), persona

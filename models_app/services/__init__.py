@@ -20,6 +20,7 @@ from models_app.services.models import (
     model_create,
     model_delete,
     model_update,
+    name_release,
 )
 from models_app.services.versions import (
     artifact_add,
@@ -44,6 +45,7 @@ __all__ = [
     "model_create",
     "model_delete",
     "model_update",
+    "name_release",
     "version_create",
     "version_delete",
     "version_state",

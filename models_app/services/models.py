@@ -1,7 +1,7 @@
 """Registered models: create, update, metric directions, delete."""
 
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from guardian.shortcuts import assign_perm
@@ -14,9 +14,10 @@ from models_app.models import (
     MetricSpec,
     ModelTag,
     RegisteredModel,
+    ReservedName,
     VersionParent,
 )
-from models_app.names import name_key, validate_model_name
+from models_app.names import NameReserved, name_key, validate_model_name
 
 MODEL_FIELDS = ("name", "description", "task", "visibility", "team")
 
@@ -55,6 +56,31 @@ def _name_taken(name: str) -> ValidationError:
     )
 
 
+def _refuse_reserved(model: RegisteredModel, *, own_allowed: bool) -> None:
+    """Refuse a name that is reserved (for another model, if ``own_allowed``: a model may
+    take back a name it had). Called after the model's row is written in the transaction: a
+    delete or rename that reserves the name at the same moment holds the unique key until it
+    commits, so this read sees its reservation."""
+    reserved = ReservedName.objects.filter(name_key=model.name_key)
+    if own_allowed:
+        reserved = reserved.exclude(why=ReservedName.Why.RENAMED, model_id=model.pk)
+    reserved = reserved.first()
+    if reserved is not None:
+        raise NameReserved(model.name, reserved.why)
+
+
+def _reserve(*, actor, model: RegisteredModel, name: str, key: str, why: str) -> None:
+    ReservedName.objects.update_or_create(
+        name_key=key,
+        defaults={
+            "name": name,
+            "why": why,
+            "model_id": model.pk,
+            "reserved_by": actor if actor is not None and actor.is_authenticated else None,
+        },
+    )
+
+
 def model_create(
     *,
     actor,
@@ -77,6 +103,7 @@ def model_create(
     try:
         with transaction.atomic():
             model.save()
+            _refuse_reserved(model, own_allowed=False)
             for key, value in (tags or {}).items():
                 ModelTag.objects.create(model=model, key=key, value=value)
             for metric, higher in (metric_directions or {}).items():
@@ -107,6 +134,7 @@ def model_update(*, actor, model: RegisteredModel, **changes) -> RegisteredModel
             model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
             before = _model_state(model)
             tags = changes.pop("tags", None)
+            old_name, old_key = model.name, model.name_key
             if "name" in changes and changes["name"] != model.name:
                 _set_name(model, changes.pop("name"))
                 if (
@@ -127,6 +155,18 @@ def model_update(*, actor, model: RegisteredModel, **changes) -> RegisteredModel
             model.save()
             if after["name"] != before["name"]:
                 _rename_links(model)
+            if model.name_key != old_key:
+                # The old name stays reserved (for this model only); taking back one of its
+                # own former names ends that reservation.
+                _refuse_reserved(model, own_allowed=True)
+                ReservedName.objects.filter(name_key=model.name_key, model_id=model.pk).delete()
+                _reserve(
+                    actor=actor,
+                    model=model,
+                    name=old_name,
+                    key=old_key,
+                    why=ReservedName.Why.RENAMED,
+                )
             if tags is not None:
                 model.tags.all().delete()
                 ModelTag.objects.bulk_create(
@@ -163,8 +203,8 @@ def metric_direction_set(
 
 
 def model_delete(*, actor, model: RegisteredModel, reason: str = "") -> None:
-    """Delete a model, its versions and files, and every grant on it (a new model with the
-    same name starts with none: they go with it, by their foreign key)."""
+    """Delete a model, its versions and files, and every grant on it. Its name stays reserved
+    (models_app.models.ReservedName) until an administrator releases it."""
     require(actor, model, Role.MANAGE)
     with transaction.atomic():
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
@@ -180,7 +220,37 @@ def model_delete(*, actor, model: RegisteredModel, reason: str = "") -> None:
             before=state,
             reason=reason,
         )
+        _reserve(
+            actor=actor,
+            model=model,
+            name=model.name,
+            key=model.name_key,
+            why=ReservedName.Why.DELETED,
+        )
         # Links from other models' versions stay, without the key (VersionParent.parent).
         VersionParent.objects.filter(child__model=model).delete()
         model.delete()
         transaction.on_commit(lambda: storage.delete_quietly(keys))
+
+
+def name_release(*, actor, reserved: ReservedName) -> None:
+    """Release a reserved name, so that a new model may take it. Superusers only: whatever
+    still resolves the name (a deployment's ``name@alias``) will reach the new model."""
+    if not (actor.is_active and actor.is_superuser):
+        raise PermissionDenied("Only administrators may release a reserved name.")
+    with transaction.atomic():
+        reserved = ReservedName.objects.select_for_update().filter(pk=reserved.pk).first()
+        if reserved is None:
+            return
+        chain.record(
+            actor=actor,
+            action="name.released",
+            target=reserved,
+            before={
+                "name": reserved.name,
+                "why": reserved.why,
+                "model_id": reserved.model_id,
+                "reserved_at": reserved.reserved_at.isoformat(),
+            },
+        )
+        reserved.delete()

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from audit import chain
 from core import sql
 from core.errors import Conflict
-from models_app import storage
+from models_app import quotas, storage
 from models_app.access import Role, require, visible_models
 from models_app.metadata import (
     VersionMetadata,
@@ -182,10 +182,15 @@ def version_create(
     inspected = inspect_files(files, adopted)
     filled = fields_from_files(metadata_fields(metadata), inspected, files, adopted)
     metadata = dataclasses.replace(metadata, **filled)
-    keys = store_files(model, files)
+    # Adopted files are counted already (where they were staged): only new bytes are checked.
+    incoming = sum(f.size for f in files)
+    keys = []
     try:
+        quotas.precheck(user=actor, model=model, incoming=incoming)  # before storing anything
+        keys = store_files(model, files)
         # No savepoint: every caller lets a failure roll back its whole transaction.
         with transaction.atomic(savepoint=False):
+            quotas.check(user=actor, model=model, incoming=incoming)
             version = ModelVersion(model=model, created_by=actor)
             _apply_scalars(version, metadata)
             # The number, the version and its metadata rows in one statement on PostgreSQL:
@@ -216,6 +221,7 @@ def version_create(
                     sha256=f.sha256,
                     content_type=f.content_type,
                     storage_key=key,
+                    uploaded_by_id=getattr(f, "uploaded_by_id", None) or actor.pk,
                     **inspected[f.path].as_artifact_fields(),
                 )
                 for f, key in [
@@ -303,9 +309,13 @@ def artifact_add(
     if not version.is_editable:
         raise Conflict(f"Version {version.number} is not a draft: its files are frozen.")
     inspected = inspect_files(files, (), existing)
-    keys = store_files(version.model, files)
+    incoming = sum(f.size for f in files)
+    keys = []
     try:
+        quotas.precheck(user=actor, model=version.model, incoming=incoming)
+        keys = store_files(version.model, files)
         with transaction.atomic():
+            quotas.check(user=actor, model=version.model, incoming=incoming)
             locked = _lock_draft(version)
             artifacts = Artifact.objects.bulk_create(
                 Artifact(
@@ -315,6 +325,7 @@ def artifact_add(
                     sha256=f.sha256,
                     content_type=f.content_type,
                     storage_key=key,
+                    uploaded_by=actor,
                     **inspected[f.path].as_artifact_fields(),
                 )
                 for f, key in zip(files, keys, strict=True)

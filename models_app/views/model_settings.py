@@ -152,5 +152,9 @@ def model_delete(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     except Conflict as e:
         messages.error(request, f"{e} Nothing was deleted.")
         return redirect("models_app:model_edit", model.slug)
-    messages.success(request, f"Deleted {model.name} with its versions and files.")
+    messages.success(
+        request,
+        f"Deleted {model.name} with its versions and files. Its name stays reserved: "
+        "an administrator may release it.",
+    )
     return redirect("models_app:model_list")

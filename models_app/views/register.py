@@ -51,7 +51,7 @@ def _not_draft(request: HttpRequest, version: ModelVersion) -> HttpResponse:
 @csrf_exempt  # checked by receive_upload, once the upload handler is in place
 def version_create(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     """Register a new version (a draft) with metadata and files. Edit role."""
-    return receive_upload(request, _version_create, model)
+    return receive_upload(request, _version_create, model, quota_model=model)
 
 
 def _version_create(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
@@ -150,7 +150,7 @@ def artifact_add(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """Add files to a draft. Edit role."""
     if not version.is_editable:
         return _not_draft(request, version)
-    return receive_upload(request, _artifact_add, version)
+    return receive_upload(request, _artifact_add, version, quota_model=version.model)
 
 
 def _artifact_add(request: HttpRequest, version: ModelVersion) -> HttpResponse:

@@ -26,8 +26,9 @@ from ninja.security import HttpBearer, SessionAuth
 
 from approvals.services import GateFailure
 from core import jsonbody
-from core.errors import Conflict, UploadTooLarge
+from core.errors import Conflict, QuotaExceeded, UploadTooLarge
 from core.rules import LOGIN
+from models_app.names import NameReserved
 
 from . import views
 from .helpers import error_response
@@ -246,6 +247,12 @@ def _django_validation(request, exc: DjangoValidationError):
     )
 
 
+@api.exception_handler(NameReserved)
+def _name_reserved(request, exc: NameReserved):
+    message = exc.message_dict["name"][0]
+    return error_response(409, "name_reserved", message, field="name")
+
+
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request, exc):
     return error_response(
@@ -291,6 +298,12 @@ def _conflict(request, exc: Conflict):
 @api.exception_handler(UploadTooLarge)
 def _too_large(request, exc: UploadTooLarge):
     return error_response(413, "too_large", str(exc))
+
+
+@api.exception_handler(QuotaExceeded)
+def _over_quota(request, exc: QuotaExceeded):
+    code = "insufficient_storage" if exc.exhausted else "over_quota"
+    return error_response(exc.status, code, str(exc))
 
 
 @api.exception_handler(RequestDataTooBig)

@@ -18,7 +18,7 @@ from ninja.responses import Status
 
 from core.errors import Conflict, UploadTooLarge
 from core.rules import MODEL_EDIT, MODEL_VIEW
-from models_app import digest, selectors, services, storage
+from models_app import digest, quotas, selectors, services, storage
 from models_app.lineage import walk_lineage
 from models_app.metadata import parse_metadata, validate_artifact_path
 
@@ -206,6 +206,8 @@ def upload_file(request: HttpRequest, name: str, number: int, file_path: str):
         raise UploadTooLarge(limit)  # refused before a byte of the body is read
     if not version.is_editable:
         raise Conflict(f"Version {version.number} is not a draft: its files are frozen.")
+    if declared.isdigit():  # over quota: refused before the body is read too
+        quotas.precheck(user=request.user, model=version.model, incoming=int(declared))
     local, size, sha = storage.spool_stream(request, max_bytes=limit)
     incoming = storage.IncomingFile(
         path=path,

@@ -256,7 +256,7 @@ class ErrorOut(BaseModel):
 
 
 # Documented on every operation: the errors any of them may answer.
-ERRORS = {(400, 401, 403, 404, 405, 409, 413, 422): ErrorOut}
+ERRORS = {(400, 401, 403, 404, 405, 409, 413, 422, 507): ErrorOut}
 
 
 class Page(BaseModel):

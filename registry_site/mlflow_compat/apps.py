@@ -5,3 +5,11 @@ class MlflowCompatConfig(AppConfig):
     name = "registry_site.mlflow_compat"
     label = "mlflow_compat"
     verbose_name = "MLflow-compatible registry API"
+
+    def ready(self) -> None:
+        # start-up: both use the models, which are loaded only now
+        from models_app import quotas  # start-up
+        from registry_site.mlflow_compat import services  # start-up
+
+        # Staged uploads take storage before any version adopts them: they count too.
+        quotas.count(by_user=services.staged_bytes_of_user, by_model=services.staged_bytes_of_model)

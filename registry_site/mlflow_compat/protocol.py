@@ -24,7 +24,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from core import jsonbody
-from core.errors import Conflict, UploadTooLarge
+from core.errors import Conflict, QuotaExceeded, UploadTooLarge
 from registry_site.tokens import PREFIX, authenticate_token
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -65,12 +65,13 @@ def validation_message(error: ValidationError) -> str:
 
 
 def _is_name_taken(error: ValidationError) -> bool:
-    """models_app.services says so in the message of its ``name`` error (its code stays on
+    """A taken or reserved name (stock MLflow answers RESOURCE_ALREADY_EXISTS for a name in
+    use). models_app.services says so in the message of its ``name`` error (its code stays on
     the outer error and is lost in the dict)."""
     if not hasattr(error, "error_dict"):
         return False
     return any(
-        e.code == "name_taken" or "is taken" in " ".join(e.messages)
+        e.code in ("name_taken", "name_reserved") or "is taken" in " ".join(e.messages)
         for e in error.error_dict.get("name", [])
     )
 
@@ -196,6 +197,8 @@ def endpoint(*methods: str) -> Callable:
                 return error_response("INVALID_STATE", str(e), 400)
             except UploadTooLarge as e:
                 return error_response("INVALID_PARAMETER_VALUE", str(e), 413)
+            except QuotaExceeded as e:
+                return error_response("RESOURCE_EXHAUSTED", str(e), e.status)
             except RequestDataTooBig:
                 return error_response(
                     "INVALID_PARAMETER_VALUE", "The request body is too large.", 413

@@ -11,17 +11,26 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from approvals.models import Alias
 from approvals.services import alias_delete
 from audit import chain
 from core.errors import Conflict
-from models_app import services, storage
+from models_app import quotas, services, storage
 from models_app.access import Role, require
 from models_app.metadata import VersionMetadata, parse_metadata
 from models_app.models import ModelVersion, RegisteredModel
 from registry_site.mlflow_compat.models import StagedArtifact
+
+
+def staged_bytes_of_user(user_id: int) -> int:
+    return StagedArtifact.objects.filter(uploaded_by_id=user_id).aggregate(n=Sum("size"))["n"] or 0
+
+
+def staged_bytes_of_model(model_id: int) -> int:
+    return StagedArtifact.objects.filter(model_id=model_id).aggregate(n=Sum("size"))["n"] or 0
 
 
 def _under(rows, prefix: str) -> list[StagedArtifact]:
@@ -40,6 +49,19 @@ def staged_put(
     try:
         storage.store(key, incoming)
         with transaction.atomic():
+            if quotas.enabled():
+                # Locked first (as every quota check does), so the replaced size is current.
+                quotas.lock(user=actor, model=model)
+                previous = StagedArtifact.objects.filter(model=model, path=path).first()
+                quotas.check(
+                    user=actor,
+                    model=model,
+                    incoming=incoming.size,
+                    freed_model=previous.size if previous else 0,
+                    freed_user=previous.size
+                    if previous and previous.uploaded_by_id == actor.pk
+                    else 0,
+                )
             staged = (
                 StagedArtifact.objects.select_for_update().filter(model=model, path=path).first()
             )
@@ -133,6 +155,7 @@ def version_register(
                         size=row.size,
                         sha256=row.sha256,
                         content_type=row.content_type,
+                        uploaded_by_id=row.uploaded_by_id,
                     )
                 )
         try:  # the Conflict rolls the whole transaction back: no savepoint needed

@@ -29,6 +29,7 @@ from models_app.models import (
     Dataset,
     ModelVersion,
     RegisteredModel,
+    ReservedName,
     VersionParent,
 )
 from tests import factories
@@ -219,6 +220,7 @@ def test_round_trip_of_a_gzipped_archive_on_an_existing_registry(registry, tmp_p
     assert archive.read_bytes()[:2] == b"\x1f\x8b"
     services.model_delete(actor=owner, model=RegisteredModel.objects.get(name="router"))
     services.model_delete(actor=owner, model=registry)
+    ReservedName.objects.all().delete()  # their names released by an administrator
     events = AuditEvent.objects.count()
     report = import_registry(str(archive), actor=owner)
     assert report.models == ["fraud"]
@@ -295,6 +297,7 @@ def test_a_deleted_audit_event_is_refused(registry, tmp_path):
 def test_a_clashing_model_fails_by_default_and_is_kept_with_skip(registry, tmp_path, owner):
     archive = export(tmp_path)
     services.model_delete(actor=owner, model=RegisteredModel.objects.get(name="router"))
+    ReservedName.objects.filter(name="router").delete()  # released (see the next test)
     before = state()
     with pytest.raises(CommandError, match="A model named 'fraud' exists in this registry"):
         call_command("import_registry", str(archive))
@@ -332,6 +335,22 @@ def test_a_link_to_a_deleted_parent_goes_out_and_comes_back_as_deleted(registry,
     ) == [("fraud", 2, False), ("scratch", 1, True)]
 
 
+def test_a_reserved_name_is_a_conflict_until_it_is_released(registry, tmp_path, owner, superuser):
+    archive = export(tmp_path, "router")
+    services.model_delete(actor=owner, model=RegisteredModel.objects.get(name="router"))
+    before = state()
+    with pytest.raises(CommandError, match="The name 'router' is reserved in this registry"):
+        call_command("import_registry", str(archive))
+    assert state() == before
+    out = io.StringIO()
+    call_command("import_registry", str(archive), "--on-conflict", "skip", stdout=out)
+    assert not RegisteredModel.objects.filter(name="router").exists()
+
+    call_command("release_name", "router", "--by", superuser.username, stdout=out)
+    call_command("import_registry", str(archive), stdout=out)
+    assert RegisteredModel.objects.filter(name="router").exists()
+
+
 def test_a_parent_neither_exported_nor_present_is_refused(registry, tmp_path):
     archive = export(tmp_path, "router")
     wipe_registry()
@@ -345,6 +364,7 @@ def test_a_dataset_with_another_digest_here_is_a_conflict(registry, tmp_path, ow
     archive = export(tmp_path, "fraud")
     services.model_delete(actor=owner, model=RegisteredModel.objects.get(name="router"))
     services.model_delete(actor=owner, model=registry)
+    ReservedName.objects.all().delete()  # their names released by an administrator
     Dataset.objects.filter(name="claims-2025").update(digest="sha256:other")
     before = state()
     with pytest.raises(ExchangeError, match="Dataset 'claims-2025' is registered here with digest"):

@@ -11,6 +11,7 @@ from guardian.core import ObjectPermissionChecker
 
 from models_app.access import Role, roles_for
 from models_app.models import (
+    Artifact,
     RegisteredModel,
     RegisteredModelGroupObjectPermission,
     RegisteredModelUserObjectPermission,
@@ -166,5 +167,26 @@ def test_existing_lineage_links_get_their_parents_name_and_number():
             "pk", "parent_model_name", "parent_number", "parent_in_child_model"
         )
         assert set(rows) == {(across, "base", 1, False), (within, "kid", 1, True)}
+    finally:
+        migrate()
+
+
+def test_existing_artifacts_count_against_their_versions_creator():
+    """0014: files uploaded before uploaders were recorded count for whoever registered their
+    version (storage quotas, issue 15 finding 20)."""
+    try:
+        apps = migrate([("models_app", "0013_reservedname")])
+        user = apps.get_model("auth", "User").objects.create(username="maker")
+        model = apps.get_model("models_app", "RegisteredModel").objects.create(
+            name="m", name_key="m", slug="m", owner=user
+        )
+        version = apps.get_model("models_app", "ModelVersion").objects.create(
+            model=model, number=1, created_by=user
+        )
+        apps.get_model("models_app", "Artifact").objects.create(
+            version=version, path="a.bin", size=5, sha256="0" * 64, storage_key="k/1"
+        )
+        migrate()
+        assert Artifact.objects.get().uploaded_by_id == user.pk
     finally:
         migrate()

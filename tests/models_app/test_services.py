@@ -15,6 +15,7 @@ from models_app.models import (
     ModelVersion,
     RegisteredModel,
     RegisteredModelUserObjectPermission,
+    ReservedName,
 )
 from tests import factories
 
@@ -129,7 +130,9 @@ def test_deleting_a_model_removes_files_and_grants(
     assert not default_storage.exists(key)
     assert not UserObjectPermission.objects.exists()
     assert not RegisteredModelUserObjectPermission.objects.exists()
-    again = factories.registered_model(owner, "fraud")
+    root = factories.user("root", is_superuser=True)
+    services.name_release(actor=root, reserved=ReservedName.objects.get(name="fraud"))
+    again = factories.registered_model(owner, "fraud")  # once an administrator released it
     assert roles_for(viewer, again) == set()
 
 

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 
 from core.rules import LOGIN, access
-from models_app import storage
+from models_app import quotas, storage
 from models_app.access import Role, get_model_by_name_for_user, visible_models
 from models_app.metadata import validate_artifact_path
 from models_app.models import Artifact
@@ -149,6 +149,17 @@ def _upload(request: HttpRequest, model, upload_path: str) -> JsonResponse:
         raise invalid("Content-Length must be a number.") from None
     if declared > limit:
         raise ApiError("INVALID_PARAMETER_VALUE", f"Uploads are limited to {limit:,} bytes.", 413)
+    if declared and quotas.enabled():  # over quota: refused before the body is read too
+        previous = StagedArtifact.objects.filter(model=model, path=upload_path).first()
+        quotas.precheck(
+            user=request.user,
+            model=model,
+            incoming=declared,
+            freed_model=previous.size if previous else 0,
+            freed_user=previous.size
+            if previous and previous.uploaded_by_id == request.user.pk
+            else 0,
+        )
     local_path, size, sha256 = storage.spool_stream(request, max_bytes=limit)
     incoming = storage.IncomingFile(
         path=upload_path,

@@ -1,0 +1,171 @@
+"""Storage quotas: how many bytes one account's uploads, and one model's files, may add up to.
+
+``settings.REGISTRY_QUOTA_USER_BYTES`` and ``REGISTRY_QUOTA_MODEL_BYTES`` (0: unlimited). A
+user's usage is the size of the artifacts they uploaded (``Artifact.uploaded_by``); a model's is
+the size of its versions' artifacts. Other apps add what they hold on top through ``count``
+(the MLflow API's staged uploads, registered in its AppConfig.ready(): this module imports no
+higher layer).
+
+Each upload is checked twice: ``precheck`` from the size the request declares, before its body
+is read, and ``check`` inside the transaction that records the files, after locking the model's
+row and then the user's row, so two uploads at once cannot both take the last free bytes. Over
+quota raises ``core.errors.QuotaExceeded`` (413 when this upload is larger than what is left,
+507 when nothing is left); the callers delete what they stored.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Sum
+
+from core.errors import QuotaExceeded
+from models_app.models import Artifact, RegisteredModel
+
+# (bytes held for a user id, bytes held for a model id), from other apps.
+_counters: list[tuple[Callable[[int], int], Callable[[int], int]]] = []
+
+
+def count(*, by_user: Callable[[int], int], by_model: Callable[[int], int]) -> None:
+    """Add bytes another app stores for users and models (call from AppConfig.ready())."""
+    _counters.append((by_user, by_model))
+
+
+def user_limit() -> int:
+    return settings.REGISTRY_QUOTA_USER_BYTES
+
+
+def model_limit() -> int:
+    return settings.REGISTRY_QUOTA_MODEL_BYTES
+
+
+def user_usage(user_id: int) -> int:
+    own = Artifact.objects.filter(uploaded_by_id=user_id).aggregate(n=Sum("size"))["n"] or 0
+    return own + sum(by_user(user_id) for by_user, _ in _counters)
+
+
+def model_usage(model_id: int) -> int:
+    own = Artifact.objects.filter(version__model_id=model_id).aggregate(n=Sum("size"))["n"] or 0
+    return own + sum(by_model(model_id) for _, by_model in _counters)
+
+
+@dataclass
+class Usage:
+    used: int
+    limit: int  # 0: unlimited
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(100 * self.used / self.limit)) if self.limit else 0
+
+
+def usage_of(user) -> Usage:
+    """The account page's figure."""
+    return Usage(user_usage(user.pk), user_limit())
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+def _lower(whose: str) -> str:
+    return whose[0].lower() + whose[1:]
+
+
+def _refuse(whose: str, used: int, limit: int, incoming: int, setting: str) -> None:
+    left = max(limit - used, 0)
+    if incoming <= left:
+        return
+    who = f"An administrator can raise the limit ({setting})."
+    if left == 0:
+        raise QuotaExceeded(
+            f"{whose} storage quota is used up: {_size(used)} of {_size(limit)} are stored. "
+            f"Nothing was stored. Delete files or drafts you no longer need. {who}",
+            exhausted=True,
+        )
+    raise QuotaExceeded(
+        f"This upload ({_size(incoming)}) is larger than what is left of {_lower(whose)} "
+        f"storage quota: {_size(used)} of {_size(limit)} are used, {_size(left)} left. "
+        f"Nothing was stored. {who}",
+        exhausted=False,
+    )
+
+
+def precheck(
+    *,
+    user,
+    model: RegisteredModel | None,
+    incoming: int,
+    freed_user: int = 0,
+    freed_model: int = 0,
+) -> None:
+    """Refuse an upload of ``incoming`` bytes that cannot fit, before reading it (no locks:
+    ``check`` decides for good)."""
+    if incoming == 0:
+        return
+    if user_limit():
+        _refuse(
+            "Your",
+            user_usage(user.pk) - freed_user,
+            user_limit(),
+            incoming,
+            "REGISTRY_QUOTA_USER_BYTES",
+        )
+    if model_limit() and model is not None:
+        _refuse(
+            f"The model {model.name}'s",
+            model_usage(model.pk) - freed_model,
+            model_limit(),
+            incoming,
+            "REGISTRY_QUOTA_MODEL_BYTES",
+        )
+
+
+def enabled() -> bool:
+    return bool(user_limit() or model_limit())
+
+
+def lock(*, user, model: RegisteredModel) -> None:
+    """Lock what the quotas in force count against: the model's row, then the user's (always in
+    this order, so two uploads never wait on each other crosswise)."""
+    if model_limit():
+        RegisteredModel.objects.select_for_update().filter(pk=model.pk).values_list("pk").first()
+    if user_limit():
+        get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
+
+
+def check(
+    *,
+    user,
+    model: RegisteredModel,
+    incoming: int,
+    freed_user: int = 0,
+    freed_model: int = 0,
+) -> None:
+    """Inside the transaction that records ``incoming`` new bytes (``freed_*``: bytes the same
+    change removes, e.g. a replaced file): lock the model's row, then the user's, and refuse if
+    the quota does not leave room. Nothing is locked while quotas are off."""
+    if not (user_limit() or model_limit()) or incoming == 0:
+        return
+    lock(user=user, model=model)
+    if model_limit():
+        _refuse(
+            f"The model {model.name}'s",
+            model_usage(model.pk) - freed_model,
+            model_limit(),
+            incoming,
+            "REGISTRY_QUOTA_MODEL_BYTES",
+        )
+    if user_limit():
+        _refuse(
+            "Your",
+            user_usage(user.pk) - freed_user,
+            user_limit(),
+            incoming,
+            "REGISTRY_QUOTA_USER_BYTES",
+        )

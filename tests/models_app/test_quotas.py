@@ -1,0 +1,218 @@
+"""Storage quotas per user and per model (issue 15, finding 20): every upload surface refuses
+what does not fit (413 bigger than what is left, 507 when nothing is left) and stores nothing;
+staged MLflow uploads count."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.test.client import MULTIPART_CONTENT
+from django.urls import reverse
+
+from models_app import quotas
+from models_app.metadata import parse_metadata
+from models_app.models import Artifact
+from registry_site.mlflow_compat import services as mlflow_services
+from registry_site.mlflow_compat.models import StagedArtifact
+from registry_site.tokens import token_create
+from tests import factories
+from tests.models_app.test_register import stored_keys, use_local_storage, version_data
+from tests.models_app.test_uploads import MustNotBeRead
+
+pytestmark = pytest.mark.django_db
+
+ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts/registry/fraud"
+
+
+@pytest.fixture(autouse=True)
+def local_storage(settings, tmp_path):
+    use_local_storage(settings, tmp_path)
+
+
+@pytest.fixture
+def model(owner, editor):
+    model = factories.registered_model(owner, "fraud")
+    factories.grant(editor, model, "edit")
+    return model
+
+
+@pytest.fixture
+def draft(model, editor):
+    return factories.version(model, editor)
+
+
+def signed_in(user) -> Client:
+    c = Client()
+    c.force_login(user)
+    return c
+
+
+_tokens = iter(range(10**6))
+
+
+def with_token(user) -> Client:
+    secret = token_create(actor=user, user=user, name=f"quota-{next(_tokens)}", scope="write")[1]
+    return Client(headers={"Authorization": f"Bearer {secret}"})
+
+
+def add_files(user, version, files: dict[str, bytes]):
+    url = reverse("models_app:artifact_add", args=[version.model.slug, version.number])
+    return signed_in(user).post(
+        url, {"files": [SimpleUploadedFile(n, c) for n, c in files.items()]}
+    )
+
+
+def stage(user, path: str, content: bytes):
+    return with_token(user).generic(
+        "PUT", f"{ARTIFACTS}/{path}", content, content_type="application/octet-stream"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The dashboard
+
+
+def test_dashboard_refuses_a_file_bigger_than_what_is_left_with_413(
+    settings, editor, draft, django_capture_on_commit_callbacks
+):
+    settings.REGISTRY_QUOTA_USER_BYTES = 100
+    assert add_files(editor, draft, {"a.bin": b"a" * 60}).status_code == 302
+    keys = stored_keys()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = add_files(editor, draft, {"b.bin": b"b" * 50})
+    assert response.status_code == 413
+    text = response.content.decode()
+    assert "larger than what is left of your storage quota" in text
+    assert "60 bytes of 100 bytes are used, 40 bytes left" in text
+    assert "An administrator can raise the limit (REGISTRY_QUOTA_USER_BYTES)" in text
+    assert list(draft.artifacts.values_list("path", flat=True)) == ["a.bin"]
+    assert stored_keys() == keys  # no orphan file
+
+
+def test_dashboard_answers_507_once_the_quota_is_used_up(settings, editor, draft):
+    settings.REGISTRY_QUOTA_USER_BYTES = 10
+    assert add_files(editor, draft, {"a.bin": b"a" * 10}).status_code == 302
+    response = add_files(editor, draft, {"b.bin": b"b"})
+    assert response.status_code == 507
+    assert "Your storage quota is used up: 10 bytes of 10 bytes" in response.content.decode()
+    assert draft.artifacts.count() == 1 and len(stored_keys()) == 1
+
+
+def test_per_model_quota_counts_every_uploader(settings, owner, editor, model):
+    settings.REGISTRY_QUOTA_MODEL_BYTES = 100
+    factories.version(model, owner, files={"a.bin": b"a" * 70})
+    url = reverse("models_app:version_create", args=[model.slug])
+    response = signed_in(editor).post(url, version_data(files={"b.bin": b"b" * 40}))
+    assert response.status_code == 413
+    assert "the model fraud&#x27;s storage quota" in response.content.decode()
+    assert "REGISTRY_QUOTA_MODEL_BYTES" in response.content.decode()
+    assert model.versions.count() == 1 and len(stored_keys()) == 1
+
+
+def test_a_declared_body_over_the_quota_is_refused_before_reading(settings, editor, draft):
+    settings.REGISTRY_QUOTA_USER_BYTES = 1024
+    url = reverse("models_app:artifact_add", args=[draft.model.slug, draft.number])
+    response = signed_in(editor).generic(
+        "POST",
+        url,
+        b"",
+        content_type=MULTIPART_CONTENT,
+        CONTENT_LENGTH=str(5 * 1024**3),
+        **{"wsgi.input": MustNotBeRead()},
+    )
+    assert response.status_code == 413
+    assert "is larger than what is left" in response.content.decode()
+    assert stored_keys() == []
+
+
+def test_account_page_shows_usage_against_the_quota(settings, editor, draft):
+    settings.REGISTRY_QUOTA_USER_BYTES = 2048
+    add_files(editor, draft, {"a.bin": b"a" * 1024})
+    page = signed_in(editor).get(reverse("profile")).content.decode()
+    assert "1.0\xa0KB of your 2.0\xa0KB quota (50%)" in page
+
+
+# ---------------------------------------------------------------------------------------------
+# The JSON API
+
+
+def test_json_api_upload_over_quota_is_413_then_507(settings, editor, draft):
+    settings.REGISTRY_QUOTA_USER_BYTES = 10
+    url = f"/api/v1/models/fraud/versions/{draft.number}/files/"
+    c = with_token(editor)
+    too_big = c.put(url + "a.bin", b"a" * 11, content_type="application/octet-stream")
+    assert too_big.status_code == 413
+    assert too_big.json()["error"]["code"] == "over_quota"
+    assert (
+        c.put(url + "b.bin", b"b" * 10, content_type="application/octet-stream").status_code == 201
+    )
+    full = c.put(url + "c.bin", b"c", content_type="application/octet-stream")
+    assert full.status_code == 507
+    assert full.json()["error"]["code"] == "insufficient_storage"
+    assert "used up" in full.json()["error"]["message"]
+    assert list(draft.artifacts.values_list("path", flat=True)) == ["b.bin"]
+    assert len(stored_keys()) == 1
+
+
+def test_json_api_refuses_a_declared_length_over_quota_unread(settings, editor, draft):
+    settings.REGISTRY_QUOTA_MODEL_BYTES = 10
+    url = f"/api/v1/models/fraud/versions/{draft.number}/files/a.bin"
+    response = with_token(editor).generic(
+        "PUT",
+        url,
+        b"",
+        content_type="application/octet-stream",
+        CONTENT_LENGTH=str(5 * 1024**3),
+        **{"wsgi.input": MustNotBeRead()},
+    )
+    assert response.status_code == 413
+    assert stored_keys() == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The MLflow artifact proxy and staged uploads
+
+
+def test_mlflow_put_over_quota_is_refused_and_nothing_is_staged(settings, editor, model):
+    settings.REGISTRY_QUOTA_USER_BYTES = 10
+    response = stage(editor, "up/a.bin", b"a" * 11)
+    assert response.status_code == 413
+    assert response.json()["error_code"] == "RESOURCE_EXHAUSTED"
+    assert stage(editor, "up/b.bin", b"b" * 10).status_code == 200
+    full = stage(editor, "up/c.bin", b"c")
+    assert full.status_code == 507 and "used up" in full.json()["message"]
+    assert list(StagedArtifact.objects.values_list("path", flat=True)) == ["up/b.bin"]
+    assert len(stored_keys()) == 1
+
+
+def test_staged_uploads_count_against_user_and_model(settings, editor, owner, draft):
+    stage(editor, "up/a.bin", b"a" * 8)
+    settings.REGISTRY_QUOTA_USER_BYTES = 10
+    assert add_files(editor, draft, {"b.bin": b"b" * 3}).status_code == 413
+    settings.REGISTRY_QUOTA_USER_BYTES = 0
+    settings.REGISTRY_QUOTA_MODEL_BYTES = 10
+    assert add_files(owner, draft, {"b.bin": b"b" * 3}).status_code == 413
+    assert not draft.artifacts.exists()
+
+
+def test_replacing_a_staged_file_counts_only_the_new_size(settings, editor, model):
+    settings.REGISTRY_QUOTA_USER_BYTES = 10
+    assert stage(editor, "up/a.bin", b"a" * 8).status_code == 200
+    assert stage(editor, "up/a.bin", b"b" * 9).status_code == 200
+    assert StagedArtifact.objects.get().size == 9
+    assert stage(editor, "up/c.bin", b"c" * 2).status_code == 413  # 9 + 2 > 10
+
+
+def test_registering_staged_files_does_not_count_them_twice(settings, editor, model):
+    settings.REGISTRY_QUOTA_USER_BYTES = 10
+    settings.REGISTRY_QUOTA_MODEL_BYTES = 10
+    assert stage(editor, "up/a.bin", b"a" * 10).status_code == 200
+    version = mlflow_services.version_register(
+        actor=editor, model=model, metadata=parse_metadata({}), staged_prefix="up"
+    )
+    assert version.artifacts.get().uploaded_by == editor
+    assert quotas.user_usage(editor.pk) == 10 and quotas.model_usage(model.pk) == 10
+
+
+def test_quotas_off_by_default_limit_nothing(editor, draft):
+    assert add_files(editor, draft, {"a.bin": b"a" * 5000}).status_code == 302
+    assert Artifact.objects.get().uploaded_by == editor
