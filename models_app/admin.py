@@ -115,7 +115,7 @@ class RegisteredModelAdmin(GuardedModelAdmin):
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ("name", "uri", "row_count", "created_by", "created_at")
+    list_display = ("name", "uri", "row_count", "created_by", "team", "created_at")
     search_fields = ("name", "uri")
     readonly_fields = (
         "name",
@@ -124,6 +124,7 @@ class DatasetAdmin(admin.ModelAdmin):
         "row_count",
         "description",
         "created_by",
+        "team",
         "created_at",
     )
     fields = readonly_fields
