@@ -28,6 +28,9 @@ MODEL_PROMOTE = "model:promote"
 MODEL_MANAGE = "model:manage"
 # Aliases: edit for ordinary ones, promote for production/staging (decided by the alias named).
 MODEL_ALIAS = "model:alias"
+# Changing a dataset: signed in, and its owner (who registered it, a member of its team, or a
+# superuser; the service checks it). Others get 403: every signed-in user sees datasets.
+DATASET_OWNER = "dataset:owner"
 
 
 def _superuser_only(view: Callable) -> Callable:

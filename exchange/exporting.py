@@ -157,7 +157,7 @@ def _write_documents(
             for v in records.versions_for_export(m).iterator(chunk_size=200)
         ),
     )
-    datasets = Dataset.objects.select_related("created_by").order_by("name")
+    datasets = Dataset.objects.select_related("created_by", "team").order_by("name")
     if scope == "models":
         datasets = datasets.filter(version_links__version__model__in=model_ids).distinct()
     writer.add_jsonl("datasets.jsonl", (records.dataset_record(d, names) for d in datasets))

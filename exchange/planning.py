@@ -4,9 +4,10 @@ is stored or any row written.
 A model whose name is taken here, or reserved here (a deleted or renamed model's name,
 models_app.models.ReservedName), is a conflict: ``on_conflict`` "fail" refuses the import,
 "skip" keeps the existing model and imports the others. Every file is inspected again (the
-archive's inspection results are not trusted). A dataset registered here with another digest
-is a conflict; a parent version outside the archive is looked up here by name and number
-(``external_parents``), and one that is in neither refuses the import.
+archive's inspection results are not trusted). A dataset registered here without the URI or
+digest the archive gives it, or with another, is a conflict; a parent version outside the
+archive is looked up here by name and number (``external_parents``), and one that is in
+neither refuses the import.
 """
 
 from exchange.archive import ExchangeError
@@ -14,6 +15,7 @@ from exchange.reading import ArchiveArtifact, Contents
 from models_app import inspection
 from models_app.models import Dataset, ModelVersion, RegisteredModel, ReservedName
 from models_app.names import name_key
+from models_app.services.datasets import IDENTITY
 
 
 class Plan:
@@ -92,12 +94,15 @@ class Plan:
     def check_against_registry(self) -> None:
         """Conflicts with what this registry holds, found before anything is written."""
         for dataset in Dataset.objects.filter(name__in=list(self.contents.datasets)):
-            ours = self.contents.datasets[dataset.name]["digest"]
-            if ours and dataset.digest and ours != dataset.digest:
-                raise ExchangeError(
-                    f"Dataset {dataset.name!r} is registered here with digest {dataset.digest}; "
-                    f"the archive has {ours}. Nothing was imported."
-                )
+            for key, label in IDENTITY.items():
+                ours, here = self.contents.datasets[dataset.name][key], getattr(dataset, key)
+                if ours and ours != here:
+                    raise ExchangeError(
+                        f"Dataset {dataset.name!r} is registered here with {label} "
+                        f"{here or '(none)'}; the archive has {ours or '(none)'}. Nothing was "
+                        "imported: correct one of the two records (its owner may, on the "
+                        "dataset's page) or rename the dataset in the archive."
+                    )
         imported = {(v["model"], v["number"]) for v in self.versions}
         for version in self.versions:
             for model, number, _relation, deleted in version["parents"]:

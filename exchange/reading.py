@@ -271,6 +271,7 @@ class Contents:
                 "row_count": r.count("row_count", optional=True),
                 "description": r.text("description", optional=True),
                 "created_by": self._user(r, "created_by", optional=False),
+                "team": r.text("team", 150, optional=True) or None,
                 "created_at": r.when("created_at"),
             }
 

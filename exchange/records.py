@@ -325,6 +325,7 @@ def dataset_record(dataset: Dataset, names: Names) -> dict:
         "row_count": dataset.row_count,
         "description": dataset.description,
         "created_by": names.user(dataset.created_by),
+        "team": names.group(dataset.team),
         "created_at": when(dataset.created_at),
     }
 

@@ -95,7 +95,7 @@ def write_import(
     conflict (an alias naming a version the archive does not hold) raises ExchangeError after
     rows were written."""
     users, groups = _people(plan, report)
-    datasets = _datasets(plan, users)
+    datasets = _datasets(plan, users, groups)
     models = _models(plan, users, groups)
     for model, data in models.values():
         _model_settings(model, data, users, groups)
@@ -158,7 +158,7 @@ def _people(plan: Plan, report: ImportReport) -> tuple[dict, dict]:
     return users, groups
 
 
-def _datasets(plan: Plan, users: dict) -> dict[str, Dataset]:
+def _datasets(plan: Plan, users: dict, groups: dict) -> dict[str, Dataset]:
     datasets = {d.name: d for d in Dataset.objects.filter(name__in=list(plan.contents.datasets))}
     new_datasets = []
     for name, data in plan.contents.datasets.items():
@@ -166,6 +166,7 @@ def _datasets(plan: Plan, users: dict) -> dict[str, Dataset]:
             d = Dataset(
                 name=name, uri=data["uri"], digest=data["digest"], row_count=data["row_count"],
                 description=data["description"], created_by=users[data["created_by"]],
+                team=groups.get(data["team"]) if data["team"] else None,
             )  # fmt: skip
             new_datasets.append((d, data["created_at"]))
             datasets[name] = d

@@ -116,7 +116,7 @@ class RegisteredModelAdmin(GuardedModelAdmin):
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ("name", "uri", "row_count", "created_by", "created_at")
+    list_display = ("name", "uri", "row_count", "created_by", "team", "created_at")
     search_fields = ("name", "uri")
     readonly_fields = (
         "name",
@@ -125,6 +125,7 @@ class DatasetAdmin(admin.ModelAdmin):
         "row_count",
         "description",
         "created_by",
+        "team",
         "created_at",
     )
     fields = readonly_fields

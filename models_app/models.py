@@ -376,8 +376,12 @@ class Dataset(models.Model):
     digest = models.CharField(max_length=200, blank=True, help_text="e.g. sha256:…")
     row_count = models.PositiveBigIntegerField(null=True, blank=True)
     description = models.TextField(blank=True)
+    # The owner: who registered it, and the team (if any) that may correct it with them.
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="datasets"
+    )
+    team = models.ForeignKey(
+        Group, on_delete=models.SET_NULL, null=True, blank=True, related_name="datasets"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -31,6 +31,7 @@ urlpatterns = [
     path("datasets/", datasets.dataset_list, name="dataset_list"),
     path("datasets/new/", datasets.dataset_create, name="dataset_create"),
     path("datasets/<int:pk>/", datasets.dataset_detail, name="dataset_detail"),
+    path("datasets/<int:pk>/edit/", datasets.dataset_edit, name="dataset_edit"),
 ]
 
 # Model cards, lineage graph and dataset impact (views/cards.py, views/lineage.py).

@@ -7,6 +7,10 @@ from models_app.models import RegisteredModel
 from registry_site.tokens import token_create
 
 PUBLIC, LOGIN, STAFF = "public", "login", "staff"
+# The matrix's dataset ("claims") is registered by the editor with the first version: the
+# editor owns it, superusers may change it too, every other signed-in persona gets 403.
+DATASET_OWNER = "dataset:owner"
+DATASET_OWNERS = {"editor", "superuser"}
 
 
 @dataclass
@@ -22,7 +26,7 @@ def v(w: World) -> list:
 
 @dataclass(frozen=True)
 class R:
-    need: object  # PUBLIC, LOGIN, STAFF or a Role
+    need: object  # PUBLIC, LOGIN, STAFF, DATASET_OWNER or a Role
     method: str = "get"
     args: object = None  # callable(world, user) -> list of URL args
     data: object = None  # dict or callable(world) -> dict

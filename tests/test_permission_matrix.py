@@ -25,7 +25,20 @@ from models_app.models import RegisteredModel, ReservedName
 from tests import factories
 from tests.api import matrix as api_matrix
 from tests.approvals import webhook_matrix
-from tests.matrix_rules import LOGIN, PUBLIC, STAFF, F, M, R, V, World, own_token, v
+from tests.matrix_rules import (
+    DATASET_OWNER,
+    DATASET_OWNERS,
+    LOGIN,
+    PUBLIC,
+    STAFF,
+    F,
+    M,
+    R,
+    V,
+    World,
+    own_token,
+    v,
+)
 from tests.mlflow_compat import matrix as mlflow_matrix
 from tests.models_app import card_matrix
 from tests.routes import all_routes
@@ -87,6 +100,15 @@ ROUTES = {
     "models_app:dataset_detail": R(
         LOGIN, args=lambda w, u: [w.version.dataset_links.first().dataset_id]
     ),
+    "models_app:dataset_edit": [
+        R(DATASET_OWNER, args=lambda w, u: [w.version.dataset_links.first().dataset_id]),
+        R(
+            DATASET_OWNER,
+            "post",
+            args=lambda w, u: [w.version.dataset_links.first().dataset_id],
+            data={"uri": "s3://data/claims", "description": "Claims."},
+        ),
+    ],
     # review workflow
     "approvals:inbox": R(LOGIN),
     "approvals:audit": R(LOGIN),
@@ -172,6 +194,8 @@ def expected(rule: R, persona: str, held: set[Role]) -> str:
         return "allowed" if rule.need == PUBLIC else "login"
     if rule.need in (PUBLIC, LOGIN):
         return "allowed"
+    if rule.need == DATASET_OWNER:
+        return "allowed" if persona in DATASET_OWNERS else "403"
     if Role.VIEW not in held:
         return "404"
     return "allowed" if rule.need in held else "403"

@@ -12,7 +12,12 @@ from models_app.services.cards import (
     card_template_update,
     card_update,
 )
-from models_app.services.datasets import dataset_create
+from models_app.services.datasets import (
+    dataset_create,
+    dataset_update,
+    datasets_resolve,
+    may_correct_dataset,
+)
 from models_app.services.files import FILLABLE
 from models_app.services.models import (
     MODEL_FIELDS,
@@ -41,6 +46,9 @@ __all__ = [
     "card_template_update",
     "card_update",
     "dataset_create",
+    "dataset_update",
+    "datasets_resolve",
+    "may_correct_dataset",
     "metric_direction_set",
     "model_create",
     "model_delete",

@@ -17,18 +17,17 @@ from models_app.metadata import (
 )
 from models_app.models import (
     Artifact,
-    Dataset,
     Dependency,
     Metric,
     ModelVersion,
     Param,
     RegisteredModel,
-    VersionDataset,
     VersionParent,
     VersionTag,
 )
 from models_app.names import name_key
 from models_app.services.contributors import contributed
+from models_app.services.datasets import datasets_resolve, datasets_write, links_insert
 from models_app.services.files import (
     apply_filled,
     fields_from_files,
@@ -78,33 +77,11 @@ def _metadata_rows(version: ModelVersion, meta: VersionMetadata) -> list[list]:
     ]
 
 
-def _write_links(version: ModelVersion, meta: VersionMetadata, *, actor, parents) -> None:
-    """The version's dataset links (registering new datasets) and parent links."""
-    for d in meta.datasets:
-        dataset, created = Dataset.objects.get_or_create(
-            name=d.name,
-            defaults={
-                "uri": d.uri,
-                "digest": d.digest,
-                "row_count": d.row_count,
-                "description": d.description,
-                "created_by": actor,
-            },
-        )
-        if not created and d.digest and dataset.digest and d.digest != dataset.digest:
-            raise ValidationError(
-                {
-                    "datasets": [
-                        f"Dataset {d.name!r} is registered with digest {dataset.digest}, "
-                        f"not {d.digest}. Register the new data under a new name."
-                    ]
-                }
-            )
-        VersionDataset.objects.create(version=version, dataset=dataset, role=d.role)
-    for parent, relation in parents:
-        if parent.pk == version.pk:
-            raise ValidationError({"parents": ["A version cannot be its own parent."]})
-        VersionParent.linking(version, parent, relation).save()
+def _write_parents(version: ModelVersion, parents) -> None:
+    """The version's parent links, in one INSERT (each keeps its parent's name and number)."""
+    if any(parent.pk == version.pk for parent, _ in parents):
+        raise ValidationError({"parents": ["A version cannot be its own parent."]})
+    sql.insert([VersionParent.linking(version, parent, rel) for parent, rel in parents])
 
 
 def _apply_scalars(version: ModelVersion, meta: VersionMetadata) -> None:
@@ -177,7 +154,10 @@ def version_create(
     files = list(files)
     adopted = list(adopt)
     prepare_files(files + adopted)
+    # Everything that can be looked up and checked happens here, before the transaction, so
+    # the model's row (and on SQLite the database) stays locked only for the writes.
     parents = _resolve_parents(metadata, actor=actor)
+    datasets = datasets_resolve(metadata.datasets, actor=actor)
     # Read every file before it is stored (store() may move the temporary file away).
     inspected = inspect_files(files, adopted)
     filled = fields_from_files(metadata_fields(metadata), inspected, files, adopted)
@@ -191,16 +171,19 @@ def version_create(
         # No savepoint: every caller lets a failure roll back its whole transaction.
         with transaction.atomic(savepoint=False):
             quotas.check(user=actor, model=model, incoming=incoming)
+            # New datasets first: their rows are registry-wide, not the model's.
+            datasets_write(datasets, actor=actor)
             version = ModelVersion(model=model, created_by=actor)
             _apply_scalars(version, metadata)
-            # The number, the version and its metadata rows in one statement on PostgreSQL:
-            # the model's row stays locked from here to the commit, so the fewer round trips
-            # the better (core/sql.py). When nothing else is written before the audit
-            # event (no datasets, parents or files: an MLflow registration), the audit chain's
-            # head moves in that statement too; otherwise only after those writes, so the
-            # registry-wide lock on the head is not held while they run.
+            # The number, the version, its metadata rows and dataset links in one statement on
+            # PostgreSQL: the model's row stays locked from here to the commit, so the fewer
+            # round trips the better (core/sql.py). When nothing else is written before the
+            # audit event (no parents, files or dataset corrections: an MLflow registration),
+            # the audit chain's head moves in that statement too; otherwise only after those
+            # writes, so the registry-wide lock on the head is not held while they run.
             rows = [row for kind in _metadata_rows(version, metadata) for row in kind]
-            more_to_write = metadata.datasets or parents or files or adopted
+            rows += datasets.rows()
+            more_to_write = parents or files or adopted or datasets.fills
             head = sql.insert_numbered(
                 version,
                 "number",
@@ -212,7 +195,7 @@ def version_create(
             if head is None:
                 raise Conflict(f"Model {model.name} was deleted meanwhile.")
             number = version.number
-            _write_links(version, metadata, actor=actor, parents=parents)
+            _write_parents(version, parents)
             Artifact.objects.bulk_create(
                 Artifact(
                     version=version,
@@ -272,7 +255,9 @@ def version_update(*, actor, version: ModelVersion, metadata: VersionMetadata) -
     """Replace a draft's metadata (files are changed with artifact_add/artifact_delete)."""
     require(actor, version.model, Role.EDIT)
     parents = _resolve_parents(metadata, actor=actor)
+    datasets = datasets_resolve(metadata.datasets, actor=actor)
     with transaction.atomic():
+        datasets_write(datasets, actor=actor)
         locked = _lock_draft(version)
         before = version_state(locked)
         _apply_scalars(locked, metadata)
@@ -284,7 +269,8 @@ def version_update(*, actor, version: ModelVersion, metadata: VersionMetadata) -
         locked.parent_links.filter(parent__model__in=visible_models(actor)).delete()
         for rows in _metadata_rows(locked, metadata):
             sql.insert(rows)  # one INSERT per kind, without the ORM's query building
-        _write_links(locked, metadata, actor=actor, parents=parents)
+        links_insert(datasets, locked)
+        _write_parents(locked, parents)
         after = version_state(locked)
         changed = [k for k in after if after[k] != before[k]]
         contributed(locked, actor)

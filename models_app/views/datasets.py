@@ -1,9 +1,11 @@
 """Datasets: shared by every model, visible to every signed-in user. What a dataset page says
-about versions is scoped to the models the viewer may view."""
+about versions is scoped to the models the viewer may view. Their owners (who registered them,
+members of their team, superusers) may correct them."""
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -11,10 +13,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from core.rules import LOGIN, access
+from core.errors import Conflict
+from core.rules import DATASET_OWNER, LOGIN, access
 from models_app import services
 from models_app.access import visible_models
 from models_app.models import Dataset, VersionDataset
+from models_app.views.register import conflict_response
 
 PAGE_SIZE = 25
 
@@ -80,7 +84,7 @@ def dataset_create(request: HttpRequest) -> HttpResponse:
 def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Any signed-in user; lists only versions of models they may view, and says nothing
     (not even how many) about the others."""
-    dataset = get_object_or_404(Dataset.objects.select_related("created_by"), pk=pk)
+    dataset = get_object_or_404(Dataset.objects.select_related("created_by", "team"), pk=pk)
     links = (
         VersionDataset.objects.filter(
             dataset=dataset, version__model__in=visible_models(request.user)
@@ -97,5 +101,65 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "breadcrumbs": _crumbs((dataset.name, None)),
             "dataset": dataset,
             "page": page,
+            "may_edit": services.may_correct_dataset(request.user, dataset),
         },
+    )
+
+
+class DatasetEditForm(forms.Form):
+    uri = forms.CharField(label="URI", max_length=1000, required=False)
+    digest = forms.CharField(max_length=200, required=False, help_text="e.g. sha256:…")
+    description = forms.CharField(widget=forms.Textarea, required=False, help_text="Markdown.")
+    team = forms.ModelChoiceField(
+        queryset=Group.objects.none(),
+        required=False,
+        help_text="A team you belong to; its members may correct the dataset with you.",
+    )
+
+    def __init__(self, *args, user, current_team: Group | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        teams = Group.objects.all() if user.is_superuser else user.groups.all()
+        if current_team is not None:  # the current team stays choosable
+            teams = Group.objects.filter(pk__in=teams.values("pk")) | Group.objects.filter(
+                pk=current_team.pk
+            )
+        self.fields["team"].queryset = teams.order_by("name").distinct()
+
+
+@access(DATASET_OWNER)
+@require_http_methods(["GET", "POST"])
+def dataset_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The dataset's owner: who registered it, members of its team, superusers. Others get
+    403 (the dataset itself is no secret: every signed-in user sees it)."""
+    dataset = get_object_or_404(Dataset.objects.select_related("created_by", "team"), pk=pk)
+    if not services.may_correct_dataset(request.user, dataset):
+        raise PermissionDenied("Only the dataset's owner, its team or a superuser may change it.")
+    initial = {"uri": dataset.uri, "digest": dataset.digest,
+               "description": dataset.description, "team": dataset.team}  # fmt: skip
+    form = DatasetEditForm(
+        request.POST or None, initial=initial, user=request.user, current_team=dataset.team
+    )
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.dataset_update(actor=request.user, dataset=dataset, **form.cleaned_data)
+            except Conflict as e:
+                return conflict_response(request, str(e), dataset.get_absolute_url())
+            except ValidationError as e:
+                _add_errors(form, e)
+            else:
+                messages.success(request, f"Dataset {dataset.name} saved.")
+                return redirect(dataset)
+        status = 400
+    return render(
+        request,
+        "models_app/dataset_edit.html",
+        {
+            "nav_section": "datasets",
+            "breadcrumbs": _crumbs((dataset.name, dataset.get_absolute_url()), ("Edit", None)),
+            "dataset": dataset,
+            "form": form,
+        },
+        status=status,
     )

@@ -1,6 +1,9 @@
 """Datasets: shared by every model, visible to every signed-in user. What a dataset says about
-versions is scoped to the models the caller may view."""
+versions is scoped to the models the caller may view. Their owners (who registered them,
+members of their team, superusers) may correct them."""
 
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
@@ -8,7 +11,7 @@ from ninja import Path, Query, Router
 from ninja.decorators import decorate_view
 from ninja.responses import Status
 
-from core.rules import LOGIN
+from core.rules import DATASET_OWNER, LOGIN
 from models_app import services
 from models_app.access import visible_models
 from models_app.models import Dataset, VersionDataset
@@ -22,6 +25,7 @@ from .schemas import (
     DatasetFilters,
     DatasetOut,
     DatasetPage,
+    DatasetPatchIn,
     PageQuery,
 )
 
@@ -37,6 +41,7 @@ def _dataset_out(request: HttpRequest, d: Dataset) -> dict:
         "row_count": d.row_count,
         "description": d.description,
         "created_by": d.created_by.get_username(),
+        "team": d.team.name if d.team_id else None,
         "created_at": d.created_at,
         "url": api_url(request, "dataset", d.pk),
     }
@@ -46,7 +51,7 @@ def _dataset_out(request: HttpRequest, d: Dataset) -> dict:
 @requires(LOGIN)
 def list_datasets(request: HttpRequest, filters: Query[DatasetFilters]):
     """Signed-in users. ``q`` searches names and URIs."""
-    datasets = Dataset.objects.select_related("created_by").order_by("name")
+    datasets = Dataset.objects.select_related("created_by", "team").order_by("name")
     if filters.q:
         datasets = datasets.filter(Q(name__icontains=filters.q) | Q(uri__icontains=filters.q))
     return paginate(
@@ -78,7 +83,7 @@ def get_dataset(
 ):
     """Signed-in users. ``versions`` lists (paginated) only versions of models you may view,
     and says nothing, not even how many, about the others."""
-    dataset = get_object_or_404(Dataset.objects.select_related("created_by"), pk=dataset_id)
+    dataset = get_object_or_404(Dataset.objects.select_related("created_by", "team"), pk=dataset_id)
     links = (
         VersionDataset.objects.filter(
             dataset=dataset, version__model__in=visible_models(request.user)
@@ -98,3 +103,36 @@ def get_dataset(
         ),
     )  # fmt: skip
     return _dataset_out(request, dataset) | {"versions": versions}
+
+
+def _team(request: HttpRequest, name: str | None, current: Group | None) -> Group | None:
+    """A team the caller belongs to (any team for superusers; the current one stays allowed)."""
+    if not name:
+        return None
+    if current is not None and current.name == name:
+        return current
+    teams = Group.objects.all() if request.user.is_superuser else request.user.groups.all()
+    team = teams.filter(name=name).first()
+    if team is None:
+        raise ValidationError({"team": [f"You are not a member of a team named {name!r}."]})
+    return team
+
+
+@router.patch("/{dataset_id}", response={200: DatasetOut, **ERRORS}, url_name="dataset")
+@requires(DATASET_OWNER)
+def update_dataset(
+    request: HttpRequest, payload: DatasetPatchIn, dataset_id: int = Path(..., ge=1, le=MAX_ID)
+):
+    """The dataset's owner: who registered it, members of its team, superusers (403 for
+    others). Only the fields given change. A URI or digest that versions beyond draft were
+    reviewed against cannot change (409); an empty one may be filled in."""
+    dataset = get_object_or_404(Dataset.objects.select_related("created_by", "team"), pk=dataset_id)
+    changes = payload.model_dump(exclude_unset=True)  # null is refused by the schema
+    if "team" in changes:
+        changes["team"] = _team(request, changes["team"], current=dataset.team)
+    fields = {
+        "uri": dataset.uri, "digest": dataset.digest, "description": dataset.description,
+        "team": dataset.team,
+    } | changes  # fmt: skip
+    updated = services.dataset_update(actor=request.user, dataset=dataset, **fields)
+    return _dataset_out(request, updated)

@@ -235,6 +235,13 @@ class DatasetCreateIn(In):
     description: Text(100_000) = ""
 
 
+class DatasetPatchIn(In):
+    uri: Text(1000) = None
+    digest: Text(200) = None
+    description: Text(100_000) = None
+    team: Text(150) | None = Field(None, description="A team you belong to; null removes it.")
+
+
 class GrantIn(In):
     roles: list[RoleName] = Field(min_length=1, max_length=5)
 
@@ -501,6 +508,7 @@ class DatasetOut(BaseModel):
     row_count: int | None
     description: str
     created_by: str
+    team: str | None = Field(description="The team that may correct it with its creator.")
     created_at: datetime
     url: str
 

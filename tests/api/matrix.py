@@ -4,7 +4,7 @@ The JSON API answers anonymous callers with 401 (the matrix counts it as "login"
 HTTP methods share one URL name, so a name maps to a list of rows, one per method."""
 
 from models_app.access import Role
-from tests.matrix_rules import LOGIN, R, v
+from tests.matrix_rules import DATASET_OWNER, LOGIN, R, v
 
 
 def _with_champion(w) -> str:
@@ -90,6 +90,15 @@ ROUTES: dict = {
         R(LOGIN),
         R(LOGIN, "post", json=True, data={"name": "from-the-api"}),
     ],
-    "api:dataset": R(LOGIN, args=lambda w, u: [w.version.dataset_links.first().dataset_id]),
+    "api:dataset": [
+        R(LOGIN, args=lambda w, u: [w.version.dataset_links.first().dataset_id]),
+        R(
+            DATASET_OWNER,
+            "patch",
+            args=lambda w, u: [w.version.dataset_links.first().dataset_id],
+            json=True,
+            data={"description": "Claims."},
+        ),
+    ],
     "api:audit": R(LOGIN),
 }

@@ -6,8 +6,9 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from models_app import services
 from models_app.access import Role, roles_for
-from models_app.models import Dataset
+from models_app.models import Dataset, ModelVersion
 from tests import factories
 from tests.api.conftest import error_of, send
 
@@ -92,6 +93,63 @@ def test_a_dataset_lists_only_versions_you_may_view(api_client, owner, outsider)
     ]
     assert body["versions"]["count"] == 1
     assert api_client(outsider).get("/api/v1/datasets/999999").status_code == 404
+
+
+def test_a_version_naming_a_known_dataset_with_another_uri_is_refused(
+    api_client, editor, outsider, model
+):
+    """Issue 15, finding 7: the name does not link to someone else's record."""
+    services.dataset_create(actor=outsider, name="claims", uri="s3://evil/claims")
+    response = send(api_client(editor), "post", "/api/v1/models/fraud/versions",
+                    {"datasets": [{"name": "claims", "uri": "s3://real/claims"}]})  # fmt: skip
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["field"] == "datasets[0].uri"
+    assert "Dataset 'claims' is registered with URI 's3://evil/claims'" in error["message"]
+    assert not model.versions.exists()
+
+
+def test_the_owner_patches_a_dataset(api_client, owner):
+    team = factories.team("data", owner)
+    dataset = services.dataset_create(actor=owner, name="claims", uri="s3://typo")
+    response = send(api_client(owner), "patch", f"/api/v1/datasets/{dataset.pk}",
+                    {"uri": "s3://data/claims", "team": "data"})  # fmt: skip
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["uri"], body["team"], body["description"]) == ("s3://data/claims", "data", "")
+    dataset.refresh_from_db()
+    assert (dataset.uri, dataset.team) == ("s3://data/claims", team)
+    event = AuditEvent.objects.get(action="dataset.updated")
+    assert event.after == {"uri": "s3://data/claims", "team": "data"}
+
+
+def test_others_may_not_patch_a_dataset(api_client, owner, viewer):
+    dataset = services.dataset_create(actor=owner, name="claims", uri="s3://data/claims")
+    response = send(api_client(viewer), "patch", f"/api/v1/datasets/{dataset.pk}",
+                    {"uri": "s3://evil"})  # fmt: skip
+    assert response.status_code == 403
+    assert "Only the owner of dataset claims (owner)" in error_of(response)["message"]
+    dataset.refresh_from_db()
+    assert dataset.uri == "s3://data/claims"
+    assert not AuditEvent.objects.filter(action="dataset.updated").exists()
+
+
+def test_patching_reviewed_data_is_a_conflict_and_bad_input_a_400(api_client, owner, model):
+    dataset = services.dataset_create(actor=owner, name="claims", uri="s3://data/claims")
+    version = factories.version(model, owner, datasets=[{"name": "claims"}])
+    ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.APPROVED)
+    c = api_client(owner)
+    url = f"/api/v1/datasets/{dataset.pk}"
+    conflict = send(c, "patch", url, {"uri": "s3://other"})
+    assert conflict.status_code == 409
+    assert "were reviewed against the recorded value" in error_of(conflict)["message"]
+    for body, field in (({"name": "renamed"}, "name"), ({"uri": None}, "uri"),
+                        ({"team": "strangers"}, "team")):  # fmt: skip
+        refused = send(c, "patch", url, body)
+        assert refused.status_code == 400, body
+        assert error_of(refused)["field"] == field
+    dataset.refresh_from_db()
+    assert (dataset.name, dataset.uri, dataset.team) == ("claims", "s3://data/claims", None)
 
 
 # ---------------------------------------------------------------------------------------------

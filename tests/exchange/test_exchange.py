@@ -372,6 +372,38 @@ def test_a_dataset_with_another_digest_here_is_a_conflict(registry, tmp_path, ow
     assert state() == before
 
 
+@pytest.mark.parametrize(
+    ("field", "here"), [("uri", "s3://evil/claims"), ("digest", "")]
+)  # fmt: skip
+def test_a_dataset_here_without_the_archives_uri_or_digest_is_a_conflict(
+    registry, tmp_path, owner, field, here
+):
+    """The archive's versions were reviewed against their datasets' values: they are not
+    linked to a record of the same name that says otherwise (issue 15, finding 7)."""
+    Dataset.objects.filter(name="claims-2025").update(uri="s3://data/claims")
+    archive = export(tmp_path, "fraud")
+    services.model_delete(actor=owner, model=RegisteredModel.objects.get(name="router"))
+    services.model_delete(actor=owner, model=registry)
+    ReservedName.objects.all().delete()  # their names released by an administrator
+    Dataset.objects.filter(name="claims-2025").update(**{field: here})
+    before = state()
+    label = {"uri": "URI", "digest": "digest"}[field]
+    with pytest.raises(
+        ExchangeError, match=f"Dataset 'claims-2025' is registered here with {label} "
+    ):
+        import_registry(str(archive))
+    assert state() == before
+
+
+def test_a_datasets_team_travels_with_it(registry, tmp_path, owner):
+    Dataset.objects.filter(name="claims-2025").update(team=factories.team("data", owner))
+    archive = export(tmp_path)
+    wipe_registry()
+    import_registry(str(archive))
+    assert Dataset.objects.get(name="claims-2025").team.name == "data"
+    assert Dataset.objects.get(name="claims-holdout").team is None
+
+
 def test_a_file_that_is_not_an_archive_is_refused(tmp_path):
     bogus = tmp_path / "x.tar"
     bogus.write_bytes(b"not a tar at all")

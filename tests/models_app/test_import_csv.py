@@ -130,6 +130,21 @@ def test_csv_reuses_a_dataset_registered_under_its_uri(sheet, owner):
     assert "churn-2023" in names and "s3://data/churn-2023.parquet" not in names
 
 
+def test_csv_refuses_a_dataset_name_squatted_with_another_uri(sheet, owner, outsider):
+    """Someone registered the sheet's URI as a dataset name, pointing elsewhere: rows naming
+    that URI must not link to their record (issue 15, finding 7)."""
+    services.dataset_create(actor=outsider, name="s3://data/holdout.parquet", uri="s3://evil/x")
+    with pytest.raises(CommandError) as failure:
+        run_csv(sheet, "--as", "owner")
+    message = str(failure.value)
+    assert message.startswith("Nothing imported; 1 error(s):")
+    assert (
+        "line 2: datasets[1].uri: Dataset 's3://data/holdout.parquet' is registered with URI "
+        "'s3://evil/x', not 's3://data/holdout.parquet'" in message
+    )
+    assert not RegisteredModel.objects.exists() and stored_keys() == []
+
+
 def test_csv_failure_midway_rolls_back_and_removes_stored_files(sheet, owner, monkeypatch):
     real = services.version_create
     calls = []

@@ -245,7 +245,9 @@ class Command(BaseCommand):
                 if len(d["name"]) > 200:
                     errors.append(f"{where}: dataset URI {d['uri'][:60]!r}… is too long.")
             try:
-                parse_metadata(row.metadata)
+                # Known datasets must come with their recorded URI: a row never links to
+                # another's record that holds the name.
+                services.datasets_resolve(parse_metadata(row.metadata).datasets, actor=who)
             except ValidationError as e:
                 errors.append(f"{where}: {_messages(e)}")
                 continue
