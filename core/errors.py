@@ -11,3 +11,11 @@ class UploadTooLarge(Exception):
 
 class Conflict(Exception):
     """A change that the object's current state does not allow: answered with 409."""
+
+
+class RateLimited(Exception):
+    """Too many requests of one kind in a window: answered with 429 and ``Retry-After``."""
+
+    def __init__(self, message: str, *, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(message)
