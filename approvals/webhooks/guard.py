@@ -136,7 +136,7 @@ def _getaddrinfo_within(host: str, port: int, timeout: float) -> list:
     thread.start()
     thread.join(max(timeout, 0))
     if not answer:
-        raise TimeoutError(f"resolving {host} took longer than {timeout:g} s")
+        raise TimeoutError(f"resolving {host} did not finish within the time left")
     if isinstance(answer[0], UnsafeTarget):
         raise answer[0]
     return answer[0]
