@@ -101,32 +101,53 @@ def _lease(size: int) -> timedelta:
     )
 
 
+CLAIM_ROUNDS = 5  # passes over rows that other workers are claiming at the same moment
+
+
+def _fair_share(due_by: datetime, passed_over: set[int], limit: int) -> list[int]:
+    """The oldest ``PER_WEBHOOK`` due deliveries of each subscription, then the oldest
+    ``limit`` of those (ids), leaving out rows another worker is claiming."""
+    ranked = (
+        WebhookDelivery.objects.due(due_by)
+        .exclude(pk__in=passed_over)
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("webhook_id")],
+                order_by=[F("next_attempt_at").asc(), F("pk").asc()],
+            )
+        )
+        .filter(rank__lte=settings.REGISTRY_WEBHOOK_PER_WEBHOOK)
+    )
+    return list(ranked.values_list("pk", flat=True)[:limit])
+
+
 def claim(limit: int, now: datetime, *, due_by: datetime | None = None) -> list[WebhookDelivery]:
     """Due deliveries (due by ``due_by``, default ``now``), at most ``PER_WEBHOOK`` of one
     subscription, taken out of other workers' reach for the length of a lease. Each returned
     row carries this claim's token; its ``next_attempt_at`` is the end of the lease."""
     due_by = due_by or now
     token = uuid.uuid4()
+    skip_locked = connection.features.has_select_for_update_skip_locked
     with transaction.atomic():
-        # Fair share: the oldest few of each subscription, then the oldest of those.
-        ranked = (
-            WebhookDelivery.objects.due(due_by)
-            .annotate(
-                rank=Window(
-                    RowNumber(),
-                    partition_by=[F("webhook_id")],
-                    order_by=[F("next_attempt_at").asc(), F("pk").asc()],
-                )
-            )
-            .filter(rank__lte=settings.REGISTRY_WEBHOOK_PER_WEBHOOK)
-        )
-        candidates = list(ranked.values_list("pk", flat=True)[:limit])
-        if not candidates:
+        # Row locks cannot be taken in the ranking query (no FOR UPDATE with window functions):
+        # rank, lock what is free, and rank again without what another worker holds.
+        pks: list[int] = []
+        passed_over: set[int] = set()
+        for _round in range(CLAIM_ROUNDS):
+            new = [pk for pk in _fair_share(due_by, passed_over, limit) if pk not in pks]
+            if not new:
+                break
+            free = WebhookDelivery.objects.due(due_by).filter(pk__in=new)
+            if skip_locked:
+                free = free.select_for_update(skip_locked=True, of=("self",))
+            got = list(free.values_list("pk", flat=True))
+            pks += got
+            passed_over |= set(new) - set(got)
+            if len(got) == len(new):
+                break
+        if not pks:
             return []
-        free = WebhookDelivery.objects.due(due_by).filter(pk__in=candidates)
-        if connection.features.has_select_for_update_skip_locked:
-            free = free.select_for_update(skip_locked=True, of=("self",))
-        pks = list(free.values_list("pk", flat=True))
         # Conditional on still being due: a row another worker took in between is not taken.
         WebhookDelivery.objects.filter(
             pk__in=pks, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=due_by

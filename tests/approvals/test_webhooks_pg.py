@@ -83,12 +83,12 @@ def test_two_workers_never_send_a_delivery_twice_when_a_batch_outlives_its_lease
     settings,
     monkeypatch,
 ):
-    # Shrunk: each attempt may take 1 s, the receiver takes 0.4 s, and a batch keeps its rows
-    # 4 s, far less than sending 20 deliveries one after the other takes.
-    settings.REGISTRY_WEBHOOK_TIMEOUT_SECONDS = 1
-    monkeypatch.setattr(worker, "_lease", lambda *args: timedelta(seconds=4))
-    for _ in range(60):
-        receiver.reply(200, b"ok", delay=0.4)
+    # Shrunk: each attempt may take 3 s, the receiver takes 0.3 s, and a batch keeps its rows
+    # 6 s, less than sending 30 deliveries one after the other takes (9 s).
+    settings.REGISTRY_WEBHOOK_TIMEOUT_SECONDS = 3
+    monkeypatch.setattr(worker, "_lease", lambda *args: timedelta(seconds=6))
+    for _ in range(90):
+        receiver.reply(200, b"ok", delay=0.3)
     hook = webhooks.webhook_create(actor=owner, model=model, url=receiver.url, events=["all"])[0]
     now = timezone.now()
     WebhookDelivery.objects.bulk_create(
@@ -100,15 +100,15 @@ def test_two_workers_never_send_a_delivery_twice_when_a_batch_outlives_its_lease
             created_at=now,
             next_attempt_at=now,
         )  # fmt: skip
-        for i in range(20)
+        for i in range(30)
     )
     pending = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
 
     def keep_working(i: int) -> int:
         time.sleep(0.3 * i)  # the second worker polls a little later
-        stop_at = time.monotonic() + 40
+        stop_at = time.monotonic() + 60
         while pending.exists() and time.monotonic() < stop_at:
-            webhooks.deliver_due(limit=20)
+            webhooks.deliver_due(limit=30)
             time.sleep(0.2)
         return pending.count()
 
@@ -117,5 +117,5 @@ def test_two_workers_never_send_a_delivery_twice_when_a_batch_outlives_its_lease
     sent = Counter(r.headers["X-Registry-Delivery"] for r in receiver.requests)
     twice = [delivery for delivery, n in sent.items() if n > 1]
     assert not twice, f"{len(twice)} deliveries were sent more than once"
-    assert len(sent) == 20
+    assert len(sent) == 30
     assert set(WebhookDelivery.objects.values_list("status", "attempts")) == {("delivered", 1)}
