@@ -120,6 +120,48 @@ def test_a_resolver_that_does_not_answer_costs_one_timeout(monkeypatch, settings
     )
 
 
+@pytest.fixture
+def trickler(settings):
+    """A receiver on 127.0.0.1 that answers one byte every 0.2 s: each read gets a byte
+    before any socket timeout, so only a deadline over the whole exchange stops it."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 100:
+                if stop.is_set():
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    settings.REGISTRY_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    stop.set()
+    server.close()
+    thread.join(timeout=5)
+
+
+def test_a_receiver_trickling_its_answer_is_cut_at_the_deadline(trickler, settings, model, owner):
+    settings.REGISTRY_WEBHOOK_TIMEOUT_SECONDS = 1
+    hook = webhooks.webhook_create(actor=owner, model=model, url=trickler, events=["all"])[0]
+    webhooks.webhook_send_test(actor=owner, webhook=hook)
+    started = time.monotonic()
+    webhooks.deliver_due()
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.8, f"a trickling receiver held the attempt for {elapsed:.1f} s"
+    assert WebhookDelivery.objects.get().last_error == (
+        "Timed out: the receiver took longer than 1 s"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Fair claiming
 
