@@ -306,6 +306,9 @@ class WebhookDelivery(models.Model):
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField()
+    # Set by the worker's claim, cleared with the outcome: an outcome is written only while the
+    # row still carries the token of the batch that sent it.
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
 
     objects = WebhookDeliveryQuerySet.as_manager()
 

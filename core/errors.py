@@ -21,3 +21,11 @@ class QuotaExceeded(Exception):
         self.exhausted = exhausted
         self.status = 507 if exhausted else 413
         super().__init__(message)
+
+
+class RateLimited(Exception):
+    """Too many requests of one kind in a window: answered with 429 and ``Retry-After``."""
+
+    def __init__(self, message: str, *, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(message)

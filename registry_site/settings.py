@@ -406,4 +406,12 @@ REGISTRY_WEBHOOK_MAX_RESPONSE_BYTES = env_int(
     "REGISTRY_WEBHOOK_MAX_RESPONSE_BYTES", 64 * 1024, minimum=1024
 )
 REGISTRY_WEBHOOK_POLL_SECONDS = env_int("REGISTRY_WEBHOOK_POLL_SECONDS", 5, minimum=1)
+# The worker sends a batch with this many threads, at most PER_HOST at once to one host, and
+# takes at most PER_WEBHOOK deliveries of one subscription per batch (so one backlog cannot
+# starve the others).
+REGISTRY_WEBHOOK_CONCURRENCY = env_int("REGISTRY_WEBHOOK_CONCURRENCY", 8, minimum=1)
+REGISTRY_WEBHOOK_PER_HOST = env_int("REGISTRY_WEBHOOK_PER_HOST", 2, minimum=1)
+REGISTRY_WEBHOOK_PER_WEBHOOK = env_int("REGISTRY_WEBHOOK_PER_WEBHOOK", 10, minimum=1)
+# Test pings and redeliveries a subscription may be sent per minute (answered 429 beyond).
+REGISTRY_WEBHOOK_MANUAL_PER_MINUTE = env_int("REGISTRY_WEBHOOK_MANUAL_PER_MINUTE", 5, minimum=1)
 # --- end of webhooks -------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from approvals import webhooks
 from approvals.models import Webhook, WebhookDelivery
+from core.errors import RateLimited
 from core.rules import SUPERUSER, access
 from models_app.access import Role, model_route
 from models_app.models import RegisteredModel
@@ -261,9 +262,20 @@ def global_webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return _delete(request, None, pk)
 
 
+def _too_many(request: HttpRequest, hook: Webhook, refusal: RateLimited) -> HttpResponse:
+    """429: the subscription's page again, with the reason (nothing was queued)."""
+    messages.error(request, str(refusal))
+    response = _detail_page(request, hook, status=429)
+    response["Retry-After"] = str(refusal.retry_after)
+    return response
+
+
 def _test(request: HttpRequest, model: RegisteredModel | None, pk: int) -> HttpResponse:
     hook = get_webhook_for_user(model, pk)
-    webhooks.webhook_send_test(actor=request.user, webhook=hook)
+    try:
+        webhooks.webhook_send_test(actor=request.user, webhook=hook)
+    except RateLimited as e:
+        return _too_many(request, hook, e)
     note = "" if hook.active else " It waits until the webhook is active again."
     messages.success(request, f"A ping is queued; the delivery worker sends it shortly.{note}")
     return redirect(_url("webhook_detail", hook.model, hook.pk))
@@ -290,7 +302,10 @@ def _redeliver(
     if original is None:
         raise Http404("No such delivery.")
     original.webhook = hook
-    webhooks.delivery_redeliver(actor=request.user, delivery=original)
+    try:
+        webhooks.delivery_redeliver(actor=request.user, delivery=original)
+    except RateLimited as e:
+        return _too_many(request, hook, e)
     messages.success(request, f"A copy of the {original.event} delivery is queued.")
     return redirect(_url("webhook_detail", hook.model, hook.pk))
 

@@ -19,8 +19,9 @@ from approvals.webhooks.services import (
     webhook_update,
 )
 from approvals.webhooks.worker import deliver_due
+from core.errors import RateLimited
 
 __all__ = [
-    "EVENTS", "deliver_due", "delivery_redeliver", "enqueue_for_event", "webhook_create",
-    "webhook_delete", "webhook_send_test", "webhook_update",
+    "EVENTS", "RateLimited", "deliver_due", "delivery_redeliver", "enqueue_for_event",
+    "webhook_create", "webhook_delete", "webhook_send_test", "webhook_update",
 ]  # fmt: skip

@@ -5,7 +5,8 @@ The target host is resolved once per attempt; every address it resolves to must 
 reserved, unspecified, IPv6 site-local ``fec0::/10`` or otherwise non-global), unless the
 host, the address or a network containing it is listed in ``REGISTRY_WEBHOOK_ALLOWED_HOSTS``.
 The sender then connects to an address that was checked, never resolving the name a second
-time (no DNS rebinding window).
+time (no DNS rebinding window). Resolving counts against the attempt's deadline: a resolver
+that does not answer costs one timeout, like a receiver that does not answer.
 
 A refusal names the kind of address only when the user typed the address: for a host name it
 says "not a public address" and never the answer, which would map the internal network for
@@ -14,6 +15,8 @@ anyone who may create a webhook (the message reaches forms, the API and the deli
 
 import ipaddress
 import socket
+import threading
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -111,12 +114,41 @@ def _is_literal(host: str) -> bool:
     return True
 
 
-def resolve(host: str, port: int) -> tuple[str, ...]:
-    """Every address of the host, once (no second lookup later)."""
+def _getaddrinfo(host: str, port: int) -> list:
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as e:
         raise UnsafeTarget(f"{host} does not resolve ({e}).") from None
+
+
+def _getaddrinfo_within(host: str, port: int, timeout: float) -> list:
+    """getaddrinfo has no timeout of its own: ask in a helper thread and stop waiting for it
+    at the deadline (the thread ends when the resolver gives up; nobody uses its answer)."""
+    answer: list = []
+
+    def ask() -> None:
+        try:
+            answer.append(_getaddrinfo(host, port))
+        except UnsafeTarget as e:
+            answer.append(e)
+
+    thread = threading.Thread(target=ask, name="webhook-resolve", daemon=True)
+    thread.start()
+    thread.join(max(timeout, 0))
+    if not answer:
+        raise TimeoutError(f"resolving {host} did not finish within the time left")
+    if isinstance(answer[0], UnsafeTarget):
+        raise answer[0]
+    return answer[0]
+
+
+def resolve(host: str, port: int, *, timeout: float | None = None) -> tuple[str, ...]:
+    """Every address of the host, once (no second lookup later). With ``timeout``, raise
+    TimeoutError when the resolver has not answered in time."""
+    if timeout is None:
+        infos = _getaddrinfo(host, port)
+    else:
+        infos = _getaddrinfo_within(host, port, timeout)
     addresses: list[str] = []
     for _family, _type, _proto, _name, sockaddr in infos:
         if sockaddr[0] not in addresses:
@@ -126,13 +158,15 @@ def resolve(host: str, port: int) -> tuple[str, ...]:
     return tuple(addresses)
 
 
-def check(url: str) -> Target:
-    """Resolve the URL's host once and check every address; raise UnsafeTarget when refused."""
+def check(url: str, *, deadline: float | None = None) -> Target:
+    """Resolve the URL's host once and check every address; raise UnsafeTarget when refused.
+    ``deadline`` (``time.monotonic()``): raise TimeoutError when resolving is not done by then."""
     try:
         scheme, host, port, path = parse_url(url)
     except ValidationError as e:
         raise UnsafeTarget(e.messages[0]) from None
-    addresses = resolve(host, port)
+    timeout = None if deadline is None else deadline - time.monotonic()
+    addresses = resolve(host, port, timeout=timeout)
     names, networks = _allowed_entries()
     if host.lower().rstrip(".") in names:
         return Target(scheme, host, port, path, addresses)

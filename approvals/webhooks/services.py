@@ -1,25 +1,34 @@
 """Writes on subscriptions and deliveries: each one transaction with its audit event.
 
 Who may call them is checked here too (manage role on the model; staff for global
-subscriptions), because views are not the only callers.
+subscriptions), because views are not the only callers. Test pings and redeliveries are
+limited per subscription (``REGISTRY_WEBHOOK_MANUAL_PER_MINUTE``), counted from the deliveries
+themselves: a refusal (``RateLimited``, 429) writes nothing.
 """
 
+import math
 import secrets
+import time
 import uuid
+from datetime import timedelta
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from approvals.models import Webhook, WebhookDelivery
 from approvals.webhooks import guard
 from approvals.webhooks.events import EVENTS, PING, ping_payload
 from audit import chain
+from core.errors import RateLimited
 from models_app.access import Role, require
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 MIN_SECRET_LENGTH = 16
+MANUAL_WINDOW = timedelta(minutes=1)
 
 
 def _require(actor, model) -> None:
@@ -41,10 +50,15 @@ def _clean_url(url: str) -> str:
         guard.parse_url(url)
     except ValidationError as e:
         raise ValidationError({"url": e.messages}) from None
+    deadline = time.monotonic() + settings.REGISTRY_WEBHOOK_TIMEOUT_SECONDS
     try:
-        guard.check(url)
+        guard.check(url, deadline=deadline)
     except guard.UnsafeTarget as e:
         raise ValidationError({"url": [str(e)]}) from None
+    except TimeoutError:
+        raise ValidationError(
+            {"url": ["The host name did not resolve in time; check it, or try again later."]}
+        ) from None
     return url
 
 
@@ -166,11 +180,33 @@ def webhook_delete(*, actor, webhook: Webhook) -> None:
         locked.delete()
 
 
+def _within_manual_limit(webhook: Webhook, now) -> None:
+    """Lock the subscription and refuse a test ping or redelivery beyond the per-minute limit
+    (concurrent requests for one subscription wait for each other's count)."""
+    list(Webhook.objects.select_for_update().filter(pk=webhook.pk).values_list("pk", flat=True))
+    limit = settings.REGISTRY_WEBHOOK_MANUAL_PER_MINUTE
+    recent = WebhookDelivery.objects.filter(
+        Q(event=PING) | Q(redelivery_of__isnull=False),
+        webhook=webhook,
+        created_at__gt=now - MANUAL_WINDOW,
+    ).aggregate(count=Count("pk"), oldest=Min("created_at"))
+    if recent["count"] < limit:
+        return
+    wait = max(1, math.ceil((recent["oldest"] + MANUAL_WINDOW - now).total_seconds()))
+    raise RateLimited(
+        f"This webhook was sent {limit} test pings or redeliveries in the last minute, the "
+        f"most allowed; try again in {wait} s. Nothing was queued.",
+        retry_after=wait,
+    )
+
+
 def webhook_send_test(*, actor, webhook: Webhook) -> WebhookDelivery:
-    """Queue a ``ping`` for this subscription alone (whatever events it subscribes to)."""
+    """Queue a ``ping`` for this subscription alone (whatever events it subscribes to).
+    Raises RateLimited beyond ``REGISTRY_WEBHOOK_MANUAL_PER_MINUTE``."""
     _require(actor, webhook.model)
     now = timezone.now()
     with transaction.atomic():
+        _within_manual_limit(webhook, now)
         delivery = WebhookDelivery.objects.create(
             uuid=uuid.uuid4(), webhook=webhook, event=PING, payload=ping_payload(webhook, actor),
             created_at=now, next_attempt_at=now,
@@ -184,10 +220,12 @@ def webhook_send_test(*, actor, webhook: Webhook) -> WebhookDelivery:
 
 def delivery_redeliver(*, actor, delivery: WebhookDelivery) -> WebhookDelivery:
     """Queue a copy of a delivery: same payload (receivers may de-duplicate on its ``id``),
-    new delivery id, a fresh set of attempts."""
+    new delivery id, a fresh set of attempts. Raises RateLimited beyond
+    ``REGISTRY_WEBHOOK_MANUAL_PER_MINUTE`` (test pings and redeliveries of one subscription)."""
     _require(actor, delivery.webhook.model)
     now = timezone.now()
     with transaction.atomic():
+        _within_manual_limit(delivery.webhook, now)
         copy = WebhookDelivery.objects.create(
             uuid=uuid.uuid4(), webhook=delivery.webhook, event=delivery.event,
             payload=delivery.payload, audit_seq=delivery.audit_seq, redelivery_of=delivery,

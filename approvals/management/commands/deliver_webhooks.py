@@ -10,9 +10,11 @@ from approvals.webhooks import deliver_due
 
 class Command(BaseCommand):
     help = (
-        "Send due webhook deliveries: only committed ones, signed, to public addresses, retried "
-        "with exponential backoff until REGISTRY_WEBHOOK_MAX_ATTEMPTS. Runs until stopped "
-        "(SIGTERM/SIGINT finish the current delivery first); --once sends what is due and exits."
+        "Send due webhook deliveries: only committed ones, signed, to public addresses, each "
+        "attempt within REGISTRY_WEBHOOK_TIMEOUT_SECONDS, several at once "
+        "(REGISTRY_WEBHOOK_CONCURRENCY, REGISTRY_WEBHOOK_PER_HOST), retried with exponential "
+        "backoff until REGISTRY_WEBHOOK_MAX_ATTEMPTS. Runs until stopped (SIGTERM/SIGINT finish "
+        "the current batch first); --once sends what is due and exits."
     )
 
     def add_arguments(self, parser):
