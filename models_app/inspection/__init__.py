@@ -130,7 +130,7 @@ def inspect_stream(f, size: int, path: str, *, seconds: float = MAX_SECONDS) -> 
             reader(f, window, path, result)
     except LimitReached as e:
         result.add(WARNING, f"Not fully inspected: {e}.")
-        if kind in CODE_FORMATS:
+        if kind in CODE_FORMATS or kind == "unknown":
             result.not_verified(str(e))
     except Malformed as e:
         if kind in CODE_FORMATS:

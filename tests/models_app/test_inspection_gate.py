@@ -8,7 +8,9 @@ scikit-learn write them pass.
 """
 
 import collections
+import gzip
 import io
+import os
 import pickle
 import sys
 import types
@@ -16,6 +18,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from django.urls import reverse
 
 from approvals import gates
 from approvals import services as reviews
@@ -23,7 +26,7 @@ from approvals.services import GateFailure
 from models_app import inspection
 from models_app.inspection import inspect_file
 from tests import factories
-from tests.models_app.test_inspection import levels, torch_zip, zip_bytes
+from tests.models_app.test_inspection import keras_file, levels, torch_zip, zip_bytes
 from tests.models_app.test_register import use_local_storage
 
 # The five callables of the report: each runs a command or a program when called.
@@ -242,8 +245,6 @@ def test_a_pickle_without_a_protocol_header_is_found_by_content(tmp_path):
 
 
 def test_a_compressed_pickle_is_found_by_content(tmp_path):
-    import gzip
-
     result = inspect_bytes(tmp_path, "model", gzip.compress(protocol0_call("os", "system")))
     assert result.dangerous and result.summary["compression"] == "gzip"
 
@@ -283,8 +284,6 @@ def test_a_pickle_entry_of_any_name_in_a_zip_is_scanned(tmp_path):
 
 
 def test_a_pickle_inside_a_keras_archive_or_any_zip_is_scanned(tmp_path):
-    from tests.models_app.test_inspection import keras_file
-
     keras = keras_file(**{"assets/tokenizer.pkl": protocol0_call("os", "system")})
     assert inspect_bytes(tmp_path, "model.keras", keras).dangerous
     archive = zip_bytes({"model/model.joblib": protocol0_call("os", "system")})
@@ -348,8 +347,6 @@ def test_a_file_whose_time_ran_out_is_not_verified(tmp_path):
 
 class RunsACommand:
     def __reduce__(self):
-        import os
-
         return (os.system, ("touch /tmp/owned",))
 
 
@@ -539,3 +536,13 @@ def test_approving_a_version_whose_file_is_not_verified_needs_the_override(
     reviews.review_approve(actor=owner, version=version, override_reason="Sandboxed loader.")
     version.refresh_from_db()
     assert version.status == "approved"
+
+
+def test_the_model_card_says_which_files_fail_the_gate(local_storage, model, owner, client_for):
+    version = draft(model, owner, {"model.pkl": protocol4_call("acme", "run")})
+    url = reverse("models_app:card_markdown", args=[model.slug, version.number])
+    text = client_for(owner).get(url).content.decode()
+    assert (
+        "FAILS THE FILE GATE: imports acme.run, which is not on the allowlist of model formats."
+        in text
+    )
