@@ -162,8 +162,9 @@ def scan(
 
 def looks_like_pickle(data: bytes, deadline: Deadline) -> bool:
     """Whether the first bytes of a file without a pickle protocol header (protocols 0 and 1)
-    are pickle instructions: they reach STOP, or fill the whole sample, or call something,
-    each opcode valid on the unpickler's stack. Text and raw numbers fail within a few bytes."""
+    are pickle instructions: they reach STOP, or fill the whole sample, or call something they
+    imported, each opcode valid on the unpickler's stack. Text and raw numbers fail within a
+    few bytes."""
     if not data or data[0] not in OPCODE_BYTES:
         return False
     reader = BoundedReader(io.BytesIO(data), len(data), deadline)
@@ -171,7 +172,8 @@ def looks_like_pickle(data: bytes, deadline: Deadline) -> bool:
     try:
         _scan_one(reader, sample, deadline, joblib=False, strict=True)
     except (ValueError, EOFError, UnicodeDecodeError, OverflowError, IndexError, KeyError):
-        return sample.calls > 0 or (
+        # A call of something imported ran before the error: pickle.load would run it too.
+        return (sample.calls > 0 and bool(sample.imports)) or (
             reader.tell() >= len(data) and len(data) >= SNIFF_BYTES and sample.opcodes > 2
         )
     return True
@@ -203,8 +205,8 @@ def _scan_one(
         result.opcodes += 1
         if result.opcodes % 4096 == 0:
             deadline.check()
-            if len(stack) > MAX_STACK:
-                raise LimitReached(f"the pickle stack grew past {MAX_STACK:,} items")
+            if len(stack) > MAX_STACK or len(memo) > MAX_STACK:
+                raise LimitReached(f"the pickle stack or memo grew past {MAX_STACK:,} items")
         name = op.name
         if name in ("PROTO", "FRAME"):
             continue
