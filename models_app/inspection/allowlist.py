@@ -54,6 +54,21 @@ ALLOWED = {
     ("torch", "contiguous_format"), ("torch", "channels_last"), ("torch", "preserve_format"),
     ("torch", "per_tensor_affine"), ("torch", "per_channel_affine"),
     ("torch.storage", "UntypedStorage"), ("torch.storage", "TypedStorage"),
+    # TorchScript archives (torch.jit.save): list builders of its own unpickler.
+    ("torch.jit._pickle", "build_intlist"), ("torch.jit._pickle", "build_doublelist"),
+    ("torch.jit._pickle", "build_boollist"), ("torch.jit._pickle", "build_tensorlist"),
+    ("torch.jit._pickle", "build_tensor_from_id"), ("torch.jit._pickle", "restore_type_tag"),
+    # scikit-learn helpers that only build objects: a dict with attribute access, and the
+    # neighbour trees' constructor (``obj.__new__(obj)``).
+    ("sklearn.utils._bunch", "Bunch"),
+    ("sklearn.neighbors._binary_tree", "newObj"), ("sklearn.neighbors._kd_tree", "newObj"),
+    ("sklearn.neighbors._ball_tree", "newObj"),
+    # scipy sparse matrices and arrays (what sparse-fitted estimators hold).
+    ("scipy.sparse._csr", "csr_matrix"), ("scipy.sparse._csc", "csc_matrix"),
+    ("scipy.sparse._coo", "coo_matrix"), ("scipy.sparse._csr", "csr_array"),
+    ("scipy.sparse._csc", "csc_array"), ("scipy.sparse._coo", "coo_array"),
+    ("scipy.sparse.csr", "csr_matrix"), ("scipy.sparse.csc", "csc_matrix"),
+    ("scipy.sparse.coo", "coo_matrix"),
     # XGBoost and LightGBM models (their state is the library's own model text or bytes).
     ("xgboost.core", "Booster"), ("xgboost.sklearn", "XGBModel"),
     ("xgboost.sklearn", "XGBClassifier"), ("xgboost.sklearn", "XGBRegressor"),
@@ -92,9 +107,14 @@ CLASS_FAMILIES = (
     "sklearn.multiclass", "sklearn.multioutput", "sklearn.naive_bayes", "sklearn.neighbors",
     "sklearn.neural_network", "sklearn.pipeline", "sklearn.preprocessing",
     "sklearn.random_projection", "sklearn.semi_supervised", "sklearn.svm", "sklearn.tree",
-    "sklearn._loss",
+    "sklearn._loss", "sklearn.metrics._dist_metrics",
+    # TorchScript types: the TorchScript unpickler resolves them itself, and no Python module
+    # of that name exists for pickle.load to import.
+    "__torch__",
 )  # fmt: skip
-CLASS_NAME = re.compile(r"[A-Z][A-Za-z0-9_]*\Z")
+# A class name, or the constructor Cython writes for a class's pickling (it builds an instance
+# of the class it is given and sets its state).
+CLASS_NAME = re.compile(r"([A-Z][A-Za-z0-9_]*|__pyx_unpickle_[A-Za-z0-9_]+)\Z")
 
 # Whole modules (and their submodules) whose import is dangerous in a model file.
 DANGEROUS_MODULES = {

@@ -546,3 +546,23 @@ def test_the_model_card_says_which_files_fail_the_gate(local_storage, model, own
         "FAILS THE FILE GATE: imports acme.run, which is not on the allowlist of model formats."
         in text
     )
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "passes"),
+    [
+        ("sklearn.tree._tree", "Tree", True),
+        ("sklearn.ensemble._forest", "RandomForestClassifier", True),
+        ("sklearn.tree._tree", "__pyx_unpickle_Tree", True),
+        ("__torch__.model", "Net", True),
+        ("scipy.sparse._csr", "csr_matrix", True),
+        ("sklearn.linear_model", "enet_path", False),  # a function of an admitted family
+        ("sklearn.utils", "Parallel", False),  # a family that is not admitted
+        ("sklearn", "show_versions", False),
+        ("numpy", "load", False),
+        ("torch.storage", "_load_from_bytes", False),
+    ],
+)
+def test_the_allowlist_admits_classes_of_chosen_families_only(tmp_path, module, name, passes):
+    result = inspect_bytes(tmp_path, "model.pkl", protocol4_call(module, name))
+    assert (fails_gate(result) == []) is passes
