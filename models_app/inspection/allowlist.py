@@ -104,6 +104,7 @@ CLASS_FAMILIES = (
     "sklearn.feature_extraction", "sklearn.feature_selection", "sklearn.gaussian_process",
     "sklearn.impute", "sklearn.isotonic", "sklearn.kernel_approximation",
     "sklearn.kernel_ridge", "sklearn.linear_model", "sklearn.manifold", "sklearn.mixture",
+    "sklearn.model_selection", "sklearn.frozen",
     "sklearn.multiclass", "sklearn.multioutput", "sklearn.naive_bayes", "sklearn.neighbors",
     "sklearn.neural_network", "sklearn.pipeline", "sklearn.preprocessing",
     "sklearn.random_projection", "sklearn.semi_supervised", "sklearn.svm", "sklearn.tree",

@@ -553,6 +553,8 @@ def test_the_model_card_says_which_files_fail_the_gate(local_storage, model, own
     [
         ("sklearn.tree._tree", "Tree", True),
         ("sklearn.ensemble._forest", "RandomForestClassifier", True),
+        ("sklearn.model_selection._search", "GridSearchCV", True),
+        ("sklearn.model_selection._validation", "cross_validate", False),
         ("sklearn.tree._tree", "__pyx_unpickle_Tree", True),
         ("__torch__.model", "Net", True),
         ("scipy.sparse._csr", "csr_matrix", True),
