@@ -139,22 +139,26 @@ def _card_gate(version: ModelVersion) -> GateResult | None:
 
 
 def _dangerous_files_gate(version: ModelVersion) -> GateResult:
-    """No file imports dangerous code when loaded (from the inspection made on upload)."""
+    """Every file that can run code when loaded was checked to its end and imports only what
+    model formats legitimately contain (from the inspection made on upload). A file that could
+    not be verified fails like a dangerous one: this gate fails closed."""
     label = "No file runs dangerous code when loaded"
     artifacts = list(version.artifacts.all())
-    bad = [a for a in artifacts if a.dangerous]
+    bad = [(a, a.unsafe_reasons) for a in artifacts]
+    bad = [(a, reasons) for a, reasons in bad if reasons]
     if bad:
         detail = "; ".join(
-            f"{a.path}: {(a.danger_findings or ['dangerous'])[0]}" for a in bad[:3]
+            f"{a.path}: {'; '.join(reasons[:3])}"
+            + (f" (and {len(reasons) - 3} more)" if len(reasons) > 3 else "")
+            for a, reasons in bad[:3]
         ) + (f"; and {len(bad) - 3} more file(s)" if len(bad) > 3 else "")
         return GateResult("dangerous_files", label, False, detail)
     loads_code = sum(1 for a in artifacts if a.executes_code)
-    unchecked = sum(1 for a in artifacts if not a.format)
-    detail = f"{len(artifacts) - unchecked} file(s) inspected"
+    detail = f"{len(artifacts)} file(s) inspected"
     if loads_code:
-        detail += f"; {loads_code} execute code when loaded, with no dangerous imports found"
-    if unchecked:
-        detail += f"; {unchecked} registered before inspection (not checked)"
+        detail += (
+            f"; {loads_code} execute code when loaded, importing only globals on the allowlist"
+        )
     return GateResult("dangerous_files", label, True, detail + ".")
 
 

@@ -231,6 +231,8 @@ def card_markdown(doc: CardDocument, *, site_url: str = "") -> str:
         add("| --- | ---: | --- | --- | --- |")
         for a in doc.artifacts:
             note = "DANGEROUS: " + "; ".join(a.danger_findings) if a.dangerous else ""
+            if not note and a.unsafe_reasons:
+                note = "FAILS THE FILE GATE: " + "; ".join(a.unsafe_reasons[:3])
             if not note and a.executes_code:
                 note = "executes code when loaded"
             add(

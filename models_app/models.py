@@ -531,6 +531,24 @@ class Artifact(models.Model):
     def danger_findings(self) -> list[str]:
         return [f["message"] for f in self.findings or [] if f.get("level") == "danger"]
 
+    @property
+    def unsafe_reasons(self) -> list[str]:
+        """Why loading this file may run code nobody checked (empty when it was checked): a
+        dangerous import, an import off the allowlist, or a file that could not be verified.
+        See docs/inspection.md."""
+        summary = self.inspection or {}
+        reasons = self.danger_findings if self.dangerous else []
+        if self.dangerous and not reasons:
+            reasons = ["dangerous"]
+        reasons += [str(r) for r in summary.get("fails_gate") or [] if str(r) not in reasons]
+        if reasons:
+            return reasons
+        if not self.format:
+            return ["Not verified: registered before files were inspected."]
+        if summary.get("executes_code") and not summary.get("allowlist_checked"):
+            return ["Not verified: inspected before imports were checked against the allowlist."]
+        return []
+
 
 # ---------------------------------------------------------------------------------------------
 # Model cards

@@ -54,10 +54,15 @@ _READERS: dict[str, Callable] = {
     "pytorch": pickles.inspect_pytorch,
     "pickle": pickles.inspect_pickle,
     "joblib": pickles.inspect_pickle,
+    "numpy": pickles.inspect_numpy,
+    "zip": pickles.inspect_zip,
     "tensorflow-savedmodel": lambda f, w, p, r: savedmodel.inspect(w, p, r),
     "gguf": lambda f, w, p, r: gguf.inspect(w, p, r),
     "mlflow-model": lambda f, w, p, r: mlmodel.inspect(w, p, r),
 }
+# Formats whose loaders can run code: a file of these that could not be checked to its end
+# is "not verified" and fails the approval gate.
+CODE_FORMATS = {"pickle", "joblib", "pytorch", "numpy", "keras", "zip"}
 
 
 def detect(path: str, head: bytes) -> str:
@@ -84,11 +89,25 @@ def detect(path: str, head: bytes) -> str:
         return "joblib"
     if lower.endswith((".pkl", ".pickle", ".dill", ".sav", ".cloudpickle")):
         return "pickle"
-    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
+    if lower.endswith((".npy", ".npz")) or head[:6] == b"\x93NUMPY":
+        return "numpy"
+    if head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5:
         return "pickle"
     if head[:8] == b"\x89HDF\r\n\x1a\n":
         return "hdf5"
+    if is_zip(head):
+        return "zip"
     return "unknown"
+
+
+def _by_content(f, window: Window, head: bytes) -> str:
+    """A file whose name and first bytes say nothing: a pickle of protocol 0 or 1, or one
+    compressed the way joblib compresses, is still a pickle (pickle.load, joblib.load and
+    torch.load ignore the name)."""
+    if pickles.compressed_pickle(f, head, window.deadline):
+        return "joblib"
+    sample = window.read(0, min(pickles.SNIFF_BYTES, window.size), "the first bytes")
+    return "pickle" if pickles.looks_like_pickle(sample, window.deadline) else "unknown"
 
 
 def inspect_stream(f, size: int, path: str, *, seconds: float = MAX_SECONDS) -> Inspection:
@@ -99,23 +118,31 @@ def inspect_stream(f, size: int, path: str, *, seconds: float = MAX_SECONDS) -> 
         head = window.read(0, min(16, size), "the first bytes")
     except (OSError, Malformed) as e:
         result = Inspection("unknown")
-        result.add(ERROR, f"Could not be read: {e}.")
+        result.not_verified(f"could not be read ({e})")
         return result
     kind = detect(path, head)
     result = Inspection(kind)
-    reader = _READERS.get(kind)
-    if reader is None:
-        return result
-    label = LABELS[kind]
     try:
-        reader(f, window, path, result)
+        if kind == "unknown":
+            kind = result.format = _by_content(f, window, head)
+        reader = _READERS.get(kind)
+        if reader is not None:
+            reader(f, window, path, result)
     except LimitReached as e:
         result.add(WARNING, f"Not fully inspected: {e}.")
+        if kind in CODE_FORMATS or kind == "unknown":
+            result.not_verified(str(e))
     except Malformed as e:
-        result.add(ERROR, f"Not a valid {label} file: {e}.")
+        if kind in CODE_FORMATS:
+            result.not_verified(f"not a valid {LABELS[kind]} file: {e}")
+        else:
+            result.add(ERROR, f"Not a valid {LABELS[kind]} file: {e}.")
     except Exception as e:  # noqa: BLE001 (a hostile file must never break an upload)
         log.warning("inspecting %s as %s failed", path, kind, exc_info=True)
-        result.add(ERROR, f"Could not be read as {label} ({type(e).__name__}).")
+        if kind in CODE_FORMATS or kind == "unknown":
+            result.not_verified(f"could not be read as {LABELS[kind]} ({type(e).__name__})")
+        else:
+            result.add(ERROR, f"Could not be read as {LABELS[kind]} ({type(e).__name__}).")
     return result
 
 
@@ -126,7 +153,7 @@ def inspect_file(local_path: str, path: str, *, seconds: float = MAX_SECONDS) ->
             return inspect_stream(f, os.fstat(f.fileno()).st_size, path, seconds=seconds)
     except OSError as e:
         result = Inspection("unknown")
-        result.add(ERROR, f"Could not be read ({e.strerror}).")
+        result.not_verified(f"could not be read ({e.strerror})")
         return result
 
 
@@ -146,7 +173,7 @@ def inspect_stored(key: str, path: str, size: int, *, seconds: float = MAX_SECON
     except Exception as e:  # noqa: BLE001 (storage errors become a finding)
         log.warning("reading %s for inspection failed", key, exc_info=True)
         result = Inspection("unknown")
-        result.add(ERROR, f"Could not be read from storage ({type(e).__name__}).")
+        result.not_verified(f"could not be read from storage ({type(e).__name__})")
         return result
 
 
@@ -181,16 +208,17 @@ class _RangeReader(io.RawIOBase):
 
 
 def inspect_all(
-    items: Iterable[tuple[str, Callable[[float], Inspection]]], *, seconds: float = VERSION_SECONDS
+    items: Iterable[tuple[str, Callable[[float], Inspection]]], *, seconds: float | None = None
 ) -> dict[str, Inspection]:
-    """Run each ``(path, inspect(seconds))`` under one time budget for the whole upload."""
-    deadline = Deadline(seconds)
+    """Run each ``(path, inspect(seconds))`` under one time budget for the whole upload
+    (``VERSION_SECONDS``); a file the budget does not reach is not verified."""
+    deadline = Deadline(VERSION_SECONDS if seconds is None else seconds)
     results = {}
     for path, run in items:
         left = deadline.end - time.monotonic()
         if left <= 0:
             skipped = Inspection("unknown")
-            skipped.add(WARNING, "Not inspected: the upload's inspection time ran out.")
+            skipped.not_verified("the upload's inspection time ran out before this file")
             results[path] = skipped
             continue
         results[path] = run(min(MAX_SECONDS, left))

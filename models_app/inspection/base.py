@@ -17,6 +17,7 @@ INFO = "info"  # a fact worth stating (e.g. "executes code when loaded")
 MAX_SECONDS = 5.0  # per file
 MAX_LIST = 100  # names, inputs, imports… kept in a summary
 MAX_FINDINGS = 50
+MAX_BLOCKING = 20  # reasons kept for the approval gate
 MAX_TEXT = 300  # characters of any string value copied into a summary
 
 
@@ -42,6 +43,18 @@ class Inspection:
             self.findings.append({"level": level, "message": message})
         elif len(self.findings) == MAX_FINDINGS:
             self.findings.append({"level": WARNING, "message": "More findings left out."})
+
+    def block(self, message: str) -> None:
+        """An error that fails the approval gate "No file runs dangerous code when loaded":
+        kept in the summary too, so that no cap on findings can drop it."""
+        self.add(ERROR, message)
+        reasons = self.summary.setdefault("fails_gate", [])
+        if len(reasons) < MAX_BLOCKING:
+            reasons.append(message)
+
+    def not_verified(self, reason: str) -> None:
+        """The file may run code when loaded and could not be checked to its end."""
+        self.block(f"Not verified: {reason}.")
 
     @property
     def failed(self) -> bool:
@@ -154,15 +167,36 @@ class BoundedReader:
     def tell(self) -> int:
         return self.pos
 
+    def skip(self, n: int) -> int:
+        """Pass over ``n`` bytes that are not pickle data (raw array bytes), outside the cap;
+        returns how many there were."""
+        done = 0
+        while done < n:
+            if self.deadline is not None:
+                self.deadline.check()
+            data = self.stream.read(min(n - done, 1024 * 1024))
+            if not data:
+                break
+            done += len(data)
+        self.pos += done
+        return done
+
     def peek_eof(self) -> bool:
-        """True when nothing is left to read (consumes nothing on seekable streams)."""
+        """True when nothing is left to read (consumes nothing on seekable streams). Data left
+        past the byte cap is not the end: it is the cap."""
         if self.left <= 0:
+            if self._stream_has_more():
+                self.asked_past_limit = True
+                raise LimitReached("more data than the scan reads")
             return True
+        return not self._stream_has_more()
+
+    def _stream_has_more(self) -> bool:
         if hasattr(self.stream, "peek"):
-            return not self.stream.peek(1)
+            return bool(self.stream.peek(1))
         if hasattr(self.stream, "seek") and hasattr(self.stream, "tell"):
             here = self.stream.tell()
             more = self.stream.read(1)
             self.stream.seek(here)
-            return not more
-        return False
+            return bool(more)
+        raise TypeError("the stream can neither peek nor seek")

@@ -11,6 +11,8 @@ LABELS = {
     "tensorflow-savedmodel": "TensorFlow SavedModel",
     "gguf": "GGUF",
     "mlflow-model": "MLflow MLmodel",
+    "numpy": "numpy",
+    "zip": "zip archive",
     "hdf5": "HDF5",
     "unknown": "unknown",
 }
@@ -58,7 +60,7 @@ def one_line(fmt: str, s: dict) -> str:
         shape = f" · input {_shape(s['input_shape'])}" if s.get("input_shape") else ""
         name = f"Keras {s.get('keras_version', '?')} {s.get('class_name', '')}"
         return f"{name} · {s['layers']} layers{shape}"
-    if fmt in ("pytorch", "pickle", "joblib") and "imports" in s:
+    if fmt in ("pytorch", "pickle", "joblib", "numpy", "zip") and "imports" in s:
         names = s["imports"]
         listed = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
         return f"imports {len(names)} global(s): {listed}" if names else "imports nothing"

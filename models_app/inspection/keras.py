@@ -7,7 +7,7 @@ from modules other than Keras import that module's code when loaded. Both are fi
 
 import json
 
-from models_app.inspection import zipsafe
+from models_app.inspection import pickles, zipsafe
 from models_app.inspection.base import (
     DANGER,
     WARNING,
@@ -65,6 +65,8 @@ def inspect(f, window: Window, path: str, result: Inspection) -> None:
         summary["input_shape"] = shape
     summary["weights"] = sorted(name for name in infos if name.startswith("model.weights"))[:5]
     _walk(config, result, window)
+    # Entries the Keras loader does not read, but whose pickles a custom loader could.
+    pickles.scan_archive(archive, result, window.deadline)
 
 
 def _layer_types(layers: list) -> dict:

@@ -183,3 +183,24 @@ def test_revoked_author_cannot_withdraw(api_client, editor, owner, reviewer, mod
     assert refused.status_code == 403
     assert ModelVersion.objects.get().status == "in_review"
     assert Review.objects.filter(version=version, discarded_at__isnull=True).count() == 1
+
+
+def test_approving_a_file_that_imports_off_the_allowlist_is_409_and_records_nothing(
+    api_client, editor, reviewer, model
+):
+    # A protocol-0 pickle under a PyTorch name: found by content, its import is not allowed.
+    payload = b"cacme.tools\nrun\n(S'touch /tmp/owned'\ntR."
+    version = factories.version(
+        model, editor, description="d", metrics=[{"name": "auc", "value": 0.9, "split": "test"}],
+        datasets=[{"name": "claims", "role": "train"}], files={"pytorch_model.bin": payload},
+    )  # fmt: skip
+    workflow.version_submit(actor=editor, version=version)
+    body = {"reason": "Looks right.", "content_digest": seen(version)}
+    response = send(api_client(reviewer), "post", V1 + "/approve", body)
+    assert response.status_code == 409
+    failed = {g["key"]: g for g in error_of(response)["gates"] if not g["passed"]}
+    assert failed["dangerous_files"]["detail"] == (
+        "pytorch_model.bin: imports acme.tools.run, which is not on the allowlist of model formats."
+    )
+    assert not Review.objects.exists()
+    assert ModelVersion.objects.get().status == "in_review"

@@ -2,6 +2,7 @@
 files as a version, promote it, and download ``models:/name@production``."""
 
 import hashlib
+import pickle
 from pathlib import Path
 
 import mlflow
@@ -23,7 +24,8 @@ BIG = 3 * 1024 * 1024 + 17  # past Django's 2.5 MB in-memory body limit: must be
 def model_folder(root: Path) -> dict[str, bytes]:
     files = {
         "MLmodel": b"flavors:\n  python_function: {}\n",
-        "model.pkl": bytes(range(256)) * (BIG // 256 + 1),
+        # A real pickle (a dict of bytes): the approval gate fails a pickle it cannot verify.
+        "model.pkl": pickle.dumps({"weights": bytes(range(256)) * (BIG // 256 + 1)}, protocol=4),
         "extra/notes.txt": "précis\n".encode(),
         "extra/archive.tar.gz": b"\x1f\x8b\x08\x00 not really gzip",
     }
