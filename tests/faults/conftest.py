@@ -5,8 +5,9 @@ FAULT_RUNS: repetitions of each fault (3 by default, as CI runs it; ``make fault
 In-process faults live here (tests/faults/test_*.py); faults that kill real processes, with
 their own PostgreSQL cluster and gunicorn, under tests/faults/live/.
 
-At the end of a run the terminal summary lists each fault with its runs and the violations
-the checker found (the figures in README's reliability section)."""
+At the end of a run the terminal summary lists each fault with the number of times the checker
+ran after it (after the fault, and after the retry where there is one) and the violations it
+found: the figures in README's reliability section."""
 
 import io
 import os
@@ -21,7 +22,7 @@ from registry_site import invariants
 FAULT_RUNS = int(os.environ.get("FAULT_RUNS", "3"))
 RUNS = range(FAULT_RUNS)
 
-_tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # fault -> [runs, violations]
+_tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # fault -> [checks, violations]
 
 
 def check(fault: str, *, sweep: bool = False, grace: timedelta = timedelta(0)) -> None:
@@ -41,8 +42,8 @@ def pytest_terminal_summary(terminalreporter):
         return
     terminalreporter.section("faults injected (checker run after each)")
     for fault in sorted(_tally, key=lambda f: (len(f.split()[0]), f)):
-        runs, violations = _tally[fault]
-        terminalreporter.write_line(f"{fault}: {runs} runs, {violations} violations")
+        checks, violations = _tally[fault]
+        terminalreporter.write_line(f"{fault}: {checks} checks, {violations} violations")
 
 
 @pytest.fixture
