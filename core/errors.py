@@ -29,3 +29,25 @@ class RateLimited(Exception):
     def __init__(self, message: str, *, retry_after: int):
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class StorageUnavailable(Exception):
+    """Artifact storage failed or did not answer (S3 error or timeout, disk error): answered
+    with 503. Nothing was recorded; the client may retry later."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(
+            message
+            or "Artifact storage is unavailable at the moment; nothing was changed. Try again "
+            "later."
+        )
+
+
+class StorageFull(StorageUnavailable):
+    """Artifact storage has no space left: answered with 507. Nothing was recorded."""
+
+    def __init__(self):
+        super().__init__(
+            "Artifact storage is full; nothing was stored or recorded. Try again once an "
+            "administrator has freed space."
+        )

@@ -70,6 +70,7 @@ def store_files(plan: Plan) -> list[str]:
             record = item.record
             key = storage.new_storage_key(0)  # server-made; the models have no ids yet
             keys.append(key)
+            item.stored_at = timezone.now()
             storage.store(
                 key,
                 storage.IncomingFile(
@@ -297,6 +298,7 @@ def _artifacts(plan: Plan, versions: dict) -> None:
                     storage_key=item.storage_key,
                     # Archives do not say who uploaded a file: its version's creator did.
                     uploaded_by_id=versions[item.version_key].created_by_id,
+                    stored_at=item.stored_at,
                     **{
                         k: item.record[k]
                         for k in (

@@ -8,19 +8,26 @@ S3 uploads go from the local file's path with bounded concurrency: s3transfer's 
 of a file object buffers up to ten 8 MiB parts in memory per upload.
 """
 
+import errno
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
+from django.db import DatabaseError, transaction
 
-from core.errors import UploadTooLarge
+from core.errors import StorageFull, StorageUnavailable, UploadTooLarge
+from models_app.models import PendingKey
+
+logger = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 
@@ -51,6 +58,7 @@ class StoredFile:
     sha256: str
     content_type: str = "application/octet-stream"
     uploaded_by_id: int | None = None  # whose quota it counts against (None: the adopter's)
+    stored_at: datetime | None = None
 
 
 def hash_file(local_path: str) -> tuple[int, str]:
@@ -106,7 +114,51 @@ def new_storage_key(model_id: int) -> str:
     return f"artifacts/{model_id}/{uuid.uuid4().hex}"
 
 
+def _db_usable() -> bool:
+    """False inside a transaction already doomed by an error (cleanup then skips the table)."""
+    connection = transaction.get_connection()
+    return not (connection.in_atomic_block and connection.needs_rollback)
+
+
 def store(key: str, incoming: IncomingFile) -> None:
+    """Write the file under ``key``, after recording the key as pending (committed at once when
+    no transaction is open, as in every service: the sweep then sees it); the caller records
+    the file in its own transaction and calls ``settle`` once that committed or rolled back.
+    The stored file is dated now, whatever the age of the local file it came from."""
+    with transaction.atomic():
+        PendingKey.objects.update_or_create(key=key, defaults={"kind": PendingKey.Kind.STORE})
+    try:
+        _write(key, incoming)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull from e
+        raise StorageUnavailable from e
+    except Exception as e:
+        if _is_storage_error(e):
+            raise StorageUnavailable from e
+        raise
+
+
+def _is_storage_error(e: Exception) -> bool:
+    """An S3 client error, an S3 transfer failure or a connection failure or timeout."""
+    try:
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        return False
+    return isinstance(e, (Boto3Error, BotoCoreError, ClientError, ConnectionError, TimeoutError))
+
+
+def settle(keys: list[str]) -> None:
+    """The transaction that recorded (or gave up) these stored keys has ended."""
+    if keys and _db_usable():
+        try:
+            PendingKey.objects.filter(key__in=keys, kind=PendingKey.Kind.STORE).delete()
+        except DatabaseError:  # the sweep removes stale keys after the grace period
+            logger.exception("could not settle %d pending key(s)", len(keys))
+
+
+def _write(key: str, incoming: IncomingFile) -> None:
     storage = default_storage
     if _is_s3(storage):
         from boto3.s3.transfer import TransferConfig
@@ -124,6 +176,7 @@ def store(key: str, incoming: IncomingFile) -> None:
         target = Path(storage.path(key))
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(incoming.local_path, target)
+        os.utime(target)  # a moved file keeps its time: date it when stored
         return
     with open(incoming.local_path, "rb") as f:
         saved = storage.save(key, File(f))
@@ -133,21 +186,49 @@ def store(key: str, incoming: IncomingFile) -> None:
 
 
 def delete_quietly(keys: list[str]) -> None:
+    """Delete stored files whose rows are gone (or were never committed). A failure is logged
+    and the key kept as a pending delete, which ``sweep_orphans`` retries."""
+    failed = []
     for key in keys:
         try:
             default_storage.delete(key)
-        except Exception:  # noqa: BLE001 (cleanup must go on; sweep_orphans catches the rest)
-            import logging
-
-            logging.getLogger(__name__).exception("could not delete %s", key)
+        except Exception:  # noqa: BLE001 (cleanup must go on; sweep_orphans retries)
+            logger.exception("could not delete %s", key)
+            failed.append(key)
+    if not keys or not _db_usable():
+        return
+    try:
+        with transaction.atomic():
+            PendingKey.objects.filter(key__in=keys).exclude(key__in=failed).delete()
+            for key in failed:
+                PendingKey.objects.update_or_create(
+                    key=key, defaults={"kind": PendingKey.Kind.DELETE}
+                )
+    except DatabaseError:  # the files look like orphans: the sweep takes them after the grace
+        logger.exception("could not record %d failed delete(s)", len(failed))
 
 
 def open_stored(key: str):
     """A stored file as a stream to read in chunks. On S3 this is the GET response body itself:
     django-storages' S3File would buffer the whole object in memory first."""
-    if _is_s3(default_storage):
-        return default_storage.bucket.Object(default_storage._normalize_name(key)).get()["Body"]
-    return default_storage.open(key, "rb")
+    try:
+        if _is_s3(default_storage):
+            obj = default_storage.bucket.Object(default_storage._normalize_name(key))
+            return obj.get()["Body"]
+        return default_storage.open(key, "rb")
+    except FileNotFoundError:
+        raise
+    except OSError as e:  # a disk error, an unmounted or unreadable volume
+        raise StorageUnavailable from e
+    except Exception as e:
+        if _is_storage_error(e) and not _is_missing(e):
+            raise StorageUnavailable from e
+        raise
+
+
+def _is_missing(e: Exception) -> bool:
+    response = getattr(e, "response", None) or {}
+    return response.get("Error", {}).get("Code") in ("NoSuchKey", "404")
 
 
 def stored_digest(key: str) -> tuple[int, str]:

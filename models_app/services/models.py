@@ -50,10 +50,8 @@ def _rename_links(model: RegisteredModel) -> None:
 
 
 def _name_taken(name: str) -> ValidationError:
-    return ValidationError(
-        {"name": [f"The name {name!r} is taken (or too close to an existing name)."]},
-        code="name_taken",
-    )
+    message = f"The name {name!r} is taken (or too close to an existing name)."
+    return ValidationError({"name": [ValidationError(message, code="name_taken")]})
 
 
 def _refuse_reserved(model: RegisteredModel, *, own_allowed: bool) -> None:

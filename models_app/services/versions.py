@@ -5,6 +5,7 @@ import dataclasses
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from audit import chain
 from core import sql
@@ -164,10 +165,11 @@ def version_create(
     metadata = dataclasses.replace(metadata, **filled)
     # Adopted files are counted already (where they were staged): only new bytes are checked.
     incoming = sum(f.size for f in files)
-    keys = []
+    stored_at = timezone.now()
+    keys: list[str] = []
     try:
         quotas.precheck(user=actor, model=model, incoming=incoming)  # before storing anything
-        keys = store_files(model, files)
+        keys = store_files(model, files)  # (removes what it stored if it fails)
         # No savepoint: every caller lets a failure roll back its whole transaction.
         with transaction.atomic(savepoint=False):
             quotas.check(user=actor, model=model, incoming=incoming)
@@ -205,11 +207,12 @@ def version_create(
                     content_type=f.content_type,
                     storage_key=key,
                     uploaded_by_id=getattr(f, "uploaded_by_id", None) or actor.pk,
+                    stored_at=when,
                     **inspected[f.path].as_artifact_fields(),
                 )
-                for f, key in [
-                    *zip(files, keys, strict=True),
-                    *((a, a.storage_key) for a in adopted),
+                for f, key, when in [
+                    *((f, key, stored_at) for f, key in zip(files, keys, strict=True)),
+                    *((a, a.storage_key, a.stored_at) for a in adopted),
                 ]
             )
             chain.record(
@@ -235,6 +238,7 @@ def version_create(
         storage.delete_quietly(keys)
         raise
     finally:
+        storage.settle(keys)
         for f in files:
             f.discard()
     version.model = model
@@ -296,10 +300,11 @@ def artifact_add(
         raise Conflict(f"Version {version.number} is not a draft: its files are frozen.")
     inspected = inspect_files(files, (), existing)
     incoming = sum(f.size for f in files)
-    keys = []
+    stored_at = timezone.now()
+    keys: list[str] = []
     try:
         quotas.precheck(user=actor, model=version.model, incoming=incoming)
-        keys = store_files(version.model, files)
+        keys = store_files(version.model, files)  # (removes what it stored if it fails)
         with transaction.atomic():
             quotas.check(user=actor, model=version.model, incoming=incoming)
             locked = _lock_draft(version)
@@ -312,6 +317,7 @@ def artifact_add(
                     content_type=f.content_type,
                     storage_key=key,
                     uploaded_by=actor,
+                    stored_at=stored_at,
                     **inspected[f.path].as_artifact_fields(),
                 )
                 for f, key in zip(files, keys, strict=True)
@@ -336,6 +342,7 @@ def artifact_add(
         storage.delete_quietly(keys)
         raise
     finally:
+        storage.settle(keys)
         for f in files:
             f.discard()
     return artifacts

@@ -26,7 +26,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from approvals.services import GateFailure
 from core import jsonbody
-from core.errors import Conflict, QuotaExceeded, UploadTooLarge
+from core.errors import Conflict, QuotaExceeded, StorageFull, StorageUnavailable, UploadTooLarge
 from core.rules import LOGIN
 from models_app.names import NameReserved
 
@@ -231,8 +231,18 @@ def _ninja_validation(request, exc: NinjaValidationError):
     )
 
 
+def _name_taken(exc: DjangoValidationError) -> bool:
+    errors = exc.error_dict.get("name", []) if hasattr(exc, "error_dict") else []
+    return any(getattr(e, "code", None) == "name_taken" for e in errors)
+
+
 @api.exception_handler(DjangoValidationError)
 def _django_validation(request, exc: DjangoValidationError):
+    if _name_taken(exc):
+        # Another model holds the name (or one too close): a conflict with the registry's
+        # state, the same answer whether it was created long ago or a moment ago by a client
+        # racing this one.
+        return error_response(409, "conflict", exc.message_dict["name"][0], field="name")
     if hasattr(exc, "error_dict"):
         details = [
             {"field": None if key == "__all__" else key, "message": message}
@@ -304,6 +314,16 @@ def _too_large(request, exc: UploadTooLarge):
 def _over_quota(request, exc: QuotaExceeded):
     code = "insufficient_storage" if exc.exhausted else "over_quota"
     return error_response(exc.status, code, str(exc))
+
+
+@api.exception_handler(StorageUnavailable)
+def _storage_unavailable(request, exc: StorageUnavailable):
+    log.warning("storage failed on %s %s: %r", request.method, request.path, exc.__cause__)
+    if isinstance(exc, StorageFull):
+        return error_response(507, "storage_full", str(exc))
+    response = error_response(503, "storage_unavailable", str(exc))
+    response["Retry-After"] = "30"
+    return response
 
 
 @api.exception_handler(RequestDataTooBig)

@@ -91,6 +91,7 @@ def staged_put(
         storage.delete_quietly([key])
         raise
     finally:
+        storage.settle([key])
         incoming.discard()
     return staged
 
@@ -156,6 +157,7 @@ def version_register(
                         sha256=row.sha256,
                         content_type=row.content_type,
                         uploaded_by_id=row.uploaded_by_id,
+                        stored_at=row.uploaded_at,
                     )
                 )
         try:  # the Conflict rolls the whole transaction back: no savepoint needed
