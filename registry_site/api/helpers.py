@@ -4,6 +4,8 @@ helpers, pagination and the error body."""
 from collections.abc import Callable, Iterable
 from functools import wraps
 
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 
@@ -115,3 +117,17 @@ def paginate(
 
 def api_url(request: HttpRequest, name: str, *args) -> str:
     return request.build_absolute_uri(reverse(f"api:{name}", args=args))
+
+
+def team_for(request: HttpRequest, name: str | None, current: Group | None = None) -> Group | None:
+    """A team the user belongs to (any team for superusers; the current one stays allowed),
+    as the dashboard's model form offers them."""
+    if not name:
+        return None
+    if current is not None and current.name == name:
+        return current
+    teams = Group.objects.all() if request.user.is_superuser else request.user.groups.all()
+    team = teams.filter(name=name).first()
+    if team is None:
+        raise ValidationError({"team": [f"You are not a member of a team named {name!r}."]})
+    return team

@@ -2,8 +2,6 @@
 versions is scoped to the models the caller may view. Their owners (who registered them,
 members of their team, superusers) may correct them."""
 
-from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
@@ -16,7 +14,7 @@ from models_app import services
 from models_app.access import visible_models
 from models_app.models import Dataset, VersionDataset
 
-from .helpers import MAX_ID, api_url, paginate, requires
+from .helpers import MAX_ID, api_url, paginate, requires, team_for
 from .idempotency import KeyHeader, idempotent
 from .schemas import (
     ERRORS,
@@ -105,19 +103,6 @@ def get_dataset(
     return _dataset_out(request, dataset) | {"versions": versions}
 
 
-def _team(request: HttpRequest, name: str | None, current: Group | None) -> Group | None:
-    """A team the caller belongs to (any team for superusers; the current one stays allowed)."""
-    if not name:
-        return None
-    if current is not None and current.name == name:
-        return current
-    teams = Group.objects.all() if request.user.is_superuser else request.user.groups.all()
-    team = teams.filter(name=name).first()
-    if team is None:
-        raise ValidationError({"team": [f"You are not a member of a team named {name!r}."]})
-    return team
-
-
 @router.patch("/{dataset_id}", response={200: DatasetOut, **ERRORS}, url_name="dataset")
 @requires(DATASET_OWNER)
 def update_dataset(
@@ -129,7 +114,7 @@ def update_dataset(
     dataset = get_object_or_404(Dataset.objects.select_related("created_by", "team"), pk=dataset_id)
     changes = payload.model_dump(exclude_unset=True)  # null is refused by the schema
     if "team" in changes:
-        changes["team"] = _team(request, changes["team"], current=dataset.team)
+        changes["team"] = team_for(request, changes["team"], current=dataset.team)
     fields = {
         "uri": dataset.uri, "digest": dataset.digest, "description": dataset.description,
         "team": dataset.team,

@@ -1,7 +1,5 @@
 """Registered models: list (with the dashboard's filters), create, read, update, delete."""
 
-from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from ninja import Query, Router
 from ninja.decorators import decorate_view
@@ -12,26 +10,12 @@ from models_app import selectors, services
 from models_app.access import Role
 
 from . import present
-from .helpers import model_for, paginate, requires
+from .helpers import model_for, paginate, requires, team_for
 from .idempotency import KeyHeader, idempotent
 from .schemas import ERRORS, ModelCreateIn, ModelDetailOut, ModelFilters, ModelPage, ModelPatchIn
 
 router = Router(tags=["models"])
 FILTERS = {"q", "team", "owner", "framework", "task", "tag", "status", "sort"}
-
-
-def _team(request: HttpRequest, name: str | None, current: Group | None = None) -> Group | None:
-    """A team the user belongs to (any team for superusers; the current one stays allowed),
-    as the dashboard's model form offers them."""
-    if not name:
-        return None
-    if current is not None and current.name == name:
-        return current
-    teams = Group.objects.all() if request.user.is_superuser else request.user.groups.all()
-    team = teams.filter(name=name).first()
-    if team is None:
-        raise ValidationError({"team": [f"You are not a member of a team named {name!r}."]})
-    return team
 
 
 @router.get("", response={200: ModelPage, **ERRORS}, url_name="models")
@@ -64,7 +48,7 @@ def create_model(
         description=payload.description,
         task=payload.task,
         visibility=payload.visibility,
-        team=_team(request, payload.team),
+        team=team_for(request, payload.team),
         tags=payload.tags,
         metric_directions=payload.metric_directions,
     )
@@ -86,7 +70,7 @@ def update_model(request: HttpRequest, name: str, payload: ModelPatchIn):
     model = model_for(request)
     changes = payload.model_dump(exclude_unset=True)  # null is refused by the schema
     if "team" in changes:
-        changes["team"] = _team(request, changes["team"], current=model.team)
+        changes["team"] = team_for(request, changes["team"], current=model.team)
     updated = services.model_update(actor=request.user, model=model, **changes)
     updated.user_roles = model.user_roles
     return present.model_detail(request, updated)

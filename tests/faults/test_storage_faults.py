@@ -18,6 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.db import OperationalError
 from django.test import Client
@@ -328,10 +329,10 @@ def test_f16_sweeper_finds_objects_already_gone(run, model, owner, fault_storage
 
     real_walk = sweep_orphans.walk
 
-    def walk(storage_, folder):
-        for key in real_walk(storage_, folder):
-            if key == gone:  # (walk recurses through this patch: unlink once)
-                Path(storage_.path(key)).unlink(missing_ok=True)
+    def walk(folder):
+        for key in real_walk(folder):
+            if key == gone:
+                Path(default_storage.path(key)).unlink(missing_ok=True)
             yield key
 
     monkeypatch.setattr(sweep_orphans, "walk", walk)

@@ -5,35 +5,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from models_app.models import Artifact, PendingKey
+from registry_site.invariants import batches, walk
 from registry_site.mlflow_compat.models import StagedArtifact
 from registry_site.mlflow_compat.services import staged_expire
 
 PREFIX = "artifacts"
 BATCH = 500
 STAGED_MAX_AGE = timedelta(days=1)  # files uploaded through the MLflow proxy, not registered
-
-
-def walk(storage, folder: str):
-    """Every file key under ``folder``, depth first (listdir works on local storage and S3)."""
-    try:
-        dirs, files = storage.listdir(folder)
-    except FileNotFoundError:
-        return
-    for name in sorted(files):
-        yield f"{folder}/{name}"
-    for name in sorted(dirs):
-        yield from walk(storage, f"{folder}/{name}")
-
-
-def batches(iterable, size: int):
-    batch = []
-    for item in iterable:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 class Command(BaseCommand):
@@ -67,7 +45,7 @@ class Command(BaseCommand):
             )
         retried = 0 if dry_run else self._retry_deletes(storage)
         seen = referenced = recent = removed = 0
-        for keys in batches(walk(storage, PREFIX), BATCH):
+        for keys in batches(walk(PREFIX), BATCH):
             seen += len(keys)
             known = _referenced(keys)
             pending = dict(PendingKey.objects.filter(key__in=keys).values_list("key", "created_at"))
