@@ -108,22 +108,7 @@ def precheck(
     ``check`` decides for good)."""
     if incoming == 0:
         return
-    if user_limit():
-        _refuse(
-            "Your",
-            user_usage(user.pk) - freed_user,
-            user_limit(),
-            incoming,
-            "REGISTRY_QUOTA_USER_BYTES",
-        )
-    if model_limit() and model is not None:
-        _refuse(
-            f"The model {model.name}'s",
-            model_usage(model.pk) - freed_model,
-            model_limit(),
-            incoming,
-            "REGISTRY_QUOTA_MODEL_BYTES",
-        )
+    _compare(user, model, incoming, freed_user, freed_model)
 
 
 def enabled() -> bool:
@@ -153,7 +138,12 @@ def check(
     if not (user_limit() or model_limit()) or incoming == 0:
         return
     lock(user=user, model=model)
-    if model_limit():
+    _compare(user, model, incoming, freed_user, freed_model)
+
+
+def _compare(user, model, incoming: int, freed_user: int, freed_model: int) -> None:
+    """Refuse ``incoming`` bytes if the model's quota, then the user's, leaves no room."""
+    if model_limit() and model is not None:
         _refuse(
             f"The model {model.name}'s",
             model_usage(model.pk) - freed_model,
