@@ -298,6 +298,10 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env_int("REGISTRY_MAX_FILES_PER_UPLOAD", 1000, mi
 REGISTRY_MAX_UPLOAD_BYTES = env_int("REGISTRY_MAX_UPLOAD_BYTES", 5 * 1024**3, minimum=1)
 # How long a worker keeps an MLflow read answer of an unchanged model (mlflow_compat/cache.py).
 REGISTRY_MLFLOW_CACHE_SECONDS = env_int("REGISTRY_MLFLOW_CACHE_SECONDS", 30)
+# The fault suite's kill points (core/faults.py): a test-only switch, refused in production.
+REGISTRY_FAULT_HOOKS = env_bool("REGISTRY_FAULT_HOOKS")
+if REGISTRY_FAULT_HOOKS and not DEV_MODE:
+    raise ImproperlyConfigured("REGISTRY_FAULT_HOOKS: only allowed together with REGISTRY_DEV=1")
 
 
 def _source_prefixes(name: str) -> list[str]:

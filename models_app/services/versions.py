@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from audit import chain
-from core import sql
+from core import faults, sql
 from core.errors import Conflict
 from models_app import storage
 from models_app.access import Role, require, visible_models
@@ -298,6 +298,7 @@ def artifact_add(
     inspected = inspect_files(files, (), existing)
     keys = store_files(version.model, files)
     try:
+        faults.point("files-stored")
         with transaction.atomic():
             locked = _lock_draft(version)
             artifacts = Artifact.objects.bulk_create(
@@ -324,6 +325,7 @@ def artifact_add(
                     **inspection_audit(inspected, filled),
                 },
             )
+            faults.point("files-recorded")
     except IntegrityError:
         storage.delete_quietly(keys)
         raise ValidationError({"files": ["A file with that path was added meanwhile."]}) from None
