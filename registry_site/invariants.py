@@ -1,0 +1,343 @@
+"""What must hold in a registry whatever failed while it ran (``manage.py check_invariants``).
+
+- every artifact row (of any version) and every staged MLflow upload names a stored object of
+  its recorded size and SHA-256;
+- no stored object under ``artifacts/`` without a row once the grace period has passed (an
+  upload in progress stores its files before the transaction that records them);
+- version numbers are unique per model and below the model's next number (never reused);
+- a protected alias names one version of its own model, an approved one;
+- every state change left its audit event: each version its ``version.created``, each version
+  in review, approved, rejected or archived the event that put it there, each alias the move
+  that points it at its version; and the audit chain verifies.
+
+Versions and aliases that came in with ``import_registry`` keep their history in the imported
+audit batch rather than in this registry's chain, so their events are not looked for here
+(``verify_audit`` checks the imported batches).
+
+The checks stream: rows are read in batches of keys, stored objects are listed folder by folder,
+and files are hashed in chunks, so memory stays bounded whatever the registry's size.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.core.files.storage import default_storage
+from django.db.models import Count, F, Max
+from django.utils import timezone
+
+from approvals.models import Alias
+from audit.chain import verify_chain
+from audit.models import AuditEvent
+from exchange.models import ImportedAuditEvent, RegistryImport
+from models_app import storage
+from models_app.models import Artifact, ModelVersion, RegisteredModel
+from registry_site.mlflow_compat.models import StagedArtifact
+
+PREFIX = "artifacts"
+BATCH = 500
+DEFAULT_GRACE = timedelta(minutes=60)  # the sweeper's default --min-age-minutes
+
+S = ModelVersion.Status
+# The event that leaves a version in each status (drafts: version.created, checked for all).
+STATUS_EVENTS = {
+    S.IN_REVIEW: ("version.submitted",),
+    S.APPROVED: ("version.approved",),
+    S.REJECTED: ("review.rejected",),
+    S.ARCHIVED: ("version.archived",),
+}
+ALIAS_EVENTS = ("alias.moved", "alias.rolled_back", "alias.removed")
+
+
+@dataclass(frozen=True)
+class Violation:
+    kind: str  # a short name, stable for scripts: "missing_file", "orphan_file", …
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+
+def check_all(*, grace: timedelta = DEFAULT_GRACE, verify_digests: bool = True) -> list[Violation]:
+    """Every check below, in order; an empty list when the registry is consistent."""
+    return [
+        *check_files(verify_digests=verify_digests),
+        *check_orphans(grace=grace),
+        *check_numbers(),
+        *check_aliases(),
+        *check_audit(),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+
+def walk(folder: str = PREFIX) -> Iterator[str]:
+    """Every stored key under ``folder``, depth first (listdir works on local storage and S3)."""
+    try:
+        dirs, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in sorted(files):
+        yield f"{folder}/{name}"
+    for name in sorted(dirs):
+        yield from walk(f"{folder}/{name}")
+
+
+def batches(iterable, size: int = BATCH) -> Iterator[list]:
+    batch = []
+    for item in iterable:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _by_pk(queryset, fields: list[str], size: int = BATCH) -> Iterator[list[dict]]:
+    """Rows in batches by primary key (keyset pagination: no long-lived cursor)."""
+    last = 0
+    while True:
+        rows = list(queryset.filter(pk__gt=last).order_by("pk").values("pk", *fields)[:size])
+        if not rows:
+            return
+        yield rows
+        last = rows[-1]["pk"]
+
+
+def _file_problem(key: str, size: int, sha256: str, *, verify_digests: bool) -> str:
+    try:
+        if verify_digests:
+            stored_size, stored_sha = storage.stored_digest(key)
+        else:
+            stored_size, stored_sha = default_storage.size(key), sha256
+    except FileNotFoundError:
+        return "is missing from storage"
+    except Exception as e:  # noqa: BLE001 (S3 reports a missing key as ClientError 404 etc.)
+        if "404" in str(e) or "NoSuchKey" in str(e) or "Not Found" in str(e):
+            return "is missing from storage"
+        return f"cannot be read ({type(e).__name__}: {e})"
+    if stored_size != size:
+        return f"has {stored_size} bytes in storage, {size} recorded"
+    if stored_sha != sha256:
+        return "has another SHA-256 in storage than recorded"
+    return ""
+
+
+def check_files(*, verify_digests: bool = True) -> list[Violation]:
+    """Every artifact and staged upload names a stored object of its recorded size/digest."""
+    found = []
+    fields = ["storage_key", "size", "sha256", "path", "version__number", "version__model__name"]
+    for rows in _by_pk(Artifact.objects.all(), fields):
+        for r in rows:
+            problem = _file_problem(
+                r["storage_key"], r["size"], r["sha256"], verify_digests=verify_digests
+            )
+            if problem:
+                found.append(
+                    Violation(
+                        "missing_file" if "missing" in problem else "file_mismatch",
+                        f"{r['version__model__name']} v{r['version__number']} {r['path']} "
+                        f"({r['storage_key']}) {problem}",
+                    )
+                )
+    for rows in _by_pk(StagedArtifact.objects.all(), ["storage_key", "size", "sha256", "path"]):
+        for r in rows:
+            problem = _file_problem(
+                r["storage_key"], r["size"], r["sha256"], verify_digests=verify_digests
+            )
+            if problem:
+                found.append(
+                    Violation(
+                        "missing_file" if "missing" in problem else "file_mismatch",
+                        f"staged upload {r['path']} ({r['storage_key']}) {problem}",
+                    )
+                )
+    return found
+
+
+def check_orphans(*, grace: timedelta = DEFAULT_GRACE) -> list[Violation]:
+    """Stored objects no row points at, older than ``grace``."""
+    found = []
+    cutoff = timezone.now() - grace
+    for keys in batches(walk()):
+        known = set(
+            Artifact.objects.filter(storage_key__in=keys).values_list("storage_key", flat=True)
+        ) | set(
+            StagedArtifact.objects.filter(storage_key__in=keys).values_list(
+                "storage_key", flat=True
+            )
+        )
+        for key in keys:
+            if key in known:
+                continue
+            try:
+                modified = default_storage.get_modified_time(key)
+            except FileNotFoundError:
+                continue  # deleted while we looked
+            if modified <= cutoff:
+                found.append(
+                    Violation("orphan_file", f"{key} is stored but no artifact row names it")
+                )
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers and aliases
+
+
+def check_numbers() -> list[Violation]:
+    found = []
+    duplicates = (
+        ModelVersion.objects.values("model_id", "model__name", "number")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .order_by("model_id", "number")
+    )
+    for d in duplicates:
+        found.append(
+            Violation(
+                "duplicate_number",
+                f"{d['model__name']} has {d['n']} versions numbered {d['number']}",
+            )
+        )
+    ahead = (
+        RegisteredModel.objects.annotate(top=Max("versions__number"))
+        .filter(top__gte=F("next_version_number"))
+        .values_list("name", "top", "next_version_number")
+    )
+    for name, top, next_number in ahead:
+        found.append(
+            Violation(
+                "number_reuse",
+                f"{name} has version {top} but would give out {next_number} next",
+            )
+        )
+    return found
+
+
+def check_aliases() -> list[Violation]:
+    found = []
+    duplicates = (
+        Alias.objects.values("model_id", "model__name", "name")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .order_by("model_id", "name")
+    )
+    for d in duplicates:
+        found.append(
+            Violation(
+                "alias_holders", f"{d['model__name']}@{d['name']} has {d['n']} holders at once"
+            )
+        )
+    wrong = Alias.objects.filter(protected=True).exclude(
+        version__model_id=F("model_id"), version__status=S.APPROVED
+    )
+    for model_name, name, number, status, other in wrong.values_list(
+        "model__name", "name", "version__number", "version__status", "version__model__name"
+    ):
+        if other != model_name:
+            problem = f"names version {number} of another model, {other}"
+        else:
+            problem = f"names version {number}, which is {status}, not approved"
+        found.append(Violation("alias_holder", f"{model_name}@{name} {problem}"))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit
+
+
+def _imported_since() -> dict[int, object]:
+    """Imported models: their id → when the latest import that brought them happened. Their
+    rows from before then have their history in the imported batch, not in this chain."""
+    when = {}
+    batches_at = dict(RegistryImport.objects.values_list("pk", "imported_at"))
+    rows = (
+        ImportedAuditEvent.objects.exclude(registered_model=None)
+        .values_list("registered_model_id", "batch_id")
+        .distinct()
+    )
+    for model_id, batch_id in rows:
+        when[model_id] = max(when.get(model_id, batches_at[batch_id]), batches_at[batch_id])
+    named = {}
+    for batch in RegistryImport.objects.only("model_names", "imported_at"):
+        for name in batch.model_names:
+            named[name] = max(named.get(name, batch.imported_at), batch.imported_at)
+    if named:
+        for pk, name in RegisteredModel.objects.filter(name__in=list(named)).values_list(
+            "pk", "name"
+        ):
+            when[pk] = max(when.get(pk, named[name]), named[name])
+    return when
+
+
+def check_audit() -> list[Violation]:
+    found = []
+    imported = _imported_since()
+    wanted = ("version.created", *{a for actions in STATUS_EVENTS.values() for a in actions})
+    fields = ["model_id", "model__name", "number", "status", "created_at"]
+    for rows in _by_pk(ModelVersion.objects.all(), fields):
+        ids = [str(r["pk"]) for r in rows]
+        seen = set(
+            AuditEvent.objects.filter(
+                target_type="modelversion", target_id__in=ids, action__in=wanted
+            ).values_list("target_id", "action")
+        )
+        for r in rows:
+            since = imported.get(r["model_id"])
+            if since is not None and r["created_at"] <= since:
+                continue
+            label = f"{r['model__name']} v{r['number']}"
+            if (str(r["pk"]), "version.created") not in seen:
+                found.append(Violation("audit_missing", f"{label} has no version.created event"))
+            for action in STATUS_EVENTS.get(r["status"], ()):
+                if (str(r["pk"]), action) not in seen:
+                    found.append(
+                        Violation("audit_missing", f"{label} is {r['status']} without {action}")
+                    )
+    found += _check_alias_events(imported)
+    report = verify_chain()
+    if not report.ok:
+        found.append(Violation("audit_chain", report.problem))
+    return found
+
+
+def _check_alias_events(imported: dict) -> list[Violation]:
+    """Each alias names the version its latest move recorded (batched by model)."""
+    found = []
+    fields = ["model_id", "model__name", "name", "version__number", "updated_at"]
+    for rows in _by_pk(Alias.objects.all(), fields):
+        latest: dict[tuple[int, str], tuple[str, object]] = {}
+        events = (
+            AuditEvent.objects.filter(
+                model_id__in={r["model_id"] for r in rows}, action__in=ALIAS_EVENTS
+            )
+            .order_by("seq")
+            .values_list("model_id", "action", "before", "after")
+        )
+        for model_id, action, before, after in events.iterator(chunk_size=BATCH):
+            data = (after if action != "alias.removed" else before) or {}
+            latest[(model_id, data.get("alias"))] = (action, data.get("version"))
+        for r in rows:
+            since = imported.get(r["model_id"])
+            if since is not None and r["updated_at"] <= since:
+                continue
+            label = f"{r['model__name']}@{r['name']}"
+            action, number = latest.get((r["model_id"], r["name"]), (None, None))
+            if action is None or action == "alias.removed":
+                found.append(
+                    Violation(
+                        "audit_missing", f"{label} holds v{r['version__number']} without a move"
+                    )
+                )
+            elif number != r["version__number"]:
+                found.append(
+                    Violation(
+                        "audit_missing",
+                        f"{label} holds v{r['version__number']}, its last move recorded v{number}",
+                    )
+                )
+    return found
