@@ -11,3 +11,12 @@ class UploadTooLarge(Exception):
 
 class Conflict(Exception):
     """A change that the object's current state does not allow: answered with 409."""
+
+
+# A database that is down, restarting or dropped the connection (django.db's OperationalError and
+# InterfaceError): not a bug and not the client's fault, so 503 with a plain message and a hint
+# to retry, never a 500 with a traceback. The API, the MLflow API and the pages all answer it.
+DATABASE_UNAVAILABLE = (
+    "The registry's database is unavailable at the moment. Try again in a few seconds."
+)
+RETRY_AFTER_SECONDS = 5
