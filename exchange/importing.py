@@ -65,4 +65,6 @@ def import_registry(
         except BaseException:
             storage.delete_quietly(keys)
             raise
+        finally:
+            storage.settle(keys)
     return report

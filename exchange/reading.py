@@ -224,6 +224,7 @@ class ArchiveArtifact:
     label: str
     local: str = ""
     storage_key: str = ""
+    stored_at: datetime | None = None
 
 
 class Contents:

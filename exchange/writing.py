@@ -69,6 +69,7 @@ def store_files(plan: Plan) -> list[str]:
             record = item.record
             key = storage.new_storage_key(0)  # server-made; the models have no ids yet
             keys.append(key)
+            item.stored_at = timezone.now()
             storage.store(
                 key,
                 storage.IncomingFile(
@@ -285,6 +286,7 @@ def _artifacts(plan: Plan, versions: dict) -> None:
                 Artifact(
                     version=versions[item.version_key],
                     storage_key=item.storage_key,
+                    stored_at=item.stored_at,
                     **{
                         k: item.record[k]
                         for k in (

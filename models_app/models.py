@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count, Max, Q
 from django.urls import reverse
+from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from models_app.names import MAX_NAME_LENGTH
@@ -425,6 +426,9 @@ class Artifact(models.Model):
     # Built from server-generated ids only, never from the client's file name.
     storage_key = models.CharField(max_length=300, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the file was written to storage (before this row was committed; from the staged
+    # upload for adopted files). Empty: stored before this was recorded.
+    stored_at = models.DateTimeField(null=True, blank=True, editable=False)
     # What models_app.inspection read from the file's headers on upload (never executing it).
     # An empty format: registered before inspection existed.
     format = models.CharField(max_length=40, blank=True, editable=False)
@@ -456,6 +460,33 @@ class Artifact(models.Model):
     @property
     def danger_findings(self) -> list[str]:
         return [f["message"] for f in self.findings or [] if f.get("level") == "danger"]
+
+
+class PendingKey(models.Model):
+    """A storage key whose file is not (or no longer) matched by a committed row.
+
+    ``store``: recorded, and committed, before the file is written; removed once the
+    transaction that records the file committed or rolled back (``storage.settle``). While it
+    is younger than the grace period, ``sweep_orphans`` leaves the file alone, however old the
+    file looks (a moved temporary file keeps its time). A process killed in between leaves the
+    row: the sweep removes file and row once the grace period is over.
+
+    ``delete``: a file whose row was deleted but whose own deletion failed (storage down);
+    ``sweep_orphans`` retries it at once."""
+
+    class Kind(models.TextChoices):
+        STORE = "store", "Being stored"
+        DELETE = "delete", "To delete"
+
+    key = models.CharField(max_length=300, unique=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.STORE)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "created_at"], name="pending_key_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.kind})"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,18 +9,24 @@ of a file object buffers up to ten 8 MiB parts in memory per upload.
 """
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
+from django.db import DatabaseError, transaction
 
 from core.errors import UploadTooLarge
+from models_app.models import PendingKey
+
+logger = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 
@@ -50,6 +56,7 @@ class StoredFile:
     size: int
     sha256: str
     content_type: str = "application/octet-stream"
+    stored_at: datetime | None = None
 
 
 def hash_file(local_path: str) -> tuple[int, str]:
@@ -105,7 +112,32 @@ def new_storage_key(model_id: int) -> str:
     return f"artifacts/{model_id}/{uuid.uuid4().hex}"
 
 
+def _db_usable() -> bool:
+    """False inside a transaction already doomed by an error (cleanup then skips the table)."""
+    connection = transaction.get_connection()
+    return not (connection.in_atomic_block and connection.needs_rollback)
+
+
 def store(key: str, incoming: IncomingFile) -> None:
+    """Write the file under ``key``, after recording the key as pending (committed at once when
+    no transaction is open, as in every service: the sweep then sees it); the caller records
+    the file in its own transaction and calls ``settle`` once that committed or rolled back.
+    The stored file is dated now, whatever the age of the local file it came from."""
+    with transaction.atomic():
+        PendingKey.objects.update_or_create(key=key, defaults={"kind": PendingKey.Kind.STORE})
+    _write(key, incoming)
+
+
+def settle(keys: list[str]) -> None:
+    """The transaction that recorded (or gave up) these stored keys has ended."""
+    if keys and _db_usable():
+        try:
+            PendingKey.objects.filter(key__in=keys, kind=PendingKey.Kind.STORE).delete()
+        except DatabaseError:  # the sweep removes stale keys after the grace period
+            logger.exception("could not settle %d pending key(s)", len(keys))
+
+
+def _write(key: str, incoming: IncomingFile) -> None:
     storage = default_storage
     if _is_s3(storage):
         from boto3.s3.transfer import TransferConfig
@@ -123,6 +155,7 @@ def store(key: str, incoming: IncomingFile) -> None:
         target = Path(storage.path(key))
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(incoming.local_path, target)
+        os.utime(target)  # a moved file keeps its time: date it when stored
         return
     with open(incoming.local_path, "rb") as f:
         saved = storage.save(key, File(f))
@@ -132,13 +165,26 @@ def store(key: str, incoming: IncomingFile) -> None:
 
 
 def delete_quietly(keys: list[str]) -> None:
+    """Delete stored files whose rows are gone (or were never committed). A failure is logged
+    and the key kept as a pending delete, which ``sweep_orphans`` retries."""
+    failed = []
     for key in keys:
         try:
             default_storage.delete(key)
-        except Exception:  # noqa: BLE001 (cleanup must go on; sweep_orphans catches the rest)
-            import logging
-
-            logging.getLogger(__name__).exception("could not delete %s", key)
+        except Exception:  # noqa: BLE001 (cleanup must go on; sweep_orphans retries)
+            logger.exception("could not delete %s", key)
+            failed.append(key)
+    if not keys or not _db_usable():
+        return
+    try:
+        with transaction.atomic():
+            PendingKey.objects.filter(key__in=keys).exclude(key__in=failed).delete()
+            for key in failed:
+                PendingKey.objects.update_or_create(
+                    key=key, defaults={"kind": PendingKey.Kind.DELETE}
+                )
+    except DatabaseError:  # the files look like orphans: the sweep takes them after the grace
+        logger.exception("could not record %d failed delete(s)", len(failed))
 
 
 def open_stored(key: str):

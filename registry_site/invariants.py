@@ -3,7 +3,8 @@
 - every artifact row (of any version) and every staged MLflow upload names a stored object of
   its recorded size and SHA-256;
 - no stored object under ``artifacts/`` without a row once the grace period has passed (an
-  upload in progress stores its files before the transaction that records them);
+  upload in progress stores its files before the transaction that records them; its pending
+  key dates it, as in ``sweep_orphans``);
 - version numbers are unique per model and below the model's next number (never reused);
 - a protected alias names one version of its own model, an approved one;
 - every state change left its audit event: each version its ``version.created``, each version
@@ -31,7 +32,7 @@ from audit.chain import verify_chain
 from audit.models import AuditEvent
 from exchange.models import ImportedAuditEvent, RegistryImport
 from models_app import storage
-from models_app.models import Artifact, ModelVersion, RegisteredModel
+from models_app.models import Artifact, ModelVersion, PendingKey, RegisteredModel
 from registry_site.mlflow_compat.models import StagedArtifact
 
 PREFIX = "artifacts"
@@ -170,14 +171,15 @@ def check_orphans(*, grace: timedelta = DEFAULT_GRACE) -> list[Violation]:
                 "storage_key", flat=True
             )
         )
+        pending = dict(PendingKey.objects.filter(key__in=keys).values_list("key", "created_at"))
         for key in keys:
             if key in known:
                 continue
-            try:
-                modified = default_storage.get_modified_time(key)
+            try:  # as sweep_orphans: a pending key dates from when its operation started
+                stored = pending.get(key) or default_storage.get_modified_time(key)
             except FileNotFoundError:
                 continue  # deleted while we looked
-            if modified <= cutoff:
+            if stored <= cutoff:
                 found.append(
                     Violation("orphan_file", f"{key} is stored but no artifact row names it")
                 )

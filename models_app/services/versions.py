@@ -5,6 +5,7 @@ import dataclasses
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from audit import chain
 from core import faults, sql
@@ -178,6 +179,7 @@ def version_create(
     inspected = inspect_files(files, adopted)
     filled = fields_from_files(metadata_fields(metadata), inspected, files, adopted)
     metadata = dataclasses.replace(metadata, **filled)
+    stored_at = timezone.now()
     keys = store_files(model, files)
     try:
         # No savepoint: every caller lets a failure roll back its whole transaction.
@@ -212,11 +214,12 @@ def version_create(
                     sha256=f.sha256,
                     content_type=f.content_type,
                     storage_key=key,
+                    stored_at=when,
                     **inspected[f.path].as_artifact_fields(),
                 )
-                for f, key in [
-                    *zip(files, keys, strict=True),
-                    *((a, a.storage_key) for a in adopted),
+                for f, key, when in [
+                    *((f, key, stored_at) for f, key in zip(files, keys, strict=True)),
+                    *((a, a.storage_key, a.stored_at) for a in adopted),
                 ]
             )
             chain.record(
@@ -242,6 +245,7 @@ def version_create(
         storage.delete_quietly(keys)
         raise
     finally:
+        storage.settle(keys)
         for f in files:
             f.discard()
     version.model = model
@@ -296,6 +300,7 @@ def artifact_add(
     if not version.is_editable:
         raise Conflict(f"Version {version.number} is not a draft: its files are frozen.")
     inspected = inspect_files(files, (), existing)
+    stored_at = timezone.now()
     keys = store_files(version.model, files)
     try:
         faults.point("files-stored")
@@ -309,6 +314,7 @@ def artifact_add(
                     sha256=f.sha256,
                     content_type=f.content_type,
                     storage_key=key,
+                    stored_at=stored_at,
                     **inspected[f.path].as_artifact_fields(),
                 )
                 for f, key in zip(files, keys, strict=True)
@@ -333,6 +339,7 @@ def artifact_add(
         storage.delete_quietly(keys)
         raise
     finally:
+        storage.settle(keys)
         for f in files:
             f.discard()
     return artifacts

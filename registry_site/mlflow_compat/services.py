@@ -69,6 +69,7 @@ def staged_put(
         storage.delete_quietly([key])
         raise
     finally:
+        storage.settle([key])
         incoming.discard()
     return staged
 
@@ -133,6 +134,7 @@ def version_register(
                         size=row.size,
                         sha256=row.sha256,
                         content_type=row.content_type,
+                        stored_at=row.uploaded_at,
                     )
                 )
         try:  # the Conflict rolls the whole transaction back: no savepoint needed

@@ -4,7 +4,7 @@ from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from models_app.models import Artifact
+from models_app.models import Artifact, PendingKey
 from registry_site.mlflow_compat.models import StagedArtifact
 from registry_site.mlflow_compat.services import staged_expire
 
@@ -40,7 +40,10 @@ class Command(BaseCommand):
     help = (
         "Delete stored files under artifacts/ that no artifact row points at (left by uploads "
         "that failed or were killed half-way). Files younger than --min-age-minutes are kept, "
-        "since an upload in progress stores its files before it records them. Files uploaded "
+        "since an upload in progress stores its files before it records them; so are files an "
+        "operation declared it is storing (pending keys) until they are that old, however old "
+        "the file looks. Deletes that failed earlier (storage down) are retried first. "
+        "Files uploaded "
         "through the MLflow artifact proxy count as in use while staged; staged uploads that no "
         "version adopted within a day are expired first."
     )
@@ -62,45 +65,71 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{verb} {len(expired)} staged MLflow upload(s) older than a day, never registered"
             )
+        retried = 0 if dry_run else self._retry_deletes(storage)
         seen = referenced = recent = removed = 0
         for keys in batches(walk(storage, PREFIX), BATCH):
             seen += len(keys)
-            known = set(
-                Artifact.objects.filter(storage_key__in=keys).values_list("storage_key", flat=True)
-            ) | set(
-                StagedArtifact.objects.filter(storage_key__in=keys).values_list(
-                    "storage_key", flat=True
-                )
-            )
+            known = _referenced(keys)
+            pending = dict(PendingKey.objects.filter(key__in=keys).values_list("key", "created_at"))
             referenced += len(known)
             for key in keys:
                 if key in known:
                     continue
-                modified = storage.get_modified_time(key)
-                if modified > cutoff:
+                try:
+                    # A pending key dates from when its operation started; any other file
+                    # from its own time.
+                    stored = pending.get(key) or storage.get_modified_time(key)
+                except FileNotFoundError:  # deleted meanwhile (another sweep)
+                    continue
+                if stored > cutoff:
                     recent += 1
                     continue
                 # A row may have been committed since the batch was read: look once more.
-                if not dry_run and (
-                    Artifact.objects.filter(storage_key=key).exists()
-                    or StagedArtifact.objects.filter(storage_key=key).exists()
-                ):
+                if not dry_run and _referenced([key]):
                     referenced += 1
                     continue
                 removed += 1
-                age = timezone.now() - modified
+                age = timezone.now() - stored
                 if dry_run:
                     self.stdout.write(f"would delete {key} (stored {_age(age)} ago)")
                 else:
                     storage.delete(key)
+                    PendingKey.objects.filter(key=key).delete()
                     self.stdout.write(f"deleted {key} (stored {_age(age)} ago)")
+        if not dry_run:
+            # Operations that died before storing anything, or after their commit.
+            PendingKey.objects.filter(kind=PendingKey.Kind.STORE, created_at__lte=cutoff).delete()
         verb = "would delete" if dry_run else "deleted"
+        retried_note = f" {retried} failed delete(s) retried." if retried else ""
         self.stdout.write(
             self.style.SUCCESS(
                 f"{seen} stored files: {referenced} in use, {recent} too recent to judge, "
-                f"{removed} orphaned ({verb})."
+                f"{removed} orphaned ({verb}).{retried_note}"
             )
         )
+
+    def _retry_deletes(self, storage) -> int:
+        """Files whose rows were deleted but whose deletion failed: delete them now (unless a
+        row names the key, which server-made keys never are again)."""
+        done = 0
+        rows = PendingKey.objects.filter(kind=PendingKey.Kind.DELETE).order_by("pk")
+        for keys in batches(rows.values_list("key", flat=True).iterator(), BATCH):
+            known = _referenced(keys)
+            for key in keys:
+                if key not in known:
+                    storage.delete(key)  # a key already gone is not an error
+                    self.stdout.write(f"deleted {key} (an earlier delete had failed)")
+                    done += 1
+                PendingKey.objects.filter(key=key, kind=PendingKey.Kind.DELETE).delete()
+        return done
+
+
+def _referenced(keys: list[str]) -> set[str]:
+    return set(
+        Artifact.objects.filter(storage_key__in=keys).values_list("storage_key", flat=True)
+    ) | set(
+        StagedArtifact.objects.filter(storage_key__in=keys).values_list("storage_key", flat=True)
+    )
 
 
 def _age(delta: timedelta) -> str:
