@@ -294,6 +294,11 @@ STORAGES = {
 
 # Uploads: Django spools anything larger than this to a temporary file, never to memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Spooled uploads live in the data dir, not the system's /tmp: a worker killed mid-upload leaves
+# its partial file here, where sweep_orphans removes it, and storing a finished one on local
+# storage is a rename on the same file system.
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(exist_ok=True)
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("REGISTRY_MAX_FILES_PER_UPLOAD", 1000, minimum=1)
 REGISTRY_MAX_UPLOAD_BYTES = env_int("REGISTRY_MAX_UPLOAD_BYTES", 5 * 1024**3, minimum=1)
 # How long a worker keeps an MLflow read answer of an unchanged model (mlflow_compat/cache.py).
