@@ -253,7 +253,11 @@ def version_create(
 
 
 def _lock_draft(version: ModelVersion) -> ModelVersion:
-    locked = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+    locked = (
+        ModelVersion.objects.select_for_update().select_related("model").filter(pk=version.pk)
+    ).first()
+    if locked is None:  # deleted, with its model or alone, since the caller fetched it
+        raise Conflict(f"Version {version.number} was deleted meanwhile.")
     if not locked.is_editable:
         raise Conflict(
             f"Version {locked.number} is {locked.get_status_display().lower()}: its files and "

@@ -10,7 +10,7 @@ from django.http import FileResponse
 
 from approvals import services as workflow
 from audit.models import AuditEvent
-from models_app import storage
+from models_app import services, storage
 from models_app.models import Artifact
 from tests import factories
 from tests.api.conftest import error_of, good_version
@@ -189,3 +189,22 @@ def test_download_on_s3_redirects_to_a_presigned_url(api_client, viewer, model, 
     assert "Signature=" in response["Location"]
     assert "response-content-disposition=attachment" in response["Location"]
     assert default_storage.exists(Artifact.objects.get().storage_key)
+
+
+def test_an_upload_to_a_model_deleted_meanwhile_is_a_409_and_leaves_no_file(
+    api_client, editor, owner, model, draft, local_storage, monkeypatch
+):
+    """The model is deleted while the upload's file is being stored (issue 15, F14)."""
+    store = storage.store
+
+    def store_then_delete(key, incoming):
+        store(key, incoming)
+        services.model_delete(actor=owner, model=model)
+
+    monkeypatch.setattr(storage, "store", store_then_delete)
+    response = put(api_client(editor), "model.bin", b"weights")
+    assert response.status_code == 409, response.content
+    assert error_of(response) == {"code": "conflict", "message": "Version 1 was deleted meanwhile."}
+    assert Artifact.objects.count() == 0
+    assert stored_keys() == []
+    assert os.listdir(local_storage / "spool") == []
