@@ -2,6 +2,7 @@
 files, deleting a draft."""
 
 import dataclasses
+import functools
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -156,6 +157,24 @@ def version_state(version: ModelVersion) -> dict:
     }
 
 
+def _discards_files(service):
+    """The service owns its incoming files' temporary copies (spooled uploads): they go when it
+    returns or fails, whenever it fails: refused before storing (bad input, no role, the
+    database down) as much as after."""
+
+    @functools.wraps(service)
+    def run(*, files=(), **kwargs):
+        files = list(files)
+        try:
+            return service(files=files, **kwargs)
+        finally:
+            for f in files:
+                f.discard()
+
+    return run
+
+
+@_discards_files
 def version_create(
     *,
     actor,
@@ -246,8 +265,6 @@ def version_create(
         raise
     finally:
         storage.settle(keys)
-        for f in files:
-            f.discard()
     version.model = model
     return version
 
@@ -294,6 +311,7 @@ def version_update(*, actor, version: ModelVersion, metadata: VersionMetadata) -
     return locked
 
 
+@_discards_files
 def artifact_add(
     *, actor, version: ModelVersion, files: list[storage.IncomingFile]
 ) -> list[Artifact]:
@@ -344,8 +362,6 @@ def artifact_add(
         raise
     finally:
         storage.settle(keys)
-        for f in files:
-            f.discard()
     return artifacts
 
 
