@@ -36,7 +36,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 RUNS = int(os.environ.get("FAULT_RUNS") or 3)
-TIMINGS: dict[str, list[float]] = {}
+# Per fault: runs started, violations the checker named, wall time (the terminal summary).
+TALLY: dict[str, dict[str, float]] = {}
+CURRENT: list[str] = []  # the fault whose run is under way
 
 
 def free_port() -> int:
@@ -163,6 +165,9 @@ class Registry:
             [sys.executable, "-m", "tests.faults.live.after_fault", *args],
             cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
+        if result.returncode != 0 and CURRENT:
+            named = [line for line in result.stdout.splitlines() if line.strip()]
+            TALLY[CURRENT[-1]]["violations"] += max(len(named), 1)
         assert result.returncode == 0, (
             f"check_invariants found violations:\n{result.stdout}\n{result.stderr}"
         )
@@ -363,10 +368,19 @@ def live(tmp_path_factory) -> Registry:
         if cluster.running():
             cluster.stop("immediate")
         shutil.rmtree(base, ignore_errors=True)
-        if TIMINGS:
-            print("\nlive faults, wall time per fault:")
-            for name, times in TIMINGS.items():
-                print(f"  {name}: {len(times)} runs, {sum(times):.1f} s ({max(times):.1f} s max)")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not TALLY:
+        return
+    terminalreporter.section(
+        "live faults (own PostgreSQL cluster and gunicorn; checker after each)"
+    )
+    for name, t in TALLY.items():
+        terminalreporter.write_line(
+            f"{name}: {int(t['runs'])} runs, {int(t['violations'])} violations, "
+            f"{t['seconds']:.0f} s ({t['seconds'] / t['runs']:.1f} s per run)"
+        )
 
 
 @pytest.fixture
@@ -382,16 +396,18 @@ def registry(live: Registry) -> Registry:
     live.disarm()
 
 
+@contextlib.contextmanager
 def timed(name: str):
-    """Records one run's wall time under the fault's name (printed at the session's end)."""
-
-    @contextlib.contextmanager
-    def run():
-        start = time.monotonic()
+    """One run of fault ``name``: counted, timed, its violations tallied (terminal summary)."""
+    tally = TALLY.setdefault(name, {"runs": 0, "violations": 0, "seconds": 0.0})
+    tally["runs"] += 1
+    CURRENT.append(name)
+    start = time.monotonic()
+    try:
         yield
-        TIMINGS.setdefault(name, []).append(time.monotonic() - start)
-
-    return run()
+    finally:
+        tally["seconds"] += time.monotonic() - start
+        CURRENT.pop()
 
 
 def new_name(prefix: str) -> str:

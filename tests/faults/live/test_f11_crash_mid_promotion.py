@@ -16,16 +16,19 @@ def approved_versions(registry, model: str, count: int) -> None:
     )
     assert status == 200, body
     for _ in range(count):
-        status, version = registry.request(
-            "POST", f"/api/v1/models/{model}/versions", {"description": "fault run"}
-        )
+        metadata = {
+            "description": "fault run",
+            "metrics": {"accuracy": 0.9},
+            "datasets": [{"name": f"{model}-train", "role": "train"}],
+        }  # what the default review gates ask for, with a file
+        status, version = registry.request("POST", f"/api/v1/models/{model}/versions", metadata)
         assert status == 201, version
         at = f"/api/v1/models/{model}/versions/{version['number']}"
+        status, body = registry.request("PUT", f"{at}/files/model.bin", b"weights")
+        assert status == 201, body
         status, body = registry.request("POST", f"{at}/submit")
         assert status == 200, body
-        status, body = registry.request(
-            "POST", f"{at}/approve", {}, token=registry.reviewer_token
-        )
+        status, body = registry.request("POST", f"{at}/approve", {}, token=registry.reviewer_token)
         assert status == 200, body
 
 
