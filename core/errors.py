@@ -13,6 +13,28 @@ class Conflict(Exception):
     """A change that the object's current state does not allow: answered with 409."""
 
 
+class StorageUnavailable(Exception):
+    """Artifact storage failed or did not answer (S3 error or timeout, disk error): answered
+    with 503. Nothing was recorded; the client may retry later."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(
+            message
+            or "Artifact storage is unavailable at the moment; nothing was changed. Try again "
+            "later."
+        )
+
+
+class StorageFull(StorageUnavailable):
+    """Artifact storage has no space left: answered with 507. Nothing was recorded."""
+
+    def __init__(self):
+        super().__init__(
+            "Artifact storage is full; nothing was stored or recorded. Try again once an "
+            "administrator has freed space."
+        )
+
+
 # A database that is down, restarting or dropped the connection (django.db's OperationalError and
 # InterfaceError): not a bug and not the client's fault, so 503 with a plain message and a hint
 # to retry, never a 500 with a traceback. The API, the MLflow API and the pages all answer it.

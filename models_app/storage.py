@@ -8,6 +8,7 @@ S3 uploads go from the local file's path with bounded concurrency: s3transfer's 
 of a file object buffers up to ten 8 MiB parts in memory per upload.
 """
 
+import errno
 import hashlib
 import logging
 import os
@@ -23,7 +24,7 @@ from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import DatabaseError, transaction
 
-from core.errors import UploadTooLarge
+from core.errors import StorageFull, StorageUnavailable, UploadTooLarge
 from models_app.models import PendingKey
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,26 @@ def store(key: str, incoming: IncomingFile) -> None:
     The stored file is dated now, whatever the age of the local file it came from."""
     with transaction.atomic():
         PendingKey.objects.update_or_create(key=key, defaults={"kind": PendingKey.Kind.STORE})
-    _write(key, incoming)
+    try:
+        _write(key, incoming)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull from e
+        raise StorageUnavailable from e
+    except Exception as e:
+        if _is_storage_error(e):
+            raise StorageUnavailable from e
+        raise
+
+
+def _is_storage_error(e: Exception) -> bool:
+    """An S3 client error, an S3 transfer failure or a connection failure or timeout."""
+    try:
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        return False
+    return isinstance(e, (Boto3Error, BotoCoreError, ClientError, ConnectionError, TimeoutError))
 
 
 def settle(keys: list[str]) -> None:
@@ -190,9 +210,24 @@ def delete_quietly(keys: list[str]) -> None:
 def open_stored(key: str):
     """A stored file as a stream to read in chunks. On S3 this is the GET response body itself:
     django-storages' S3File would buffer the whole object in memory first."""
-    if _is_s3(default_storage):
-        return default_storage.bucket.Object(default_storage._normalize_name(key)).get()["Body"]
-    return default_storage.open(key, "rb")
+    try:
+        if _is_s3(default_storage):
+            obj = default_storage.bucket.Object(default_storage._normalize_name(key))
+            return obj.get()["Body"]
+        return default_storage.open(key, "rb")
+    except FileNotFoundError:
+        raise
+    except OSError as e:  # a disk error, an unmounted or unreadable volume
+        raise StorageUnavailable from e
+    except Exception as e:
+        if _is_storage_error(e) and not _is_missing(e):
+            raise StorageUnavailable from e
+        raise
+
+
+def _is_missing(e: Exception) -> bool:
+    response = getattr(e, "response", None) or {}
+    return response.get("Error", {}).get("Code") in ("NoSuchKey", "404")
 
 
 def stored_digest(key: str) -> tuple[int, str]:

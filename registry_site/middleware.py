@@ -1,10 +1,11 @@
 import logging
 
 from django.db import transaction
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.csrf import csrf_failure as django_csrf_failure
 
 from audit import chain
+from core.errors import StorageFull, StorageUnavailable
 from models_app.access import visible_models
 from models_app.names import name_key
 from registry_site.tokens import authenticate_token
@@ -136,3 +137,25 @@ def csrf_failure(request, reason: str = ""):
     denied-action audit leaves it out."""
     request.csrf_refused = True
     return django_csrf_failure(request, reason=reason)
+
+
+class StorageErrorMiddleware:
+    """Artifact storage down or full while a page or MLflow view used it: a plain 503 (or 507)
+    saying so, instead of a server error. The services store files before they record them, so
+    nothing was changed. (The JSON API answers these itself, in its own error format.)"""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, StorageUnavailable):
+            return None
+        log.warning("storage failed on %s %s: %r", request.method, request.path, exception)
+        status = 507 if isinstance(exception, StorageFull) else 503
+        response = HttpResponse(str(exception), status=status, content_type="text/plain")
+        if status == 503:
+            response["Retry-After"] = "30"
+        return response

@@ -131,6 +131,7 @@ MIDDLEWARE = [
     "registry_site.middleware.TokenAuthMiddleware",
     "registry_site.middleware.DeniedActionAuditMiddleware",
     "axes.middleware.AxesMiddleware",
+    "registry_site.middleware.StorageErrorMiddleware",
 ]
 
 ROOT_URLCONF = "registry_site.urls"

@@ -199,8 +199,9 @@ def version_create(
     filled = fields_from_files(metadata_fields(metadata), inspected, files, adopted)
     metadata = dataclasses.replace(metadata, **filled)
     stored_at = timezone.now()
-    keys = store_files(model, files)
+    keys: list[str] = []
     try:
+        keys = store_files(model, files)  # (removes what it stored if it fails)
         # No savepoint: every caller lets a failure roll back its whole transaction.
         with transaction.atomic(savepoint=False):
             version = ModelVersion(model=model, created_by=actor)
@@ -323,8 +324,9 @@ def artifact_add(
         raise Conflict(f"Version {version.number} is not a draft: its files are frozen.")
     inspected = inspect_files(files, (), existing)
     stored_at = timezone.now()
-    keys = store_files(version.model, files)
+    keys: list[str] = []
     try:
+        keys = store_files(version.model, files)  # (removes what it stored if it fails)
         faults.point("files-stored")
         with transaction.atomic():
             locked = _lock_draft(version)

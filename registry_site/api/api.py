@@ -26,7 +26,14 @@ from ninja.security import HttpBearer, SessionAuth
 
 from approvals.services import GateFailure
 from core import jsonbody
-from core.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, Conflict, UploadTooLarge
+from core.errors import (
+    DATABASE_UNAVAILABLE,
+    RETRY_AFTER_SECONDS,
+    Conflict,
+    StorageFull,
+    StorageUnavailable,
+    UploadTooLarge,
+)
 from core.rules import LOGIN
 
 from . import views
@@ -292,6 +299,16 @@ def _conflict(request, exc: Conflict):
 @api.exception_handler(UploadTooLarge)
 def _too_large(request, exc: UploadTooLarge):
     return error_response(413, "too_large", str(exc))
+
+
+@api.exception_handler(StorageUnavailable)
+def _storage_unavailable(request, exc: StorageUnavailable):
+    log.warning("storage failed on %s %s: %r", request.method, request.path, exc.__cause__)
+    if isinstance(exc, StorageFull):
+        return error_response(507, "storage_full", str(exc))
+    response = error_response(503, "storage_unavailable", str(exc))
+    response["Retry-After"] = "30"
+    return response
 
 
 @api.exception_handler(RequestDataTooBig)

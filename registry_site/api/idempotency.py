@@ -1,10 +1,11 @@
 """``Idempotency-Key``: a create retried after a lost answer gets the first answer again.
 
 The key is claimed by inserting its row at the start of the request's transaction; the
-operation runs in that same transaction and its answer is stored with the claim. Two requests
-with the same key at once: the unique (user, key) constraint makes the second insert wait for
-the first transaction and then fail, and the loser reads and replays the winner's answer. A
-failed answer (4xx/5xx) rolls the claim back with everything else, so the client may retry.
+operation runs in that same transaction and its answer is stored with the claim. A request
+with a key whose first request is still running gets 409 at once on PostgreSQL (an advisory
+lock held by the first request's transaction); on SQLite it waits for the single writer. Once
+the first committed, the same request gets its answer replayed. A failed answer (4xx/5xx)
+rolls the claim back with everything else, so the client may retry.
 
 Keys are per user, at most 255 printable ASCII characters, and expire after 24 hours.
 """
@@ -15,7 +16,7 @@ import json
 from datetime import timedelta
 from functools import wraps
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Header
@@ -61,6 +62,16 @@ def _bad_key(key: str) -> str | None:
     return None
 
 
+def _reused() -> HttpResponse:
+    return error_response(
+        422,
+        "idempotency_key_reused",
+        f"This {HEADER} was used for a different request (another method, path or body) "
+        "in the last 24 hours. Use a new key for a new request.",
+        field=HEADER,
+    )
+
+
 def _replay(row: IdempotencyKey) -> HttpResponse:
     response = HttpResponse(
         json.dumps(row.response_body),
@@ -71,9 +82,33 @@ def _replay(row: IdempotencyKey) -> HttpResponse:
     return response
 
 
+def _in_flight(user, key: str) -> bool:
+    """On PostgreSQL: is a request with this key running now? Its transaction holds an advisory
+    lock on the (user, key) until it ends; a retry that cannot take it is told so at once
+    instead of waiting on the first request's row (SQLite has one writer: retries queue)."""
+    if connection.vendor != "postgresql":
+        return False
+    digest = hashlib.sha256(f"idempotency:{user.pk}:{key}".encode()).digest()
+    lock = int.from_bytes(digest[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock])
+        return not cursor.fetchone()[0]
+
+
 def _claim(user, key: str, fingerprint: str) -> HttpResponse | IdempotencyKey:
-    """The new claim, or the answer to give instead (a replay, or 422 for another request)."""
+    """The new claim, or the answer to give instead (a replay, 409 while the first request
+    runs, or 422 for another request)."""
     now = timezone.now()
+    if _in_flight(user, key):
+        existing = IdempotencyKey.objects.filter(user=user, key=key).first()
+        if existing is not None and existing.request_hash != fingerprint:
+            return _reused()
+        return error_response(
+            409,
+            "idempotency_in_progress",
+            "A request with this Idempotency-Key is still running; retry in a moment to get "
+            "its answer.",
+        )
     try:
         with transaction.atomic():
             return IdempotencyKey.objects.create(
@@ -83,13 +118,7 @@ def _claim(user, key: str, fingerprint: str) -> HttpResponse | IdempotencyKey:
         pass
     existing = IdempotencyKey.objects.get(user=user, key=key)
     if existing.request_hash != fingerprint:
-        return error_response(
-            422,
-            "idempotency_key_reused",
-            f"This {HEADER} was used for a different request (another method, path or body) "
-            "in the last 24 hours. Use a new key for a new request.",
-            field=HEADER,
-        )
+        return _reused()
     if existing.response_status is None:  # only visible to the claiming transaction itself
         return error_response(409, "idempotency_in_progress", "This request is still running.")
     return _replay(existing)

@@ -24,7 +24,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from core import jsonbody
-from core.errors import Conflict, UploadTooLarge
+from core.errors import Conflict, StorageFull, StorageUnavailable, UploadTooLarge
 from registry_site.tokens import PREFIX, authenticate_token
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -196,6 +196,9 @@ def endpoint(*methods: str) -> Callable:
                 return error_response("INVALID_STATE", str(e), 400)
             except UploadTooLarge as e:
                 return error_response("INVALID_PARAMETER_VALUE", str(e), 413)
+            except StorageUnavailable as e:
+                full = isinstance(e, StorageFull)
+                return error_response("TEMPORARILY_UNAVAILABLE", str(e), 507 if full else 503)
             except RequestDataTooBig:
                 return error_response(
                     "INVALID_PARAMETER_VALUE", "The request body is too large.", 413
