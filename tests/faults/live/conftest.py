@@ -406,8 +406,12 @@ def timed(name: str):
     try:
         yield
     finally:
-        tally["seconds"] += time.monotonic() - start
+        seconds = time.monotonic() - start
+        tally["seconds"] += seconds
         CURRENT.pop()
+        if os.environ.get("FAULT_TALLY_FILE"):  # one line per run, for a run watched as it goes
+            with open(os.environ["FAULT_TALLY_FILE"], "a") as out:
+                out.write(f"{name}\t{seconds:.1f}\t{int(tally['violations'])}\n")
 
 
 def new_name(prefix: str) -> str:
