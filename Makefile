@@ -6,7 +6,7 @@ export REGISTRY_DEV ?= 1
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-core test-browser setup setup-dev lint lock migrate demo clean help
+.PHONY: run test test-core test-browser faults setup setup-dev lint lock migrate demo clean help
 
 help:
 	@echo "make run    set up, migrate, load demo data and serve http://$(HOST):$(PORT)"
@@ -57,7 +57,15 @@ run: demo
 test: test-core test-browser
 
 test-core: setup-dev
-	@$(PY) -m pytest --ignore=tests/browser -n auto $(PYTEST_ARGS)
+	@$(PY) -m pytest --ignore=tests/browser --ignore=tests/faults -n auto $(PYTEST_ARGS)
+
+# The fault suite (README, "Reliability"): every fault FAULT_RUNS times on PostgreSQL, with
+# the invariant checker after each; prints the figures at the end. CI runs it with 3.
+FAULT_RUNS ?= 20
+FAULTS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+faults: setup-dev
+	@FAULT_RUNS=$(FAULT_RUNS) DATABASE_URL=$(FAULTS_DATABASE_URL) \
+	  $(PY) -m pytest tests/faults -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # Browser tests need their own process: DJANGO_ALLOW_ASYNC_UNSAFE is process-wide.
 test-browser: setup-dev

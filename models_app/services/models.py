@@ -41,10 +41,8 @@ def _set_name(model: RegisteredModel, name: str) -> None:
 
 
 def _name_taken(name: str) -> ValidationError:
-    return ValidationError(
-        {"name": [f"The name {name!r} is taken (or too close to an existing name)."]},
-        code="name_taken",
-    )
+    message = f"The name {name!r} is taken (or too close to an existing name)."
+    return ValidationError({"name": [ValidationError(message, code="name_taken")]})
 
 
 def model_create(

@@ -238,8 +238,18 @@ def _ninja_validation(request, exc: NinjaValidationError):
     )
 
 
+def _name_taken(exc: DjangoValidationError) -> bool:
+    errors = exc.error_dict.get("name", []) if hasattr(exc, "error_dict") else []
+    return any(getattr(e, "code", None) == "name_taken" for e in errors)
+
+
 @api.exception_handler(DjangoValidationError)
 def _django_validation(request, exc: DjangoValidationError):
+    if _name_taken(exc):
+        # Another model holds the name (or one too close): a conflict with the registry's
+        # state, the same answer whether it was created long ago or a moment ago by a client
+        # racing this one.
+        return error_response(409, "conflict", exc.message_dict["name"][0], field="name")
     if hasattr(exc, "error_dict"):
         details = [
             {"field": None if key == "__all__" else key, "message": message}

@@ -82,7 +82,7 @@ def test_keys_expire_after_24_hours(api_client, owner, django_capture_on_commit_
     assert send(c, "post", "/api/v1/models", {"name": "a"}, **KEY).status_code == 201
     IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=24, seconds=1))
     again = send(c, "post", "/api/v1/models", {"name": "a"}, **KEY)
-    assert again.status_code == 400  # run again: the name is now taken
+    assert again.status_code == 409  # run again: the name is now taken
     assert "taken" in error_of(again)["message"]
     assert not IdempotencyKey.objects.exists()  # the expired one was cleared
 

@@ -40,9 +40,9 @@ def test_pipeline_creates_a_model_and_becomes_its_manager(api_client, owner):
     assert AuditEvent.objects.filter(action="model.created", actor=owner).count() == 1
 
 
-def test_a_name_too_close_to_an_existing_one_is_400(api_client, owner, model):
+def test_a_name_too_close_to_an_existing_one_is_409(api_client, owner, model):
     response = send(api_client(owner), "post", "/api/v1/models", {"name": "FRAUD"})
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert error_of(response)["field"] == "name"
     assert "taken" in error_of(response)["message"]
     assert RegisteredModel.objects.count() == 1
