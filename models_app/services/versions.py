@@ -271,8 +271,14 @@ def version_create(
 
 
 def _lock_draft(version: ModelVersion) -> ModelVersion:
+    # The model's row first, then the version's: the order deleting a model takes them in (its
+    # row, then its versions by cascade). Both in one SELECT … FOR UPDATE took them in the
+    # plan's order, version first, and deadlocked with a model delete (issue 15, F14).
+    list(RegisteredModel.objects.select_for_update().filter(pk=version.model_id).values("pk"))
     locked = (
-        ModelVersion.objects.select_for_update().select_related("model").filter(pk=version.pk)
+        ModelVersion.objects.select_for_update(of=("self",))
+        .select_related("model")
+        .filter(pk=version.pk)
     ).first()
     if locked is None:  # deleted, with its model or alone, since the caller fetched it
         raise Conflict(f"Version {version.number} was deleted meanwhile.")
