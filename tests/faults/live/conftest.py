@@ -414,6 +414,21 @@ def timed(name: str):
                 out.write(f"{name}\t{seconds:.1f}\t{int(tally['violations'])}\n")
 
 
+def retried(registry, *args):
+    """What a client does with a 503: retry after a pause. A worker whose connection the
+    database dropped within the last second has not health-checked it yet and fails one more
+    request (docs/deploy.md, "Database"); that 503 may come before the body is sent."""
+    for _ in range(3):
+        try:
+            status, answer = registry.request(*args)
+        except ConnectionError as e:
+            status, answer = None, str(e)
+        if status != 503 and status is not None:
+            return status, answer
+        time.sleep(1)
+    return status, answer
+
+
 def new_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 

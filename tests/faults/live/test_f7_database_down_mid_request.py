@@ -4,13 +4,20 @@ database is down are 503 too, and after the restart a retry succeeds."""
 
 import hashlib
 import random
-import time
 
 import pytest
 
 from core.errors import DATABASE_UNAVAILABLE
 
-from .conftest import RUNS, create_model, create_version, read_answer, timed, wait_until
+from .conftest import (
+    RUNS,
+    create_model,
+    create_version,
+    read_answer,
+    retried,
+    timed,
+    wait_until,
+)
 
 pytestmark = pytest.mark.faults_live
 # How the database goes away: a clean stop (sessions terminated), a crash (processes killed,
@@ -23,21 +30,6 @@ def reset_connections(registry) -> None:
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
         " WHERE datname = 'registry' AND pid <> pg_backend_pid()"
     )
-
-
-def retried(registry, *args):
-    """What a client does with a 503: retry after a pause. A worker whose connection the
-    database dropped within the last second has not health-checked it yet and fails one more
-    request (docs/deploy.md, "Database"); that 503 may come before the body is sent."""
-    for _ in range(3):
-        try:
-            status, answer = registry.request(*args)
-        except ConnectionError as e:
-            status, answer = None, str(e)
-        if status != 503 and status is not None:
-            return status, answer
-        time.sleep(1)
-    return status, answer
 
 
 @pytest.mark.parametrize("run", range(RUNS))
