@@ -61,11 +61,13 @@ test-core: setup-dev
 
 # The fault suite (README, "Reliability"): every fault FAULT_RUNS times on PostgreSQL, with
 # the invariant checker after each; prints the figures at the end. CI runs it with 3.
+# -m "" selects the live faults too (tests/faults/live/: their own PostgreSQL cluster and
+# gunicorn), which pyproject's addopts leave out of every other run.
 FAULT_RUNS ?= 20
 FAULTS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 faults: setup-dev
 	@FAULT_RUNS=$(FAULT_RUNS) DATABASE_URL=$(FAULTS_DATABASE_URL) \
-	  $(PY) -m pytest tests/faults -q -p no:cacheprovider $(PYTEST_ARGS)
+	  $(PY) -m pytest tests/faults -m "" -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # Browser tests need their own process: DJANGO_ALLOW_ASYNC_UNSAFE is process-wide.
 test-browser: setup-dev

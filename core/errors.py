@@ -51,3 +51,12 @@ class StorageFull(StorageUnavailable):
             "Artifact storage is full; nothing was stored or recorded. Try again once an "
             "administrator has freed space."
         )
+
+
+# A database that is down, restarting or dropped the connection (django.db's OperationalError and
+# InterfaceError): not a bug and not the client's fault, so 503 with a plain message and a hint
+# to retry, never a 500 with a traceback. The API, the MLflow API and the pages all answer it.
+DATABASE_UNAVAILABLE = (
+    "The registry's database is unavailable at the moment. Try again in a few seconds."
+)
+RETRY_AFTER_SECONDS = 5

@@ -16,7 +16,12 @@ QUERY_TOKEN_PARAMS = ("token", "access_token", "api_key", "apikey", "bearer")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-MLFLOW_CODES = {400: "INVALID_PARAMETER_VALUE", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}
+MLFLOW_CODES = {
+    400: "INVALID_PARAMETER_VALUE",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    503: "TEMPORARILY_UNAVAILABLE",
+}
 
 
 MLFLOW_PREFIXES = ("/api/2.0/", "/api/3.0/")  # the artifact proxy is under /api/2.0/ too

@@ -295,6 +295,11 @@ STORAGES = {
 
 # Uploads: Django spools anything larger than this to a temporary file, never to memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Spooled uploads live in the data dir, not the system's /tmp: a worker killed mid-upload leaves
+# its partial file here, where sweep_orphans removes it, and storing a finished one on local
+# storage is a rename on the same file system.
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(exist_ok=True)
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("REGISTRY_MAX_FILES_PER_UPLOAD", 1000, minimum=1)
 REGISTRY_MAX_UPLOAD_BYTES = env_int("REGISTRY_MAX_UPLOAD_BYTES", 5 * 1024**3, minimum=1)
 # Storage quotas in bytes (0: unlimited): what one account's uploads may add up to, and one
@@ -303,6 +308,10 @@ REGISTRY_QUOTA_USER_BYTES = env_int("REGISTRY_QUOTA_USER_BYTES", 0)
 REGISTRY_QUOTA_MODEL_BYTES = env_int("REGISTRY_QUOTA_MODEL_BYTES", 0)
 # How long a worker keeps an MLflow read answer of an unchanged model (mlflow_compat/cache.py).
 REGISTRY_MLFLOW_CACHE_SECONDS = env_int("REGISTRY_MLFLOW_CACHE_SECONDS", 30)
+# The fault suite's kill points (core/faults.py): a test-only switch, refused in production.
+REGISTRY_FAULT_HOOKS = env_bool("REGISTRY_FAULT_HOOKS")
+if REGISTRY_FAULT_HOOKS and not DEV_MODE:
+    raise ImproperlyConfigured("REGISTRY_FAULT_HOOKS: only allowed together with REGISTRY_DEV=1")
 
 
 def _source_prefixes(name: str) -> list[str]:

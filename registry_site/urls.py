@@ -7,6 +7,8 @@ from registry_site import account, views
 
 admin.site.site_header = "Model registry administration"
 admin.site.site_title = "Model registry admin"
+# A database that is down answers 503, not 500 (core/errors.py).
+handler500 = "registry_site.views.server_error"
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -1,20 +1,24 @@
-"""Site-wide pages: the dashboard home and the health probe."""
+"""Site-wide pages: the dashboard home, the health probe, the server-error answer."""
 
 import logging
+import sys
 import uuid
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from core.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
 from core.rules import LOGIN, PUBLIC, access
 from models_app.access import visible_models, visible_versions
 from models_app.models import Dataset
 from registry_site import __version__
+from registry_site.middleware import TOKEN_PREFIXES, api_error
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +83,19 @@ def healthz(request: HttpRequest) -> JsonResponse:
     healthy = all(value == "ok" for value in results.values())
     body = {"status": "ok" if healthy else "error", "checks": results, "version": __version__}
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: an unexpected error is Django's plain 500 page; a database that is down or
+    dropped the connection is a 503 with a plain message (JSON on the API prefixes), raised
+    anywhere: in a view, the MLflow API or a middleware (the token lookup)."""
+    if not isinstance(sys.exception(), OperationalError | InterfaceError):
+        return defaults.server_error(request)
+    if request.path.startswith(TOKEN_PREFIXES):
+        response = api_error(503, "unavailable", DATABASE_UNAVAILABLE, path=request.path)
+    else:
+        response = HttpResponse(
+            DATABASE_UNAVAILABLE, status=503, content_type="text/plain; charset=utf-8"
+        )
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

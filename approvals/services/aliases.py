@@ -11,6 +11,7 @@ from approvals.models import Alias, AliasAssignment
 from approvals.selectors import rollback_target
 from approvals.services.reviews import S
 from audit import chain
+from core import faults
 from core.errors import Conflict
 from models_app.access import Role, require
 from models_app.models import ModelVersion, RegisteredModel
@@ -46,6 +47,7 @@ def _move(*, actor, model, name, version, kind, note) -> AliasAssignment:
             ) from None
     else:
         Alias.objects.filter(pk=alias.pk).update(version=version, updated_at=timezone.now())
+    faults.point("alias-moved")
     entry = AliasAssignment.objects.create(
         model=model,
         alias_name=name,
@@ -67,6 +69,7 @@ def _move(*, actor, model, name, version, kind, note) -> AliasAssignment:
         after={"alias": name, "version": version.number},
         reason=note,
     )
+    faults.point("alias-recorded")
     return entry
 
 

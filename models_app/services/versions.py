@@ -2,13 +2,14 @@
 files, deleting a draft."""
 
 import dataclasses
+import functools
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit import chain
-from core import sql
+from core import faults, sql
 from core.errors import Conflict
 from models_app import quotas, storage
 from models_app.access import Role, require, visible_models
@@ -137,6 +138,24 @@ def version_state(version: ModelVersion) -> dict:
     }
 
 
+def _discards_files(service):
+    """The service owns its incoming files' temporary copies (spooled uploads): they go when it
+    returns or fails, whenever it fails: refused before storing (bad input, no role, the
+    database down) as much as after."""
+
+    @functools.wraps(service)
+    def run(*, files=(), **kwargs):
+        files = list(files)
+        try:
+            return service(files=files, **kwargs)
+        finally:
+            for f in files:
+                f.discard()
+
+    return run
+
+
+@_discards_files
 def version_create(
     *,
     actor,
@@ -239,14 +258,22 @@ def version_create(
         raise
     finally:
         storage.settle(keys)
-        for f in files:
-            f.discard()
     version.model = model
     return version
 
 
 def _lock_draft(version: ModelVersion) -> ModelVersion:
-    locked = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+    # The model's row first, then the version's: the order deleting a model takes them in (its
+    # row, then its versions by cascade). Both in one SELECT … FOR UPDATE took them in the
+    # plan's order, version first, and deadlocked with a model delete (issue 15, F14).
+    list(RegisteredModel.objects.select_for_update().filter(pk=version.model_id).values("pk"))
+    locked = (
+        ModelVersion.objects.select_for_update(of=("self",))
+        .select_related("model")
+        .filter(pk=version.pk)
+    ).first()
+    if locked is None:  # deleted, with its model or alone, since the caller fetched it
+        raise Conflict(f"Version {version.number} was deleted meanwhile.")
     if not locked.is_editable:
         raise Conflict(
             f"Version {locked.number} is {locked.get_status_display().lower()}: its files and "
@@ -289,6 +316,7 @@ def version_update(*, actor, version: ModelVersion, metadata: VersionMetadata) -
     return locked
 
 
+@_discards_files
 def artifact_add(
     *, actor, version: ModelVersion, files: list[storage.IncomingFile]
 ) -> list[Artifact]:
@@ -305,6 +333,7 @@ def artifact_add(
     try:
         quotas.precheck(user=actor, model=version.model, incoming=incoming)
         keys = store_files(version.model, files)  # (removes what it stored if it fails)
+        faults.point("files-stored")
         with transaction.atomic():
             quotas.check(user=actor, model=version.model, incoming=incoming)
             locked = _lock_draft(version)
@@ -335,6 +364,7 @@ def artifact_add(
                     **inspection_audit(inspected, filled),
                 },
             )
+            faults.point("files-recorded")
     except IntegrityError:
         storage.delete_quietly(keys)
         raise ValidationError({"files": ["A file with that path was added meanwhile."]}) from None
@@ -343,8 +373,6 @@ def artifact_add(
         raise
     finally:
         storage.settle(keys)
-        for f in files:
-            f.discard()
     return artifacts
 
 

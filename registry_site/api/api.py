@@ -14,7 +14,7 @@ import logging
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.signals import got_request_exception
-from django.db import DataError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest
 from django.urls import path
 from ninja import NinjaAPI
@@ -26,7 +26,15 @@ from ninja.security import HttpBearer, SessionAuth
 
 from approvals.services import GateFailure
 from core import jsonbody
-from core.errors import Conflict, QuotaExceeded, StorageFull, StorageUnavailable, UploadTooLarge
+from core.errors import (
+    DATABASE_UNAVAILABLE,
+    RETRY_AFTER_SECONDS,
+    Conflict,
+    QuotaExceeded,
+    StorageFull,
+    StorageUnavailable,
+    UploadTooLarge,
+)
 from core.rules import LOGIN
 from models_app.names import NameReserved
 
@@ -178,6 +186,7 @@ HTTP_ERROR_CODES = {
     413: "too_large",
     422: "unprocessable",
     429: "too_many_requests",
+    503: "unavailable",
 }
 NOT_FOUND = "Not found."
 
@@ -342,6 +351,17 @@ def _data_error(request, exc: DataError):
         "validation_error",
         f"A value is too long or out of range for the registry ({first_line}).",
     )
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def _database_unavailable(request, exc):
+    # The database is down or dropped the connection (core/errors.py): the request's
+    # transaction is rolled back, so nothing it did is kept; the client may retry.
+    log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+    response = error_response(503, "unavailable", DATABASE_UNAVAILABLE)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 @api.exception_handler(Exception)

@@ -6,12 +6,14 @@ import os
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db import OperationalError
 from django.http import FileResponse
 
 from approvals import services as workflow
 from audit.models import AuditEvent
-from models_app import storage
+from models_app import services, storage
 from models_app.models import Artifact
+from models_app.services import versions as versions_service
 from tests import factories
 from tests.api.conftest import error_of, good_version
 from tests.models_app.test_register import stored_keys
@@ -189,3 +191,44 @@ def test_download_on_s3_redirects_to_a_presigned_url(api_client, viewer, model, 
     assert "Signature=" in response["Location"]
     assert "response-content-disposition=attachment" in response["Location"]
     assert default_storage.exists(Artifact.objects.get().storage_key)
+
+
+def test_an_upload_to_a_model_deleted_meanwhile_is_a_409_and_leaves_no_file(
+    api_client, editor, owner, model, draft, local_storage, monkeypatch
+):
+    """The model is deleted while the upload's file is being stored (issue 15, F14)."""
+    store = storage.store
+
+    def store_then_delete(key, incoming):
+        store(key, incoming)
+        services.model_delete(actor=owner, model=model)
+
+    monkeypatch.setattr(storage, "store", store_then_delete)
+    response = put(api_client(editor), "model.bin", b"weights")
+    assert response.status_code == 409, response.content
+    assert error_of(response) == {"code": "conflict", "message": "Version 1 was deleted meanwhile."}
+    assert Artifact.objects.count() == 0
+    assert stored_keys() == []
+    assert os.listdir(local_storage / "spool") == []
+
+
+@pytest.mark.parametrize("refusal", ["path taken", "database down"])
+def test_a_refused_upload_leaves_no_spooled_file(
+    api_client, editor, draft, local_storage, monkeypatch, refusal
+):
+    """A refusal before the file is stored (bad input, or the database going down: issue 15,
+    F7) does not leave the spooled upload behind."""
+    client = api_client(editor)
+    assert put(client, "model.bin", b"weights").status_code == 201
+    if refusal == "path taken":
+        path, expected = "model.bin", 400
+    else:
+
+        def down(*args, **kwargs):
+            raise OperationalError("server closed the connection unexpectedly")
+
+        monkeypatch.setattr(versions_service, "require", down)
+        path, expected = "other.bin", 503
+    response = put(client, path, b"other weights")
+    assert response.status_code == expected, response.content
+    assert os.listdir(local_storage / "spool") == []

@@ -47,6 +47,10 @@ def run_check(tmp_path, **env) -> subprocess.CompletedProcess:
         ),
         ({"DEBUG": "1", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "a"}, "DEBUG"),
         (
+            {"REGISTRY_FAULT_HOOKS": "1", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "a"},
+            "REGISTRY_FAULT_HOOKS",
+        ),
+        (
             {"REGISTRY_DEV": "1", "REGISTRY_EXTERNAL_SOURCES": "my-bucket"},
             "REGISTRY_EXTERNAL_SOURCES",
         ),

@@ -1,5 +1,7 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -23,7 +25,8 @@ class Command(BaseCommand):
         "the file looks. Deletes that failed earlier (storage down) are retried first. "
         "Files uploaded "
         "through the MLflow artifact proxy count as in use while staged; staged uploads that no "
-        "version adopted within a day are expired first."
+        "version adopted within a day are expired first. Partial uploads left in the spool "
+        "folder (FILE_UPLOAD_TEMP_DIR) by a killed worker go after the same --min-age-minutes."
     )
 
     def add_arguments(self, parser):
@@ -78,6 +81,9 @@ class Command(BaseCommand):
             # Operations that died before storing anything, or after their commit.
             PendingKey.objects.filter(kind=PendingKey.Kind.STORE, created_at__lte=cutoff).delete()
         verb = "would delete" if dry_run else "deleted"
+        spooled = self._sweep_spool(cutoff, dry_run=dry_run)
+        if spooled:
+            self.stdout.write(f"{verb} {spooled} partial upload(s) left in the spool folder")
         retried_note = f" {retried} failed delete(s) retried." if retried else ""
         self.stdout.write(
             self.style.SUCCESS(
@@ -85,6 +91,30 @@ class Command(BaseCommand):
                 f"{removed} orphaned ({verb}).{retried_note}"
             )
         )
+
+    def _sweep_spool(self, cutoff: datetime, *, dry_run: bool) -> int:
+        """Uploads being received are spooled to FILE_UPLOAD_TEMP_DIR and removed once stored
+        or refused; a worker killed meanwhile leaves its partial file behind. Those older than
+        the cutoff go, and so do empty folders (an import's work folder)."""
+        root = Path(settings.FILE_UPLOAD_TEMP_DIR or "")
+        if not settings.FILE_UPLOAD_TEMP_DIR or not root.is_dir():
+            return 0
+        removed = 0
+        for path in sorted(root.rglob("*"), reverse=True):  # files before their folders
+            try:
+                modified = datetime.fromtimestamp(path.lstat().st_mtime, tz=UTC)
+                if modified > cutoff:
+                    continue
+                if path.is_dir() and not path.is_symlink():
+                    if not dry_run and not any(path.iterdir()):
+                        path.rmdir()
+                    continue
+                removed += 1
+                if not dry_run:
+                    path.unlink()
+            except FileNotFoundError:  # finished meanwhile
+                continue
+        return removed
 
     def _retry_deletes(self, storage) -> int:
         """Files whose rows were deleted but whose deletion failed: delete them now (unless a
