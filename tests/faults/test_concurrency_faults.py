@@ -111,11 +111,12 @@ def test_f10_concurrent_approve_and_reject(run, team):
     first, second = [("approve", "reject"), ("reject", "approve"), ("approve", "approve")][run % 3]
     actions = [(people["r1"], first), (people["r2"], second)]
     clients = [client_of(who) for who, _ in actions]
+    seen = clients[0].get(url).json()["content_digest"]  # what both reviewers read
 
     def decide(i):
         action = actions[i][1]
         body = {"reason": "looks wrong"} if action == "reject" else {}
-        return post(clients[i], f"{url}/{action}", body)
+        return post(clients[i], f"{url}/{action}", body | {"content_digest": seen})
 
     results = run_at_once(2, decide)
     assert statuses(results) == [200, 409]

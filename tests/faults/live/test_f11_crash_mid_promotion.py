@@ -28,7 +28,10 @@ def approved_versions(registry, model: str, count: int) -> None:
         assert status == 201, body
         status, body = registry.request("POST", f"{at}/submit")
         assert status == 200, body
-        status, body = registry.request("POST", f"{at}/approve", {}, token=registry.reviewer_token)
+        seen = {"content_digest": body["content_digest"]}
+        status, body = registry.request(
+            "POST", f"{at}/approve", seen, token=registry.reviewer_token
+        )
         assert status == 200, body
 
 
