@@ -118,3 +118,31 @@ def test_demo_audit_page_shows_no_raw_dicts_nor_float_artefacts(client_for, caps
         html = c.get(reverse("approvals:audit"), {"page": number}).content.decode()
         assert "{&#x27;" not in html and "{'" not in html and "[{" not in html
         assert not re.search(r"\d\.\d*(0000000|9999999)\d", html), number
+
+
+def test_audit_page_and_timeline_query_counts_stay_constant_with_readable_lines(
+    client_for, owner, viewer, outsider, assert_constant_queries
+):
+    model = factories.registered_model(owner, "m1")
+    factories.grant(viewer, model, "view")
+    version = factories.version(model, owner)
+    secret_version = factories.version(factories.registered_model(outsider, "secret"), outsider)
+    c = client_for(viewer)
+
+    def get():
+        assert c.get(reverse("approvals:audit")).status_code == 200
+        assert c.get(version.get_absolute_url()).status_code == 200
+
+    def grow(count=30):
+        for i in range(count):
+            _record(owner, version, model, "version.updated",
+                    {"parents": [], "params": {"lr": i}},
+                    {"parents": [{"version_id": secret_version.pk, "model": "secret",
+                                  "version": 1, "relation": "fine-tuned"}],
+                     "params": {"lr": i + 0.5}})  # fmt: skip
+
+    grow(1)  # redaction costs one query once any event names a parent, however many
+    assert assert_constant_queries(get, grow) <= 30
+    html = c.get(reverse("approvals:audit")).content.decode()
+    assert "<li>parents: + a private version (fine-tuned)</li>" in html
+    assert "<li>params: lr: 29 → 29.5</li>" in html
