@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from approvals.selectors import audit_events, redact_lineage
+from audit import readable
 from core.rules import LOGIN, access
 
 PAGE_SIZE = 50
@@ -57,6 +58,8 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     form, events = filtered_events(request)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = redact_lineage(page.object_list, request.user)
+    for e in page.object_list:
+        e.lines = readable.lines(e)  # after the redaction
     query = request.GET.copy()
     query.pop("page", None)
     context = {

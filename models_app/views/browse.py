@@ -17,7 +17,8 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
-from approvals.selectors import alias_panel
+from approvals.selectors import alias_panel, redact_lineage
+from audit import readable
 from audit.models import AuditEvent
 from core.rules import LOGIN, access
 from models_app import charts, selectors
@@ -264,6 +265,9 @@ def version_detail(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     timeline = AuditEvent.objects.filter(
         target_type="modelversion", target_id=str(version.pk)
     ).order_by("-seq")[:TIMELINE_LIMIT]
+    timeline = redact_lineage(timeline, request.user)  # one query, before the lines
+    for event in timeline:
+        event.lines = readable.lines(event)
     return render(
         request,
         "models_app/version_detail.html",
