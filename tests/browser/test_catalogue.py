@@ -31,7 +31,8 @@ def test_register_compare_and_download(page, live_server, sign_in, shots, tmp_pa
     shots(page, "1-register-form")
     page.get_by_role("button", name="Register version").click()
     expect(page.locator("h1")).to_contain_text("churn-predictor v2")
-    expect(page.get_by_text("model.onnx")).to_be_visible()
+    expect(page.get_by_role("link", name="model.onnx")).to_be_visible()  # the file, to download
+    expect(page.get_by_text("files: + model.onnx (sha256")).to_be_visible()  # its timeline line
     shots(page, "2-version-page")
 
     page.goto(f"{live_server.url}{model.get_absolute_url()}")
