@@ -20,7 +20,6 @@ discarded as warm-up. Prints the median and 95th percentile per case.
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -28,38 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from _django import psql, set_up_django
+
 ROOT = Path(__file__).resolve().parent.parent
-PG = "postgres://postgres@127.0.0.1:5432"
 DATABASE = "version_lock_bench"
-
-
-def psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", sql],
-        check=True, capture_output=True,
-    )  # fmt: skip
-
-
-def set_up_django(root: Path, backend: str, database: str, data_dir: str) -> None:
-    os.environ.update(
-        REGISTRY_DEV="1",
-        REGISTRY_DATA_DIR=data_dir,
-        DJANGO_SETTINGS_MODULE="registry_site.settings",
-        LOG_LEVEL="WARNING",
-    )
-    os.environ.pop("DATABASE_URL", None)
-    if backend == "postgres":
-        psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        psql(f"CREATE DATABASE {database}")
-        os.environ["DATABASE_URL"] = f"{PG}/{database}"
-    os.chdir(root)
-    sys.path.insert(0, str(root))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def measure(root: Path, backend: str, database: str, reps: int, n: int) -> dict:
