@@ -20,6 +20,7 @@ from core.errors import Conflict
 from models_app import services as catalogue
 from models_app import storage
 from models_app.models import ModelVersion
+from registry_site import invariants
 from registry_site.mlflow_compat import cache
 from tests import factories
 from tests.approvals.conftest import good_version
@@ -456,6 +457,7 @@ def test_rejecting_on_revalidation_rejects_and_leaves_production_flagged(
     assert model.aliases.get(name="production").version_id == v.pk  # not moved
     html = client_for(reviewer).get("/models/fraud/").content.decode()
     assert "rejected: not approved" in html
+    assert invariants.check_aliases() == [] and invariants.check_audit() == []
 
 
 def test_only_approved_versions_can_be_revalidated(model, editor, reviewer):
