@@ -5,10 +5,11 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db.models import CharField, IntegerField, Q, QuerySet, Value
+from django.db.models import CharField, Exists, IntegerField, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
-from approvals.models import Alias, AliasAssignment
+from approvals.models import Alias, AliasAssignment, Signature
+from audit.chain import compute_hash
 from audit.models import AuditEvent
 from models_app.access import Role, models_with_role, visible_models
 from models_app.models import ModelVersion, RegisteredModel
@@ -214,3 +215,149 @@ def alias_at(model: RegisteredModel, name: str, when: datetime) -> ModelVersion 
     if entry is None or entry.kind == AliasAssignment.Kind.REMOVE:
         return None
     return entry.version
+
+
+# ---------------------------------------------------------------------------------------------
+# Electronic signatures: what is shown (docs/signatures.md, "Where a signature is shown") and
+# how each is checked against the audit event written with it ("Checking signatures").
+
+# The audit event each kind of signature is written with.
+SIGNED_EVENTS = {
+    Signature.Action.APPROVE: "review.approved",
+    Signature.Action.REJECT: "review.rejected",
+    Signature.Action.PROMOTE: "alias.moved",
+    Signature.Action.ROLLBACK: "alias.rolled_back",
+}
+
+VALID, WITHDRAWN, SUPERSEDED = "valid", "withdrawn", "superseded"
+STANDING_LABELS = {
+    VALID: "valid",
+    WITHDRAWN: "withdrawn (its review was discarded when the version was withdrawn)",
+    SUPERSEDED: "superseded (the alias was moved again later)",
+}
+
+
+def _signatures() -> QuerySet[Signature]:
+    later_move = AliasAssignment.objects.filter(
+        model_id=OuterRef("alias_assignment__model_id"),
+        alias_name=OuterRef("alias_name"),
+        pk__gt=OuterRef("alias_assignment_id"),
+    )
+    return (
+        Signature.objects.select_related("version", "review", "alias_assignment")
+        .annotate(superseded=Exists(later_move))
+        .order_by("signed_at", "pk")
+    )
+
+
+def _parse_time(raw) -> datetime | None:
+    if not isinstance(raw, str):
+        return None
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return when if timezone.is_aware(when) else None
+
+
+def signature_problems(signature: Signature, event: AuditEvent | None) -> list[str]:
+    """Why ``signature`` does not verify against ``event`` (the audit event of its
+    ``audit_seq``, None when there is none): empty when it verifies. A signature verifies when
+    its event exists, is unmodified and has the hash the signature records, is the event of its
+    action, about its version, made by its signer, and carries the same meaning, printed name,
+    time, reason and content digest. A row copied or moved to another record, or edited, fails."""
+    seq = signature.audit_seq
+    if event is None:
+        return [f"its audit event #{seq} does not exist"]
+    problems = []
+    if event.hash != signature.audit_hash:
+        problems.append(f"audit event #{seq} does not have the hash the signature records")
+    if compute_hash(event) != event.hash:
+        problems.append(f"audit event #{seq} was modified")
+    expected = SIGNED_EVENTS.get(signature.action)
+    if event.action != expected:
+        problems.append(f"audit event #{seq} records {event.action}, not {expected}")
+    if signature.version_id is not None:
+        same_target = event.target_type == "modelversion" and event.target_id == str(
+            signature.version_id
+        )
+    else:  # the version's row was deleted: its name and number are kept in both
+        same_target = (
+            event.target_label == f"{signature.model_name} v{signature.version_number}"
+        )
+    if not same_target:
+        problems.append(f"audit event #{seq} is about another version ({event.target_label})")
+    if event.actor_id != signature.signer_id:
+        problems.append(f"audit event #{seq} was made by {event.actor_username}, not the signer")
+    after = event.after if isinstance(event.after, dict) else {}
+    if "signature_meaning" not in after:
+        problems.append(f"audit event #{seq} carries no signature")
+    else:
+        if after.get("signature_meaning") != signature.meaning:
+            problems.append("the meaning differs from the one in the audit event")
+        if after.get("signer_name") != signature.printed_name:
+            problems.append("the printed name differs from the one in the audit event")
+        if _parse_time(after.get("signed_at")) != signature.signed_at:
+            problems.append("the time differs from the one in the audit event")
+    if (event.reason or "") != (signature.reason or ""):
+        problems.append("the reason differs from the one in the audit event")
+    # Decisions carry the digest they covered; alias moves, the version's recorded one.
+    if "content_digest" in after:
+        digest = after["content_digest"]
+    else:
+        digest = signature.version.content_digest if signature.version is not None else None
+    if digest != signature.content_digest:
+        problems.append("the content digest differs from the one the audit event covers")
+    if signature.alias_name and after.get("alias") != signature.alias_name:
+        problems.append("the alias differs from the one in the audit event")
+    linked = signature.review or signature.alias_assignment
+    if linked is not None and linked.version_id != signature.version_id:
+        problems.append("it is linked to a decision on another version")
+    return problems
+
+
+def _assess(signatures: list[Signature]) -> list[Signature]:
+    """Set ``standing``, ``problems`` and ``verifies`` on each signature: one query for all
+    their audit events."""
+    events = AuditEvent.objects.filter(seq__in=[s.audit_seq for s in signatures])
+    by_seq = {e.seq: e for e in events} if signatures else {}
+    for s in signatures:
+        if s.review is not None and s.review.discarded_at is not None:
+            s.standing = WITHDRAWN
+        elif s.alias_assignment_id is not None and s.superseded:
+            s.standing = SUPERSEDED
+        else:
+            s.standing = VALID
+        s.standing_label = STANDING_LABELS[s.standing]
+        s.problems = signature_problems(s, by_seq.get(s.audit_seq))
+        s.verifies = not s.problems
+    return signatures
+
+
+def version_signatures(version: ModelVersion) -> list[Signature]:
+    """The signatures given on ``version``, oldest first, with their standing and whether each
+    verifies: two queries. The caller has checked that the user may view the version."""
+    return _assess(list(_signatures().filter(version=version)))
+
+
+def signatures_by_version(versions: Iterable[ModelVersion]) -> dict[int, list[Signature]]:
+    """``version_signatures`` for many versions at once (lists, exports): two queries."""
+    ids = [v.pk for v in versions]
+    found: dict[int, list[Signature]] = {pk: [] for pk in ids}
+    if not ids:
+        return found
+    for s in _assess(list(_signatures().filter(version_id__in=ids))):
+        found[s.version_id].append(s)
+    return found
+
+
+def all_signatures(*, batch_size: int = 500):
+    """Every signature with its standing and verification, in batches (manage.py
+    verify_signatures, check_invariants): two queries per batch."""
+    last = 0
+    while True:
+        batch = list(_signatures().filter(pk__gt=last).order_by("pk")[:batch_size])
+        if not batch:
+            return
+        yield from _assess(batch)
+        last = batch[-1].pk
