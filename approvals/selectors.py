@@ -2,13 +2,14 @@
 dashboard, the JSON API, the MLflow API): each answers only what the user may see."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db.models import CharField, Exists, IntegerField, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
-from approvals.models import Alias, AliasAssignment, Signature
+from approvals.models import Alias, AliasAssignment, Review, Signature
 from audit.chain import compute_hash
 from audit.models import AuditEvent
 from models_app.access import Role, models_with_role, visible_models
@@ -361,3 +362,43 @@ def all_signatures(*, batch_size: int = 500):
             return
         yield from _assess(batch)
         last = batch[-1].pk
+
+
+@dataclass
+class Decisions:
+    """A version's decisions with their signatures (the review page, the version page, the
+    signature sheet). Each review and alias move carries ``shown_signature`` (None when it was
+    not signed: signatures were off, or it was made by an API token where the policy allows)."""
+
+    signatures: list[Signature]
+    reviews: list[Review]
+    alias_moves: list[AliasAssignment]
+
+    @property
+    def unsigned(self) -> list:
+        return [d for d in (*self.reviews, *self.alias_moves) if d.shown_signature is None]
+
+
+def version_decisions(version: ModelVersion, *, reviews: Iterable[Review] | None = None):
+    """``version``'s signatures, reviews and alias moves onto it, each decision with its
+    signature: four queries (three when the caller passes the reviews it has loaded, with their
+    reviewers). The caller has checked that the user may view the version."""
+    signatures = version_signatures(version)
+    if reviews is None:
+        reviews = Review.objects.filter(version=version).select_related("reviewer")
+    reviews = sorted(reviews, key=lambda r: (r.created_at, r.pk))
+    moves = list(
+        AliasAssignment.objects.filter(
+            version=version,
+            kind__in=[AliasAssignment.Kind.PROMOTE, AliasAssignment.Kind.ROLLBACK],
+        )
+        .select_related("assigned_by")
+        .order_by("assigned_at", "pk")
+    )
+    by_review = {s.review_id: s for s in signatures if s.review_id is not None}
+    by_move = {s.alias_assignment_id: s for s in signatures if s.alias_assignment_id is not None}
+    for r in reviews:
+        r.shown_signature = by_review.get(r.pk)
+    for m in moves:
+        m.shown_signature = by_move.get(m.pk)
+    return Decisions(signatures=signatures, reviews=reviews, alias_moves=moves)
