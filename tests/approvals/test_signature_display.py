@@ -212,3 +212,82 @@ def test_sheet_and_version_page_queries_do_not_grow_with_signatures(
     assert count_queries(page) == page_count
     html = c.get(sheet_url(v)).content.decode()
     assert html.count('id="signature-') >= 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Model card, audit CSV, JSON API
+
+
+def test_model_card_page_print_and_markdown_have_a_signatures_section(client_for, viewer, signed):
+    v, approval, promotion = signed
+    c = client_for(viewer)
+    args = [v.model.slug, v.number]
+    for name in ("models_app:version_card", "models_app:card_print"):
+        html = c.get(reverse(name, args=args)).content.decode()
+        section = html[html.index('id="card-signatures"') :]
+        section = section[: section.index("</section>")]
+        _manifested(section, approval)
+        _manifested(section, promotion)
+    text = c.get(reverse("models_app:card_markdown", args=args)).content.decode()
+    section = text[text.index("## Signatures") : text.index("## Files")]
+    assert (
+        f"| Rita Okafor (reviewer) | {approval.signed_at:%Y-%m-%d %H:%M:%S} | "
+        "Approved for production use | Approval | Metrics hold on the Q1 data | valid | "
+        f"#{approval.audit_seq} `{approval.audit_hash}` |"
+    ) in section
+    assert "| Pia Moreau (promoter) |" in section and "Alias move of production" in section
+    assert v.content_digest in section
+
+
+def test_model_card_of_an_unsigned_version_says_no_signatures(client_for, viewer, model, editor):
+    v = good_version(model, editor)
+    text = client_for(viewer).get(reverse("models_app:card_markdown", args=[model.slug, 1]))
+    assert "## Signatures\n\n_No signatures._" in text.content.decode()
+    assert v.number == 1
+
+
+def test_audit_csv_has_signer_meaning_and_time_on_signed_events(client_for, viewer, signed):
+    v, approval, promotion = signed
+    body = b"".join(client_for(viewer).get(reverse("approvals:audit_csv")).streaming_content)
+    rows = list(csv.DictReader(io.StringIO(body.decode())))
+    by_seq = {int(r["seq"]): r for r in rows}
+    for s in (approval, promotion):
+        row = by_seq[s.audit_seq]
+        assert row["signer_name"] == s.printed_name
+        assert row["signature_meaning"] == s.meaning
+        assert row["signed_at"] == s.signed_at.isoformat()
+    unsigned = [r for r in rows if r["action"] == "version.submitted"]
+    assert unsigned and all(r["signer_name"] == r["signature_meaning"] == "" for r in unsigned)
+
+
+def _signature_json(body: dict, signature: Signature) -> dict:
+    [found] = [s for s in body if s["audit_seq"] == signature.audit_seq]
+    return found
+
+
+def test_json_version_and_resolve_carry_the_signatures(api_client, viewer, signed):
+    v, approval, promotion = signed
+    c = api_client(viewer, scope="read")
+    body = c.get(f"/api/v1/models/{v.model.name}/versions/{v.number}").json()
+    shown = _signature_json(body["signatures"], approval)
+    assert shown["printed_name"] == "Rita Okafor" and shown["signer"] == "reviewer"
+    assert shown["meaning"] == "Approved for production use"
+    assert shown["signed_at"].startswith(approval.signed_at.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert shown["content_digest"] == v.content_digest
+    assert shown["standing"] == "valid" and shown["verifies"] is True and shown["problems"] == []
+    assert shown["audit_hash"] == approval.audit_hash and shown["action"] == "approve"
+    resolved = c.get(f"/api/v1/models/{v.model.name}/aliases/production/resolve").json()
+    for signatures in (resolved["approval"]["signatures"], resolved["version"]["signatures"]):
+        assert _signature_json(signatures, approval)["printed_name"] == "Rita Okafor"
+        moved = _signature_json(signatures, promotion)
+        assert moved["alias"] == "production" and moved["printed_name"] == "Pia Moreau"
+        assert moved["meaning"] == "Released for use under this alias"
+
+
+def test_json_version_is_404_for_outsiders_with_signatures(api_client, outsider, signed):
+    v, *_ = signed
+    response = api_client(outsider, scope="read").get(
+        f"/api/v1/models/{v.model.name}/versions/{v.number}"
+    )
+    assert response.status_code == 404
+    assert "Rita" not in response.content.decode()
