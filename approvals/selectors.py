@@ -261,7 +261,18 @@ def _parse_time(raw) -> datetime | None:
     return when if timezone.is_aware(when) else None
 
 
-def signature_problems(signature: Signature, event: AuditEvent | None) -> list[str]:
+# Imported signatures name events of an imported history, which the exchange app keeps (it sits
+# above this one): it registers how to read them in its AppConfig.ready(). The callable takes
+# [(batch id, seq)] and answers {(batch id, seq): event}.
+_imported_events: list = []
+
+
+def read_imported_events_with(lookup) -> None:
+    """Called once by the exchange app."""
+    _imported_events[:] = [lookup]
+
+
+def signature_problems(signature: Signature, event) -> list[str]:
     """Why ``signature`` does not verify against ``event`` (the audit event of its
     ``audit_seq``, None when there is none): empty when it verifies. A signature verifies when
     its event exists, is unmodified and has the hash the signature records, is the event of its
@@ -278,17 +289,20 @@ def signature_problems(signature: Signature, event: AuditEvent | None) -> list[s
     expected = SIGNED_EVENTS.get(signature.action)
     if event.action != expected:
         problems.append(f"audit event #{seq} records {event.action}, not {expected}")
-    if signature.version_id is not None:
+    imported = signature.imported_batch_id is not None
+    if signature.version_id is not None and not imported:
         same_target = event.target_type == "modelversion" and event.target_id == str(
             signature.version_id
         )
-    else:  # the version's row was deleted: its name and number are kept in both
-        same_target = (
-            event.target_label == f"{signature.model_name} v{signature.version_number}"
-        )
+    else:  # the version's row was deleted, or ids are another registry's: names and numbers
+        same_target = event.target_label == f"{signature.model_name} v{signature.version_number}"
     if not same_target:
         problems.append(f"audit event #{seq} is about another version ({event.target_label})")
-    if event.actor_id != signature.signer_id:
+    if (
+        event.actor_username != signature.signer_username
+        if imported
+        else event.actor_id != signature.signer_id
+    ):
         problems.append(f"audit event #{seq} was made by {event.actor_username}, not the signer")
     after = event.after if isinstance(event.after, dict) else {}
     if "signature_meaning" not in after:
@@ -320,8 +334,11 @@ def signature_problems(signature: Signature, event: AuditEvent | None) -> list[s
 def _assess(signatures: list[Signature]) -> list[Signature]:
     """Set ``standing``, ``problems`` and ``verifies`` on each signature: one query for all
     their audit events."""
-    events = AuditEvent.objects.filter(seq__in=[s.audit_seq for s in signatures])
-    by_seq = {e.seq: e for e in events} if signatures else {}
+    local = [s.audit_seq for s in signatures if s.imported_batch_id is None]
+    by_seq = {(None, e.seq): e for e in AuditEvent.objects.filter(seq__in=local)} if local else {}
+    imported = [(s.imported_batch_id, s.audit_seq) for s in signatures if s.imported_batch_id]
+    if imported and _imported_events:
+        by_seq |= _imported_events[0](imported)
     for s in signatures:
         if s.review is not None and s.review.discarded_at is not None:
             s.standing = WITHDRAWN
@@ -330,7 +347,7 @@ def _assess(signatures: list[Signature]) -> list[Signature]:
         else:
             s.standing = VALID
         s.standing_label = STANDING_LABELS[s.standing]
-        s.problems = signature_problems(s, by_seq.get(s.audit_seq))
+        s.problems = signature_problems(s, by_seq.get((s.imported_batch_id, s.audit_seq)))
         s.verifies = not s.problems
     return signatures
 

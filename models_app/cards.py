@@ -245,9 +245,11 @@ def card_markdown(doc: CardDocument, *, site_url: str = "") -> str:
                 f"{cell(s.reason)} | {standing} | #{s.audit_seq} `{s.audit_hash}` |"
             )
         add("")
-        add("_Each signature covers content digest "
+        add(
+            "_Each signature covers content digest "
             + ", ".join(sorted({f"`{s.content_digest}`" for s in doc.signatures}))
-            + "; docs/signatures.md says how to check one._")
+            + "; docs/signatures.md says how to check one._"
+        )
     else:
         add("_No signatures._")
     add("")

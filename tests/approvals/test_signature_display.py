@@ -57,7 +57,7 @@ def test_review_page_shows_each_reviews_signature(client_for, viewer, signed):
     v, approval, _ = signed
     html = client_for(viewer).get(reverse("approvals:review", args=[v.model.slug, v.number]))
     html = html.content.decode()
-    assert "Signed by <strong class=\"signer\">Rita Okafor</strong> (reviewer)" in html
+    assert 'Signed by <strong class="signer">Rita Okafor</strong> (reviewer)' in html
     _manifested(html, approval)
     assert sheet_url(v) in html
 
