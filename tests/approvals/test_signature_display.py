@@ -291,3 +291,36 @@ def test_json_version_is_404_for_outsiders_with_signatures(api_client, outsider,
     )
     assert response.status_code == 404
     assert "Rita" not in response.content.decode()
+
+
+def test_json_version_and_resolve_queries_do_not_grow_with_signatures(
+    api_client, viewer, model, editor, named
+):
+    from tests.conftest import count_queries
+
+    reviewer, reviewer2, promoter = named
+    ReviewPolicy.objects.update_or_create(model=model, defaults={"required_approvals": 2})
+    v = good_version(model, editor)
+    services.version_submit(actor=editor, version=v)
+    factories.sign_approval(v, reviewer)
+    factories.sign_approval(v, reviewer2)
+    factories.sign_alias(v, promoter)
+    c = api_client(viewer, scope="read")
+
+    def version():
+        assert c.get(f"/api/v1/models/{model.name}/versions/1").status_code == 200
+
+    def resolve():
+        assert c.get(f"/api/v1/models/{model.name}/aliases/production/resolve").status_code == 200
+
+    version(), resolve()  # warm
+    few = count_queries(version), count_queries(resolve)
+    for name in ("staging", "production", "staging"):
+        other = good_version(model, editor, auc=0.95)
+        services.version_submit(actor=editor, version=other)
+        factories.sign_approval(other, reviewer)
+        factories.sign_approval(other, reviewer2)
+        factories.sign_alias(other, promoter, name=name)
+        factories.sign_alias(v, promoter, name=name)
+    assert len(c.get(f"/api/v1/models/{model.name}/versions/1").json()["signatures"]) == 6
+    assert (count_queries(version), count_queries(resolve)) == few
