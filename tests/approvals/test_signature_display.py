@@ -57,7 +57,10 @@ def test_review_page_shows_each_reviews_signature(client_for, viewer, signed):
     v, approval, _ = signed
     html = client_for(viewer).get(reverse("approvals:review", args=[v.model.slug, v.number]))
     html = html.content.decode()
-    assert 'Signed by <strong class="signer">Rita Okafor</strong> (reviewer)' in html
+    when = f"{approval.signed_at:%Y-%m-%d %H:%M:%S}"
+    assert f"Signed by <strong>Rita Okafor</strong>, {when} UTC — Approved for production use" in (
+        html
+    )
     _manifested(html, approval)
     assert sheet_url(v) in html
 
@@ -147,9 +150,9 @@ def test_withdrawn_and_superseded_signatures_are_shown_and_marked(
     row = html[html.index(f'id="signature-{replaced.pk}"') :]
     assert "superseded (the alias was moved again later)" in row[: row.index("</tr>")]
     page = c.get(first.get_absolute_url()).content.decode()
-    assert "— superseded" in page
+    assert "(superseded)" in page
     page = c.get(withdrawn.get_absolute_url()).content.decode()
-    assert "— withdrawn" in page
+    assert "(withdrawn)" in page
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL's trigger refuses edits")
