@@ -194,12 +194,28 @@ class Signature(models.Model):
     meaning = models.CharField(max_length=200)
     reason = models.TextField(blank=True)
     content_digest = models.CharField(max_length=71)
-    audit_seq = models.PositiveBigIntegerField(unique=True)
+    audit_seq = models.PositiveBigIntegerField()
     audit_hash = models.CharField(max_length=64, help_text="Hash of the audit event signed with.")
+    # A signature restored by import_registry names an event of the imported history (the
+    # exchange app's batch of this id), not of this registry's chain. A plain id: this app
+    # sits below the exchange app.
+    imported_batch_id = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["signed_at", "pk"]
         indexes = [models.Index(fields=["version", "signed_at"], name="signature_version_time")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["audit_seq"],
+                condition=models.Q(imported_batch_id__isnull=True),
+                name="signature_one_per_event",
+            ),
+            models.UniqueConstraint(
+                fields=["imported_batch_id", "audit_seq"],
+                condition=models.Q(imported_batch_id__isnull=False),
+                name="signature_one_per_imported_event",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.printed_name}, {self.meaning}, {self.signed_at:%Y-%m-%d %H:%M:%S} UTC"

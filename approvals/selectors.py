@@ -2,14 +2,16 @@
 dashboard, the JSON API, the MLflow API): each answers only what the user may see."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db.models import CharField, IntegerField, Q, QuerySet, Value
+from django.db.models import CharField, Exists, IntegerField, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
 from approvals import expiry
-from approvals.models import Alias, AliasAssignment
+from approvals.models import Alias, AliasAssignment, Review, Signature
+from audit.chain import compute_hash
 from audit.models import AuditEvent
 from models_app.access import Role, models_with_role, visible_models
 from models_app.models import ModelVersion, RegisteredModel
@@ -238,3 +240,206 @@ def alias_at(model: RegisteredModel, name: str, when: datetime) -> ModelVersion 
     if entry is None or entry.kind == AliasAssignment.Kind.REMOVE:
         return None
     return entry.version
+
+
+# ---------------------------------------------------------------------------------------------
+# Electronic signatures: what is shown (docs/signatures.md, "Where a signature is shown") and
+# how each is checked against the audit event written with it ("Checking signatures").
+
+# The audit event each kind of signature is written with.
+SIGNED_EVENTS = {
+    Signature.Action.APPROVE: "review.approved",
+    Signature.Action.REJECT: "review.rejected",
+    Signature.Action.PROMOTE: "alias.moved",
+    Signature.Action.ROLLBACK: "alias.rolled_back",
+}
+
+VALID, WITHDRAWN, SUPERSEDED = "valid", "withdrawn", "superseded"
+STANDING_LABELS = {
+    VALID: "valid",
+    WITHDRAWN: "withdrawn (its review was discarded when the version was withdrawn)",
+    SUPERSEDED: "superseded (the alias was moved again later)",
+}
+
+
+def _signatures() -> QuerySet[Signature]:
+    later_move = AliasAssignment.objects.filter(
+        model_id=OuterRef("alias_assignment__model_id"),
+        alias_name=OuterRef("alias_name"),
+        pk__gt=OuterRef("alias_assignment_id"),
+    )
+    return (
+        Signature.objects.select_related("version", "review", "alias_assignment")
+        .annotate(superseded=Exists(later_move))
+        .order_by("signed_at", "pk")
+    )
+
+
+def _parse_time(raw) -> datetime | None:
+    if not isinstance(raw, str):
+        return None
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return when if timezone.is_aware(when) else None
+
+
+# Imported signatures name events of an imported history, which the exchange app keeps (it sits
+# above this one): it registers how to read them in its AppConfig.ready(). The callable takes
+# [(batch id, seq)] and answers {(batch id, seq): event}.
+_imported_events: list = []
+
+
+def read_imported_events_with(lookup) -> None:
+    """Called once by the exchange app."""
+    _imported_events[:] = [lookup]
+
+
+def signature_problems(signature: Signature, event) -> list[str]:
+    """Why ``signature`` does not verify against ``event`` (the audit event of its
+    ``audit_seq``, None when there is none): empty when it verifies. A signature verifies when
+    its event exists, is unmodified and has the hash the signature records, is the event of its
+    action, about its version, made by its signer, and carries the same meaning, printed name,
+    time, reason and content digest. A row copied or moved to another record, or edited, fails."""
+    seq = signature.audit_seq
+    if event is None:
+        return [f"its audit event #{seq} does not exist"]
+    problems = []
+    if event.hash != signature.audit_hash:
+        problems.append(f"audit event #{seq} does not have the hash the signature records")
+    if compute_hash(event) != event.hash:
+        problems.append(f"audit event #{seq} was modified")
+    expected = SIGNED_EVENTS.get(signature.action)
+    if event.action != expected:
+        problems.append(f"audit event #{seq} records {event.action}, not {expected}")
+    imported = signature.imported_batch_id is not None
+    if signature.version_id is not None and not imported:
+        same_target = event.target_type == "modelversion" and event.target_id == str(
+            signature.version_id
+        )
+    else:  # the version's row was deleted, or ids are another registry's: names and numbers
+        same_target = event.target_label == f"{signature.model_name} v{signature.version_number}"
+    if not same_target:
+        problems.append(f"audit event #{seq} is about another version ({event.target_label})")
+    if (
+        event.actor_username != signature.signer_username
+        if imported
+        else event.actor_id != signature.signer_id
+    ):
+        problems.append(f"audit event #{seq} was made by {event.actor_username}, not the signer")
+    after = event.after if isinstance(event.after, dict) else {}
+    if "signature_meaning" not in after:
+        problems.append(f"audit event #{seq} carries no signature")
+    else:
+        if after.get("signature_meaning") != signature.meaning:
+            problems.append("the meaning differs from the one in the audit event")
+        if after.get("signer_name") != signature.printed_name:
+            problems.append("the printed name differs from the one in the audit event")
+        if _parse_time(after.get("signed_at")) != signature.signed_at:
+            problems.append("the time differs from the one in the audit event")
+    if (event.reason or "") != (signature.reason or ""):
+        problems.append("the reason differs from the one in the audit event")
+    # Decisions carry the digest they covered; alias moves, the version's recorded one.
+    if "content_digest" in after:
+        digest = after["content_digest"]
+    else:
+        digest = signature.version.content_digest if signature.version is not None else None
+    if digest != signature.content_digest:
+        problems.append("the content digest differs from the one the audit event covers")
+    if signature.alias_name and after.get("alias") != signature.alias_name:
+        problems.append("the alias differs from the one in the audit event")
+    linked = signature.review or signature.alias_assignment
+    if linked is not None and linked.version_id != signature.version_id:
+        problems.append("it is linked to a decision on another version")
+    return problems
+
+
+def _assess(signatures: list[Signature]) -> list[Signature]:
+    """Set ``standing``, ``problems`` and ``verifies`` on each signature: one query for all
+    their audit events."""
+    local = [s.audit_seq for s in signatures if s.imported_batch_id is None]
+    by_seq = {(None, e.seq): e for e in AuditEvent.objects.filter(seq__in=local)} if local else {}
+    imported = [(s.imported_batch_id, s.audit_seq) for s in signatures if s.imported_batch_id]
+    if imported and _imported_events:
+        by_seq |= _imported_events[0](imported)
+    for s in signatures:
+        if s.review is not None and s.review.discarded_at is not None:
+            s.standing = WITHDRAWN
+        elif s.alias_assignment_id is not None and s.superseded:
+            s.standing = SUPERSEDED
+        else:
+            s.standing = VALID
+        s.standing_label = STANDING_LABELS[s.standing]
+        s.problems = signature_problems(s, by_seq.get((s.imported_batch_id, s.audit_seq)))
+        s.verifies = not s.problems
+    return signatures
+
+
+def version_signatures(version: ModelVersion) -> list[Signature]:
+    """The signatures given on ``version``, oldest first, with their standing and whether each
+    verifies: two queries. The caller has checked that the user may view the version."""
+    return _assess(list(_signatures().filter(version=version)))
+
+
+def signatures_by_version(versions: Iterable[ModelVersion]) -> dict[int, list[Signature]]:
+    """``version_signatures`` for many versions at once (lists, exports): two queries."""
+    ids = [v.pk for v in versions]
+    found: dict[int, list[Signature]] = {pk: [] for pk in ids}
+    if not ids:
+        return found
+    for s in _assess(list(_signatures().filter(version_id__in=ids))):
+        found[s.version_id].append(s)
+    return found
+
+
+def all_signatures(*, batch_size: int = 500):
+    """Every signature with its standing and verification, in batches (manage.py
+    verify_signatures, check_invariants): two queries per batch."""
+    last = 0
+    while True:
+        batch = list(_signatures().filter(pk__gt=last).order_by("pk")[:batch_size])
+        if not batch:
+            return
+        yield from _assess(batch)
+        last = batch[-1].pk
+
+
+@dataclass
+class Decisions:
+    """A version's decisions with their signatures (the review page, the version page, the
+    signature sheet). Each review and alias move carries ``shown_signature`` (None when it was
+    not signed: signatures were off, or it was made by an API token where the policy allows)."""
+
+    signatures: list[Signature]
+    reviews: list[Review]
+    alias_moves: list[AliasAssignment]
+
+    @property
+    def unsigned(self) -> list:
+        return [d for d in (*self.reviews, *self.alias_moves) if d.shown_signature is None]
+
+
+def version_decisions(version: ModelVersion, *, reviews: Iterable[Review] | None = None):
+    """``version``'s signatures, reviews and alias moves onto it, each decision with its
+    signature: four queries (three when the caller passes the reviews it has loaded, with their
+    reviewers). The caller has checked that the user may view the version."""
+    signatures = version_signatures(version)
+    if reviews is None:
+        reviews = Review.objects.filter(version=version).select_related("reviewer")
+    reviews = sorted(reviews, key=lambda r: (r.created_at, r.pk))
+    moves = list(
+        AliasAssignment.objects.filter(
+            version=version,
+            kind__in=[AliasAssignment.Kind.PROMOTE, AliasAssignment.Kind.ROLLBACK],
+        )
+        .select_related("assigned_by")
+        .order_by("assigned_at", "pk")
+    )
+    by_review = {s.review_id: s for s in signatures if s.review_id is not None}
+    by_move = {s.alias_assignment_id: s for s in signatures if s.alias_assignment_id is not None}
+    for r in reviews:
+        r.shown_signature = by_review.get(r.pk)
+    for m in moves:
+        m.shown_signature = by_move.get(m.pk)
+    return Decisions(signatures=signatures, reviews=reviews, alias_moves=moves)

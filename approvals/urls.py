@@ -1,6 +1,6 @@
 from django.urls import path
 
-from approvals.views import aliases, inbox, policy, review
+from approvals.views import aliases, inbox, policy, review, signatures
 from audit import views as audit
 
 app_name = "approvals"
@@ -18,6 +18,7 @@ urlpatterns = [
     path(version + "reject/", review.reject, name="reject"),
     path(version + "comments/", review.comment, name="comment"),
     path(version + "archive/", review.archive, name="archive"),
+    path(version + "signatures/", signatures.signature_sheet, name="signatures"),
     path("models/<str:slug>/aliases/", aliases.alias_page, name="aliases"),
     path("models/<str:slug>/aliases/set/", aliases.alias_set, name="alias_set"),
     path("models/<str:slug>/aliases/rollback/", aliases.rollback, name="rollback"),

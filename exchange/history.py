@@ -132,3 +132,12 @@ _FIELDS = [
     "seq", "actor_id", "actor_username", "action", "model_id", "target_type", "target_id",
     "target_label", "before", "after", "reason", "ip_address", "prev_hash", "hash",
 ]  # fmt: skip
+
+
+def imported_events(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], ImportedAuditEvent]:
+    """The imported events named by ``(batch id, seq)`` pairs, in one query: what imported
+    signatures are checked against (approvals.selectors reads them through this)."""
+    batches = {batch for batch, _ in pairs}
+    seqs = {seq for _, seq in pairs}
+    events = ImportedAuditEvent.objects.filter(batch_id__in=batches, seq__in=seqs)
+    return {(e.batch_id, e.seq): e for e in events if (e.batch_id, e.seq) in set(pairs)}

@@ -16,7 +16,8 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 
-from approvals.models import AliasAssignment, Review
+from approvals.models import AliasAssignment, Review, Signature
+from approvals.selectors import signature_problems
 from exchange.archive import (
     DOCUMENTS,
     FORMAT,
@@ -27,7 +28,7 @@ from exchange.archive import (
     ExchangeError,
     copy_hashing,
 )
-from exchange.history import ChainProblem, ChainSummary, ChainVerifier
+from exchange.history import ChainProblem, ChainSummary, ChainVerifier, as_event
 from exchange.records import CARD_FIELDS
 from models_app.access import Role
 from models_app.metadata import validate_artifact_path
@@ -239,6 +240,9 @@ class Contents:
         self.datasets: dict[str, dict] = {}
         self.models: list[dict] = []
         self.audit_summary: ChainSummary | None = None
+        # Signatures read so far, checked against the audit history once it is read.
+        self.signatures: list[tuple[dict, str]] = []  # (signature, where)
+        self._signed_events: dict[int, dict] = {}
 
     @classmethod
     def read(cls, docs: dict[str, str], manifest: dict) -> "Contents":
@@ -250,6 +254,7 @@ class Contents:
         contents._read_models(docs["models"])
         contents._read_versions(docs["versions"])
         contents.audit_summary = contents._verify_audit(docs["audit"])
+        contents._check_signatures()
         return contents
 
     # -- documents ------------------------------------------------------------------------
@@ -303,8 +308,11 @@ class Contents:
     def _verify_audit(self, path: str) -> ChainSummary:
         verifier = ChainVerifier(self.manifest["scope"])
         try:
+            wanted = {s["audit_seq"] for s, _ in self.signatures}
             for r in read_jsonl(path, "audit.jsonl"):
                 verifier.feed(r.data)
+                if r.data.get("seq") in wanted:
+                    self._signed_events[r.data["seq"]] = r.data
         except ChainProblem as e:
             raise ExchangeError(
                 f"The exported audit history does not verify: {e}. Nothing was imported."
@@ -321,6 +329,80 @@ class Contents:
                 f"{str(expected.get('head_hash'))[:12]}. Nothing was imported."
             )
         return summary
+
+    def _check_signatures(self) -> None:
+        """Each signature is restored verbatim only if it still verifies against the archive:
+        its audit event is in the archive's history (which verified), and the event and the
+        version's content digest say what the signature says. Otherwise the archive is
+        refused: a signature is never dropped or imported half-checked."""
+        digests = {
+            (v["model"], v["number"]): v["content_digest"]
+            for m in self.models
+            for v in m.get("versions", [])
+        }
+        for s, where in self.signatures:
+            who = f"the signature of {s['printed_name']} ({s['meaning']})"
+            key = (s["model_name"], s["version_number"])
+            if key not in digests:
+                raise ExchangeError(
+                    f"{where}: {who} is for {key[0]} v{key[1]}, which is not in the archive. "
+                    "Nothing was imported."
+                )
+            if s["content_digest"] != digests[key]:
+                raise ExchangeError(
+                    f"{where}: {who} covers content digest {s['content_digest']}, but the "
+                    f"archive's {key[0]} v{key[1]} has {digests[key] or 'none'}. Nothing was "
+                    "imported."
+                )
+            record = self._signed_events.get(s["audit_seq"])
+            if record is None:
+                raise ExchangeError(
+                    f"{where}: {who} names audit event #{s['audit_seq']}, which is not in the "
+                    "archive's audit history. Nothing was imported."
+                )
+            problems = signature_problems(_as_signature(s, digests[key]), as_event(record))
+            if problems:
+                raise ExchangeError(
+                    f"{where}: {who} does not match audit event #{s['audit_seq']} of the "
+                    f"archive: {'; '.join(problems)}. Nothing was imported."
+                )
+
+    def _signed_for(self, version: tuple, decisions: list[dict]) -> list[dict]:
+        """The decisions, each signature of which must be for ``version`` (model, number)."""
+        for d in decisions:
+            s = d["signature"]
+            if s is not None and (s["model_name"], s["version_number"]) != version:
+                raise ExchangeError(
+                    f"A signature of {s['printed_name']} on a decision of {version[0]} "
+                    f"v{version[1]} names {s['model_name']} v{s['version_number']}: a signature "
+                    "may not move to another record. Nothing was imported."
+                )
+        return decisions
+
+    def _signature(self, r: Record, key: str, *, action: str, where: str) -> dict | None:
+        """The ``key`` signature of a review or alias move (None when it was not signed)."""
+        if r.data.get(key) is None:
+            return None
+        x = Record(r.data[key], f"{where} signature")
+        s = {
+            "action": x.choice("action", Signature.Action.values),
+            "model_name": x.text("model_name", 250),
+            "version_number": x.count("version_number"),
+            "alias_name": x.text("alias_name", 64, optional=True),
+            "signer": self._user(x, "signer", optional=False),
+            "signer_username": x.text("signer_username", 150),
+            "printed_name": x.text("printed_name", 300),
+            "signed_at": x.when("signed_at"),
+            "meaning": x.text("meaning", 200),
+            "reason": x.text("reason", optional=True),
+            "content_digest": x.text("content_digest", 71),
+            "audit_seq": x.count("audit_seq"),
+            "audit_hash": x.text("audit_hash", 64),
+        }
+        if s["action"] != action:
+            raise ExchangeError(f"{x.where}: it signs a {s['action']}, not a {action}.")
+        self.signatures.append((s, x.where))
+        return s
 
     # -- records --------------------------------------------------------------------------
 
@@ -364,8 +446,11 @@ class Contents:
             },
             "aliases": [self._alias(Record(a, f"{r.where} alias")) for a in r.items("aliases")],
             "alias_history": [
-                self._assignment(Record(h, f"{r.where} alias history"))
-                for h in r.items("alias_history")
+                self._signed_for((name, a["version_number"]), [a])[0]
+                for a in (
+                    self._assignment(Record(h, f"{r.where} alias history"))
+                    for h in r.items("alias_history")
+                )
             ],
         }
 
@@ -431,11 +516,13 @@ class Contents:
         }
 
     def _assignment(self, h: Record) -> dict:
+        kind = h.choice("kind", [k.value for k in AliasAssignment.Kind])
         return {
+            "signature": self._signature(h, "signature", action=kind, where=h.where),
             "alias_name": h.text("alias_name", 64),
             "version_number": h.count("version_number", optional=True),
             "previous_number": h.count("previous_number", optional=True),
-            "kind": h.choice("kind", [k.value for k in AliasAssignment.Kind]),
+            "kind": kind,
             "note": h.text("note", optional=True),
             "assigned_by": self._user(h, "assigned_by", optional=False),
             "assigned_at": h.when("assigned_at"),
@@ -474,6 +561,7 @@ class Contents:
             # Archives from before approvals could expire have neither.
             "review_round": r.count("review_round", optional=True) or 0,
             "revalidation_marked_at": r.when("revalidation_marked_at", optional=True),
+            "content_digest": r.text("content_digest", 71, optional=True),
             "source_run": r.text("source_run", 500, optional=True),
             "source_repository": r.text("source_repository", 500, optional=True),
             "source_commit": r.text("source_commit", 64, optional=True),
@@ -491,7 +579,10 @@ class Contents:
             "parents": [self._parent(Record(p, f"{where} parent")) for p in r.items("parents")],
             "artifacts": artifacts,
             "card": card,
-            "reviews": [self._review(Record(x, f"{where} review")) for x in r.items("reviews")],
+            "reviews": self._signed_for(
+                (model, number),
+                [self._review(Record(x, f"{where} review")) for x in r.items("reviews")],
+            ),
             "comments": [self._comment(Record(x, f"{where} comment")) for x in r.items("comments")],
         }
 
@@ -581,6 +672,8 @@ class Contents:
             "round": x.count("round", optional=True) or 0,
             "created_at": x.when("created_at"),
             "discarded_at": x.when("discarded_at", optional=True),
+            "content_digest": x.text("content_digest", 71, optional=True),
+            "signature": self._signature(x, "signature", action=decision, where=x.where),
         }
 
     def _comment(self, x: Record) -> dict:
@@ -592,3 +685,15 @@ class Contents:
             "body": x.text("body"),
             "created_at": x.when("created_at"),
         }
+
+
+def _as_signature(s: dict, version_digest: str) -> Signature:
+    """An archive's signature as an unsaved row, to check it as the registry checks its own
+    (approvals.selectors.signature_problems; ids are the source registry's, so it is checked
+    by names: ``imported_batch_id`` set)."""
+    fields = {k: v for k, v in s.items() if k != "signer"}
+    return Signature(
+        **fields,
+        version=ModelVersion(number=s["version_number"], content_digest=version_digest),
+        imported_batch_id=0,
+    )

@@ -7,7 +7,7 @@ The same records are written to an export archive and compared by the round-trip
 
 from django.db.models import Prefetch
 
-from approvals.models import Alias, AliasAssignment, Comment, Review, ReviewPolicy
+from approvals.models import Alias, AliasAssignment, Comment, Review, ReviewPolicy, Signature
 from audit.models import AuditEvent
 from models_app.access import Role
 from models_app.models import (
@@ -71,7 +71,9 @@ def models_for_export(names: list[str] | None = None):
         Prefetch("aliases", Alias.objects.select_related("version").order_by("name")),
         Prefetch(
             "alias_history",
-            AliasAssignment.objects.select_related("assigned_by").order_by("assigned_at", "pk"),
+            AliasAssignment.objects.select_related("assigned_by", "signature__signer").order_by(
+                "assigned_at", "pk"
+            ),
         ),
     )
     return qs.order_by("name_key") if names is None else qs.filter(name__in=names)
@@ -165,6 +167,7 @@ def model_record(model: RegisteredModel, names: Names) -> dict:
                 "note": h.note,
                 "assigned_by": names.user(h.assigned_by),
                 "assigned_at": when(h.assigned_at),
+                "signature": signature_record(_signature_of(h), names),
             }
             for h in model.alias_history.all()
         ],
@@ -192,7 +195,9 @@ def versions_for_export(model: RegisteredModel):
             Prefetch("artifacts", Artifact.objects.order_by("path")),
             Prefetch(
                 "reviews",
-                Review.objects.select_related("reviewer").order_by("created_at", "pk"),
+                Review.objects.select_related("reviewer", "signature__signer").order_by(
+                    "created_at", "pk"
+                ),
             ),
             Prefetch(
                 "comments",
@@ -235,6 +240,7 @@ def version_record(version: ModelVersion, names: Names, member_of=None) -> dict:
         "decided_at": when(version.decided_at),
         "review_round": version.review_round,
         "revalidation_marked_at": when(version.revalidation_marked_at),
+        "content_digest": version.content_digest,
         "source_run": version.source_run,
         "source_repository": version.source_repository,
         "source_commit": version.source_commit,
@@ -300,6 +306,8 @@ def version_record(version: ModelVersion, names: Names, member_of=None) -> dict:
                 "round": r.round,
                 "created_at": when(r.created_at),
                 "discarded_at": when(r.discarded_at),
+                "content_digest": r.content_digest,
+                "signature": signature_record(_signature_of(r), names),
             }
             for r in version.reviews.all()
         ],
@@ -314,6 +322,36 @@ def version_record(version: ModelVersion, names: Names, member_of=None) -> dict:
             }
             for c in comments
         ],
+    }
+
+
+def _signature_of(decision):
+    """The signature of a review or alias move (reverse one-to-one), or None."""
+    try:
+        return decision.signature
+    except Signature.DoesNotExist:
+        return None
+
+
+def signature_record(signature: Signature | None, names: Names) -> dict | None:
+    """An electronic signature as signed: restored verbatim by an import, when the version's
+    content digest and the audit history in the archive still vouch for it."""
+    if signature is None:
+        return None
+    return {
+        "action": signature.action,
+        "model_name": signature.model_name,
+        "version_number": signature.version_number,
+        "alias_name": signature.alias_name,
+        "signer": names.user(signature.signer),
+        "signer_username": signature.signer_username,
+        "printed_name": signature.printed_name,
+        "signed_at": when(signature.signed_at),
+        "meaning": signature.meaning,
+        "reason": signature.reason,
+        "content_digest": signature.content_digest,
+        "audit_seq": signature.audit_seq,
+        "audit_hash": signature.audit_hash,
     }
 
 

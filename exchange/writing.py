@@ -16,7 +16,15 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
-from approvals.models import Alias, AliasAssignment, Comment, MetricGate, Review, ReviewPolicy
+from approvals.models import (
+    Alias,
+    AliasAssignment,
+    Comment,
+    MetricGate,
+    Review,
+    ReviewPolicy,
+    Signature,
+)
 from audit import chain
 from exchange.archive import ExchangeError
 from exchange.models import ImportedAuditEvent, RegistryImport
@@ -104,13 +112,14 @@ def write_import(
     _version_details(plan, rows, versions, datasets)
     _artifacts(plan, versions)
     _cards(rows, users)
-    _reviews(rows, users)
+    signed = _reviews(rows, users)
     _comments(rows, users)
     for model, data in models.values():
-        _aliases(model, data, versions, users)
+        signed += _aliases(model, data, versions, users)
     batch = _imported_history(
         plan, models, actor=actor, archive_sha=archive_sha, audit_path=docs["audit"]
     )
+    _signatures(signed, users, batch)
 
     summary = plan.contents.audit_summary
     report.models = [data["name"] for _, data in models.values()]
@@ -241,7 +250,7 @@ def _versions(plan: Plan, models: dict, users: dict) -> tuple[list, dict]:
             submitted_at=v["submitted_at"], decided_at=v["decided_at"],
             review_round=v["review_round"], revalidation_marked_at=v["revalidation_marked_at"],
             source_run=v["source_run"], source_repository=v["source_repository"],
-            source_commit=v["source_commit"],
+            source_commit=v["source_commit"], content_digest=v["content_digest"],
         )  # fmt: skip
         rows.append((version, v))
     ModelVersion.objects.bulk_create([version for version, _ in rows])
@@ -336,8 +345,10 @@ def _cards(rows: list, users: dict) -> None:
     _create_keeping_times(ModelCard, cards, ["updated_at"])
 
 
-def _reviews(rows: list, users: dict) -> None:
-    _create_keeping_times(
+def _reviews(rows: list, users: dict) -> list[tuple]:
+    """The reviews; returns ``(review, its signature record)`` for the signed ones."""
+    records = [(version, r) for version, v in rows for r in v["reviews"]]
+    made = _create_keeping_times(
         Review,
         [
             (
@@ -350,14 +361,16 @@ def _reviews(rows: list, users: dict) -> None:
                     gates=r["gates"],
                     round=r["round"],
                     discarded_at=r["discarded_at"],
+                    content_digest=r["content_digest"],
                 ),  # fmt: skip
                 r["created_at"],
             )
-            for version, v in rows
-            for r in v["reviews"]
+            for version, r in records
         ],
         ["created_at"],
     )
+    return [(row, r["signature"]) for row, (_, r) in zip(made, records, strict=True)
+            if r["signature"] is not None]  # fmt: skip
 
 
 def _comments(rows: list, users: dict) -> None:
@@ -375,8 +388,9 @@ def _comments(rows: list, users: dict) -> None:
     Comment.objects.bulk_update(comments, ["created_at"])
 
 
-def _aliases(model: RegisteredModel, data: dict, versions: dict, users: dict) -> None:
-    """The model's aliases and their history (which may name versions no longer there)."""
+def _aliases(model: RegisteredModel, data: dict, versions: dict, users: dict) -> list[tuple]:
+    """The model's aliases and their history (which may name versions no longer there);
+    returns ``(alias move, its signature record)`` for the signed moves."""
     by_number = {v.number: v for (name, _), v in versions.items() if name == data["name"]}
     aliases = []
     for a in data["aliases"]:
@@ -397,7 +411,7 @@ def _aliases(model: RegisteredModel, data: dict, versions: dict, users: dict) ->
             )  # fmt: skip
         )
     _create_keeping_times(Alias, aliases, ["updated_at"])
-    AliasAssignment.objects.bulk_create(
+    made = AliasAssignment.objects.bulk_create(
         AliasAssignment(
             model=model,
             alias_name=h["alias_name"],
@@ -412,6 +426,11 @@ def _aliases(model: RegisteredModel, data: dict, versions: dict, users: dict) ->
         )  # fmt: skip
         for h in data["alias_history"]
     )
+    return [
+        (row, h["signature"])
+        for row, h in zip(made, data["alias_history"], strict=True)
+        if h["signature"] is not None
+    ]
 
 
 def _imported_history(
@@ -445,13 +464,41 @@ def _imported_history(
     return batch
 
 
-def _create_keeping_times(model_class, pairs: list, fields: list[str]) -> None:
+def _signatures(signed: list[tuple], users: dict, batch: RegistryImport) -> None:
+    """The signatures, verbatim (reading.Contents checked each against the archive's audit
+    history and its version's content digest), naming their events in the imported batch."""
+    Signature.objects.bulk_create(
+        Signature(
+            version=decision.version,
+            model_name=s["model_name"],
+            version_number=s["version_number"],
+            action=s["action"],
+            review=decision if isinstance(decision, Review) else None,
+            alias_assignment=decision if isinstance(decision, AliasAssignment) else None,
+            alias_name=s["alias_name"],
+            signer=users[s["signer"]],
+            signer_username=s["signer_username"],
+            printed_name=s["printed_name"],
+            signed_at=s["signed_at"],
+            meaning=s["meaning"],
+            reason=s["reason"],
+            content_digest=s["content_digest"],
+            audit_seq=s["audit_seq"],
+            audit_hash=s["audit_hash"],
+            imported_batch_id=batch.pk,
+        )
+        for decision, s in signed
+    )
+
+
+def _create_keeping_times(model_class, pairs: list, fields: list[str]) -> list:
     """bulk_create ``(row, when)`` pairs, then put back the exported timestamps, which
     auto_now/auto_now_add overwrote (bulk_update does not touch them)."""
     if not pairs:
-        return
+        return []
     rows = model_class.objects.bulk_create([row for row, _ in pairs])
     for row, (_, when) in zip(rows, pairs, strict=True):
         for name in fields:
             setattr(row, name, when)
     model_class.objects.bulk_update(rows, fields)
+    return rows

@@ -7,6 +7,8 @@ Markdown file. Pages render the same document (templates/models_app/_card_docume
 
 Reviews and aliases belong to the approvals app, which builds on this one: they are read
 through their reverse relations on the version (``reviews``, ``aliases``), never imported.
+Signatures too: the page passes them in, each with its standing and verification already
+read (``approvals.selectors.version_signatures``).
 """
 
 from dataclasses import dataclass, field
@@ -50,6 +52,7 @@ class CardDocument:
     reviews: list  # approvals.models.Review, oldest first
     artifacts: list[Artifact]
     aliases: list[str]
+    signatures: list = field(default_factory=list)  # approvals.models.Signature, assessed
     generated_at: object = field(default_factory=timezone.now)
 
     @property
@@ -66,9 +69,9 @@ def required_sections(model) -> list[str]:
     return list(template.required_sections) if template else []
 
 
-def card_document(version: ModelVersion, user) -> CardDocument:
+def card_document(version: ModelVersion, user, *, signatures: list = ()) -> CardDocument:
     """Everything the card shows, in a constant number of queries (plus one per generation of
-    ancestors, at most LINEAGE_DEPTH)."""
+    ancestors, at most LINEAGE_DEPTH). ``signatures``: the version's, from the approvals app."""
     prefetch_related_objects(
         [version],
         "metrics",
@@ -102,6 +105,7 @@ def card_document(version: ModelVersion, user) -> CardDocument:
         reviews=sorted(version.reviews.all(), key=lambda r: (r.created_at, r.pk)),
         artifacts=list(version.artifacts.all()),
         aliases=sorted(a.name for a in version.aliases.all()),
+        signatures=list(signatures),
     )
 
 
@@ -222,6 +226,32 @@ def card_markdown(doc: CardDocument, *, site_url: str = "") -> str:
                 add(f"  - Gates failing at the time: {_inline('; '.join(failed))}")
     else:
         add("_No reviews yet._")
+    add("")
+
+    add("## Signatures")
+    add("")
+    if doc.signatures:
+        if v.content_digest:
+            add(f"Content digest of this version: `{v.content_digest}`")
+            add("")
+        add("| Signed by | Time (UTC) | Meaning | Decision | Reason | Standing | Audit event |")
+        add("| --- | --- | --- | --- | --- | --- | --- |")
+        for s in doc.signatures:
+            decision = s.get_action_display() + (f" of {s.alias_name}" if s.alias_name else "")
+            standing = s.standing if s.verifies else f"{s.standing}, DOES NOT VERIFY"
+            add(
+                f"| {cell(s.printed_name)} ({cell(s.signer_username)}) | "
+                f"{s.signed_at:%Y-%m-%d %H:%M:%S} | {cell(s.meaning)} | {cell(decision)} | "
+                f"{cell(s.reason)} | {standing} | #{s.audit_seq} `{s.audit_hash}` |"
+            )
+        add("")
+        add(
+            "_Each signature covers content digest "
+            + ", ".join(sorted({f"`{s.content_digest}`" for s in doc.signatures}))
+            + "; docs/signatures.md says how to check one._"
+        )
+    else:
+        add("_No signatures._")
     add("")
 
     add("## Files")

@@ -10,7 +10,9 @@
   revalidation after it was put there: aliases are not moved on their own);
 - every state change left its audit event: each version its ``version.created``, each version
   in review, approved, rejected or archived the event that put it there, each alias the move
-  that points it at its version; and the audit chain verifies.
+  that points it at its version; and the audit chain verifies;
+- every electronic signature verifies against the audit event written with it (the checks of
+  ``manage.py verify_signatures``: ``approvals.selectors.signature_problems``).
 
 Versions and aliases that came in with ``import_registry`` keep their history in the imported
 audit batch rather than in this registry's chain, so their events are not looked for here
@@ -29,6 +31,7 @@ from django.db.models import Count, F, Max
 from django.utils import timezone
 
 from approvals.models import Alias
+from approvals.selectors import all_signatures
 from audit.chain import verify_chain
 from audit.models import AuditEvent
 from exchange.models import ImportedAuditEvent, RegistryImport
@@ -69,6 +72,7 @@ def check_all(*, grace: timedelta = DEFAULT_GRACE, verify_digests: bool = True) 
         *check_numbers(),
         *check_aliases(),
         *check_audit(),
+        *check_signatures(),
     ]
 
 
@@ -353,3 +357,16 @@ def _check_alias_events(imported: dict) -> list[Violation]:
                     )
                 )
     return found
+
+
+def check_signatures() -> list[Violation]:
+    """Each signature against its audit event (two queries per batch of signatures)."""
+    return [
+        Violation(
+            "signature",
+            f"signature #{s.pk} of {s.model_name} v{s.version_number} by {s.printed_name} "
+            f"does not verify: {'; '.join(s.problems)}",
+        )
+        for s in all_signatures(batch_size=BATCH)
+        if not s.verifies
+    ]

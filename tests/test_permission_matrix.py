@@ -120,6 +120,7 @@ ROUTES = {
     "approvals:reject": R(Role.REVIEW, "post", args=V, data={"reason": "no"}),
     "approvals:comment": R(Role.VIEW, "post", args=V, data={"body": "hello"}),
     "approvals:archive": R(Role.MANAGE, "post", args=V),
+    "approvals:signatures": R(Role.VIEW, args=V),
     "approvals:aliases": R(Role.VIEW, args=M),
     "approvals:alias_set": R(Role.EDIT, "post", args=M, data={"alias": "champion", "version": "1"}),
     "approvals:rollback": R(Role.PROMOTE, "post", args=M, data={"reason": "why"}),

@@ -68,6 +68,7 @@ def _render_review(request: HttpRequest, version: ModelVersion, status: int = 20
     reviews = list(
         Review.objects.filter(version=candidate).select_related("reviewer").order_by("created_at")
     )
+    selectors.version_decisions(candidate, reviews=reviews)  # each review's signature
     comments = list(
         Comment.objects.filter(version=candidate, parent__isnull=True)
         .select_related("author")

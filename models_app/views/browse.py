@@ -17,7 +17,12 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
-from approvals.selectors import alias_panel, redact_lineage, with_approval_expiry
+from approvals.selectors import (
+    alias_panel,
+    redact_lineage,
+    version_decisions,
+    with_approval_expiry,
+)
 from audit import readable
 from audit.models import AuditEvent
 from core.rules import LOGIN, access
@@ -290,6 +295,7 @@ def version_detail(request: HttpRequest, version: ModelVersion) -> HttpResponse:
             and version.status in (ModelVersion.Status.APPROVED, ModelVersion.Status.REJECTED),
             "aliases_held": [a.name for a in version.aliases.all()],
             "overrides": [r for r in version.reviews.all() if r.override_reason],
+            "decisions": version_decisions(version, reviews=version.reviews.all()),
             "timeline": timeline,
         },
     )

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 
+from approvals.selectors import version_signatures
 from core.errors import Conflict
 from models_app import cards, services
 from models_app.access import Role, version_route
@@ -61,7 +62,7 @@ def _crumbs(version: ModelVersion, *extra) -> list:
 @version_route(Role.VIEW, methods=["GET"])
 def version_card(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """The card as a page. View role; editing needs the edit role and a draft."""
-    doc = cards.card_document(version, request.user)
+    doc = cards.card_document(version, request.user, signatures=version_signatures(version))
     return render(
         request,
         "models_app/card.html",
@@ -129,7 +130,7 @@ def card_edit(request: HttpRequest, version: ModelVersion) -> HttpResponse:
 @version_route(Role.VIEW, methods=["GET"])
 def card_markdown(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """The card as a Markdown file (a download). View role."""
-    doc = cards.card_document(version, request.user)
+    doc = cards.card_document(version, request.user, signatures=version_signatures(version))
     text = cards.card_markdown(doc, site_url=request.build_absolute_uri("/").rstrip("/"))
     response = HttpResponse(text, content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(
@@ -142,7 +143,7 @@ def card_markdown(request: HttpRequest, version: ModelVersion) -> HttpResponse:
 @version_route(Role.VIEW, methods=["GET"])
 def card_print(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     """The card as a printable page without the site's navigation. View role."""
-    doc = cards.card_document(version, request.user)
+    doc = cards.card_document(version, request.user, signatures=version_signatures(version))
     return render(
         request,
         "models_app/card_print.html",

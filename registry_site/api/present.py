@@ -5,7 +5,8 @@ from django.db.models import Count, Prefetch
 from django.http import HttpRequest
 
 from approvals import expiry
-from approvals.models import Alias, Review
+from approvals.models import Alias, Review, Signature
+from approvals.selectors import version_signatures
 from models_app import storage
 from models_app.access import Role
 from models_app.models import Artifact, ModelVersion, RegisteredModel
@@ -109,6 +110,25 @@ def review_out(review: Review) -> dict:
     }
 
 
+def signature_out(signature: Signature) -> dict:
+    """A signature from approvals.selectors (standing and verification read)."""
+    return {
+        "printed_name": signature.printed_name,
+        "signer": signature.signer_username,
+        "signed_at": signature.signed_at,
+        "meaning": signature.meaning,
+        "reason": signature.reason,
+        "action": signature.action,
+        "alias": signature.alias_name,
+        "content_digest": signature.content_digest,
+        "standing": signature.standing,
+        "verifies": signature.verifies,
+        "problems": signature.problems,
+        "audit_seq": signature.audit_seq,
+        "audit_hash": signature.audit_hash,
+    }
+
+
 def version_detail(request: HttpRequest, version: ModelVersion, *, file_urls=download_url) -> dict:
     """Everything about one version. Parents in models the caller may not view appear as
     ``{"hidden": true}``, deleted ones as ``{"deleted": true}``, as on the version page."""
@@ -158,4 +178,5 @@ def version_detail(request: HttpRequest, version: ModelVersion, *, file_urls=dow
         ],
         "aliases": sorted(a.name for a in version.aliases.all()),
         "reviews": [review_out(r) for r in version.reviews.all()],
+        "signatures": [signature_out(s) for s in version_signatures(version)],
     }

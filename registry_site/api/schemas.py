@@ -370,6 +370,24 @@ class ReviewOut(BaseModel):
     )
 
 
+class SignatureOut(BaseModel):
+    """An electronic signature's manifestation and how it stands (docs/signatures.md)."""
+
+    printed_name: str = Field(description="The signer's full name at signing.")
+    signer: str = Field(description="The signer's username.")
+    signed_at: datetime = Field(description="The database's clock at signing (UTC).")
+    meaning: str
+    reason: str
+    action: str = Field(description="approve, reject, promote or rollback.")
+    alias: str = Field(description="The alias moved (promote, rollback); empty for reviews.")
+    content_digest: str = Field(description="The content digest the signature covers.")
+    standing: str = Field(description="valid, withdrawn or superseded (shown all the same).")
+    verifies: bool = Field(description="It matches the audit event written with it.")
+    problems: list[str] = Field(description="Why it does not verify (empty when it does).")
+    audit_seq: int = Field(description="The audit event written with the signature.")
+    audit_hash: str
+
+
 class SourceOut(BaseModel):
     run: str
     repository: str
@@ -406,6 +424,9 @@ class VersionOut(VersionSummaryOut):
     files: list[FileOut]
     aliases: list[str]
     reviews: list[ReviewOut]
+    signatures: list[SignatureOut] = Field(
+        description="Electronic signatures given on this version, oldest first."
+    )
 
 
 class ManifestOut(BaseModel):
@@ -495,6 +516,9 @@ class ApprovalRecordOut(BaseModel):
     approval_expires_at: datetime | None = Field(description=APPROVAL_EXPIRES_AT)
     reviews: list[ReviewOut]
     overrides: list[ReviewOut] = Field(description="Approvals given despite failing gates.")
+    signatures: list[SignatureOut] = Field(
+        description="Electronic signatures given on the version (approvals, alias moves)."
+    )
 
 
 class ResolveOut(BaseModel):

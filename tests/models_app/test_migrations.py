@@ -24,13 +24,29 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def migrate(targets=()):
-    """Migrate to ``targets`` and every other app to its newest migration; the apps as of
-    there, for reading and writing rows through the historical models."""
+    """Migrate to ``targets`` and every other app to its newest migration that does not need a
+    later one of the targets' apps; the apps as of there, for reading and writing rows through
+    the historical models."""
     executor = MigrationExecutor(connection)
-    apps_moved = {app for app, _ in targets}
-    nodes = [*targets, *(n for n in executor.loader.graph.leaf_nodes() if n[0] not in apps_moved)]
+    graph = executor.loader.graph
+    moved = dict(targets)
+
+    def fits(node) -> bool:
+        return all(
+            app not in moved or name <= moved[app] for app, name in graph.forwards_plan(node)
+        )
+
+    nodes = list(targets)
+    for leaf in graph.leaf_nodes():
+        if leaf[0] in moved:
+            continue
+        node = leaf
+        while node is not None and not fits(node):
+            earlier = [p for p in graph.node_map[node].parents if p.key[0] == leaf[0]]
+            node = earlier[0].key if earlier else None
+        nodes.append(node or (leaf[0], None))
     executor.migrate(nodes)
-    return executor.loader.project_state(nodes).apps
+    return executor.loader.project_state([n for n in nodes if n[1] is not None]).apps
 
 
 def generic_rows(apps, kind: str) -> set[tuple]:
