@@ -453,3 +453,14 @@ def test_the_tracking_calls_answer_under_the_3_0_prefix_too(caller, scientist, r
     answer = me.client.get("/api/3.0/mlflow/runs/get", {"run_id": run.pk})
     assert answer.status_code == 200
     assert answer.json()["run"]["info"]["run_id"] == run.pk
+
+
+def test_files_logged_to_runs_count_against_the_uploaders_quota(caller, scientist, run, settings):
+    settings.REGISTRY_QUOTA_USER_BYTES = 10
+    base = f"/api/2.0/mlflow-artifacts/artifacts/{run.experiment_id}/{run.pk}/artifacts"
+    me = caller(scientist)
+    assert me.client.put(f"{base}/a.bin", b"12345678", content_type="x/y").status_code == 200
+    refused = me.client.put(f"{base}/b.bin", b"12345678", content_type="x/y")
+    assert refused.status_code == 413
+    assert refused.json()["error_code"] == "RESOURCE_EXHAUSTED"
+    assert list(TrackedFile.objects.values_list("path", flat=True)) == ["a.bin"]

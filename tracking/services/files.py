@@ -6,15 +6,21 @@ from them can point at the same stored bytes."""
 
 import uuid
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from audit import chain
 from core.errors import Conflict
-from models_app import storage
+from models_app import quotas, storage
 from tracking.access import require_creator
 from tracking.models import Lifecycle, LoggedModel, Run, TrackedFile
+
+
+def tracked_bytes_of_user(user_id: int) -> int:
+    return TrackedFile.objects.filter(uploaded_by_id=user_id).aggregate(n=Sum("size"))["n"] or 0
 
 
 def new_storage_key(experiment_id: int) -> str:
@@ -42,9 +48,20 @@ def tracked_file_put(
     try:
         storage.store(key, incoming)
         with transaction.atomic():
+            if quotas.user_limit():
+                # The user's row is locked first (as every quota check does), so two uploads
+                # at once cannot both take the last free bytes.
+                get_user_model().objects.select_for_update().filter(pk=actor.pk).first()
             found = (
                 TrackedFile.objects.select_for_update().filter(**owner_filter, path=path).first()
             )
+            if quotas.user_limit():
+                quotas.precheck(
+                    user=actor,
+                    model=None,
+                    incoming=incoming.size,
+                    freed_user=found.size if found and found.uploaded_by_id == actor.pk else 0,
+                )
             replaced = found.storage_key if found else None
             if found is None:
                 found = TrackedFile(**owner_filter, path=path)

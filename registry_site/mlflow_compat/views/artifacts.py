@@ -177,6 +177,8 @@ def _spooled(request: HttpRequest, path: str) -> storage.IncomingFile:
         raise invalid("Content-Length must be a number.") from None
     if declared > limit:
         raise ApiError("INVALID_PARAMETER_VALUE", f"Uploads are limited to {limit:,} bytes.", 413)
+    if declared and quotas.user_limit():  # over quota: refused before the body is read too
+        quotas.precheck(user=request.user, model=None, incoming=declared)
     local_path, size, sha256 = storage.spool_stream(request, max_bytes=limit)
     return storage.IncomingFile(
         path=path,

@@ -43,13 +43,12 @@ def _answer_run(run: Run) -> JsonResponse:
 def create(request: HttpRequest, params: Params, experiment: Experiment) -> JsonResponse:
     """Start a run in the experiment. Edit role (every user may use experiment 0). The run's
     creator is the caller; ``user_id`` in the body is ignored."""
+    start_time = params.data.get("start_time")
     run = services.run_create(
         actor=request.user,
         experiment=experiment,
         name=params.text("run_name", max_length=MAX_RUN_NAME),
-        start_time=integer(params.data.get("start_time"), "start_time", default=-1)
-        if params.data.get("start_time") not in (None, "")
-        else None,
+        start_time=None if start_time in (None, "") else integer(start_time, "start_time"),
         tags=params.tags(),
     )
     return _answer_run(run)
@@ -114,7 +113,8 @@ def log_metric(request: HttpRequest, params: Params, run: Run) -> JsonResponse:
     return JsonResponse({})
 
 
-def _pair(params: Params, limit: int) -> tuple[str, str]:
+def _pair(params: Params) -> tuple[str, str]:
+    """``key`` and ``value`` of a single param or tag (limits: the service's)."""
     key = params.text("key", required=True, max_length=10000)
     value = params.data.get("value", "")
     if value is None:
@@ -127,14 +127,14 @@ def _pair(params: Params, limit: int) -> tuple[str, str]:
 @endpoint("POST")
 @for_run(write=True)
 def log_parameter(request: HttpRequest, params: Params, run: Run) -> JsonResponse:
-    services.run_log_batch(actor=request.user, run=run, params=[_pair(params, 6000)])
+    services.run_log_batch(actor=request.user, run=run, params=[_pair(params)])
     return JsonResponse({})
 
 
 @endpoint("POST")
 @for_run(write=True)
 def set_tag(request: HttpRequest, params: Params, run: Run) -> JsonResponse:
-    services.run_log_batch(actor=request.user, run=run, tags=[_pair(params, 8000)])
+    services.run_log_batch(actor=request.user, run=run, tags=[_pair(params)])
     return JsonResponse({})
 
 
