@@ -14,13 +14,11 @@ not depend on the model's visibility:
 from types import SimpleNamespace
 
 from django.urls import Resolver404, resolve
-from guardian.shortcuts import assign_perm
 
 from models_app.access import Role
 from models_app.storage import incoming_from_bytes
 from tests.matrix_rules import LOGIN, R
 from tracking import services
-from tracking.access import perm
 
 EXPERIMENT_VIEW, EXPERIMENT_EDIT, EXPERIMENT_MANAGE = (
     "experiment:view",
@@ -43,10 +41,13 @@ WRITERS = {"editor", "superuser"}  # the run's and logged model's creator, and s
 def build(world) -> None:
     users = world.users
     experiment = services.experiment_create(actor=users["manager"], name="matrix-experiment")
-    for persona in ("viewer", "reviewer", "promoter"):
-        assign_perm(perm(Role.VIEW), users[persona], experiment)
-    for role in (Role.VIEW, Role.EDIT):
-        assign_perm(perm(role), users["editor"], experiment)
+    for persona, role in (
+        ("viewer", Role.VIEW), ("reviewer", Role.VIEW), ("promoter", Role.VIEW),
+        ("editor", Role.EDIT),
+    ):  # fmt: skip
+        services.experiment_sharing_set(
+            actor=users["manager"], experiment=experiment, principal=users[persona], roles={role}
+        )
     run = services.run_create(
         actor=users["editor"], experiment=experiment, tags=[("team", "fraud")]
     )

@@ -7,7 +7,7 @@ import hashlib
 import math
 
 import pytest
-from guardian.shortcuts import assign_perm
+from django.core.exceptions import PermissionDenied
 
 from audit.models import AuditEvent
 from models_app.access import Role
@@ -15,7 +15,6 @@ from models_app.models import Artifact
 from models_app.storage import open_stored
 from tests import factories
 from tracking import services
-from tracking.access import perm
 from tracking.models import (
     Experiment,
     LatestMetric,
@@ -113,7 +112,12 @@ def test_a_team_grant_shares_an_experiment_for_reading(
     caller, scientist, colleague, experiment, run
 ):
     team = factories.team("fraud-team", colleague)
-    assign_perm(perm(Role.VIEW), team, experiment)
+    services.experiment_sharing_set(
+        actor=scientist, experiment=experiment, principal=team, roles={Role.VIEW}
+    )
+    event = AuditEvent.objects.latest("seq")
+    assert event.action == "experiment.sharing_changed"
+    assert event.after == {"principal": "team fraud-team", "roles": ["view"]}
     other = caller(colleague)
     assert other.get("experiments/get", experiment_id=str(experiment.pk)).status_code == 200
     assert other.get("runs/get", run_id=run.pk).status_code == 200
@@ -428,7 +432,9 @@ def test_files_of_someone_elses_run_cannot_be_read_listed_or_written(
     assert listed.status_code == 404
     put = other.client.put(f"{base}/evil.txt", b"x", content_type="text/plain")
     assert put.status_code == 404
-    assign_perm(perm(Role.VIEW), colleague, experiment)
+    services.experiment_sharing_set(
+        actor=experiment.creator, experiment=experiment, principal=colleague, roles={Role.VIEW}
+    )
     assert other.client.get(f"{base}/notes.txt").status_code == 200
     put = other.client.put(f"{base}/evil.txt", b"x", content_type="text/plain")
     assert put.status_code == 403
@@ -438,8 +444,9 @@ def test_files_of_someone_elses_run_cannot_be_read_listed_or_written(
 def test_a_logged_model_of_another_run_creator_cannot_be_made(
     caller, scientist, colleague, experiment, run
 ):
-    assign_perm(perm(Role.EDIT), colleague, experiment)
-    assign_perm(perm(Role.VIEW), colleague, experiment)
+    services.experiment_sharing_set(
+        actor=scientist, experiment=experiment, principal=colleague, roles={Role.EDIT}
+    )
     answer = caller(colleague).post(
         "logged-models",
         {"experiment_id": str(experiment.pk), "name": "model", "source_run_id": run.pk},
@@ -464,3 +471,20 @@ def test_files_logged_to_runs_count_against_the_uploaders_quota(caller, scientis
     assert refused.status_code == 413
     assert refused.json()["error_code"] == "RESOURCE_EXHAUSTED"
     assert list(TrackedFile.objects.values_list("path", flat=True)) == ["a.bin"]
+
+
+def test_only_a_manager_shares_an_experiment_and_removing_roles_hides_it(
+    caller, scientist, colleague, experiment, run
+):
+    services.experiment_sharing_set(
+        actor=scientist, experiment=experiment, principal=colleague, roles={Role.EDIT}
+    )
+    with pytest.raises(PermissionDenied):
+        services.experiment_sharing_set(
+            actor=colleague, experiment=experiment, principal=colleague, roles={Role.MANAGE}
+        )
+    assert caller(colleague).get("runs/get", run_id=run.pk).status_code == 200
+    services.experiment_sharing_set(
+        actor=scientist, experiment=experiment, principal=colleague, roles=set()
+    )
+    assert caller(colleague).get("runs/get", run_id=run.pk).status_code == 404

@@ -27,6 +27,7 @@ from tracking.services.runs import (
     run_restore,
     run_update,
 )
+from tracking.services.sharing import experiment_sharing_set
 
 __all__ = [
     "DatasetIn",
@@ -35,6 +36,7 @@ __all__ = [
     "experiment_delete",
     "experiment_rename",
     "experiment_restore",
+    "experiment_sharing_set",
     "logged_model_create",
     "logged_model_delete_tag",
     "logged_model_finalize",
