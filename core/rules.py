@@ -65,3 +65,13 @@ def access(rule: str) -> Callable:
         return inner
 
     return decorator
+
+
+# Experiment tracking (the MLflow API): an experiment fetched through tracking.access with the
+# named role; a run or logged model visible through its experiment (or to its creator), and
+# written only by its creator (or a superuser). 404 for who may not see it, 403 otherwise.
+EXPERIMENT_VIEW = "experiment:view"
+EXPERIMENT_EDIT = "experiment:edit"
+EXPERIMENT_MANAGE = "experiment:manage"
+RUN_VIEW = "run:view"
+RUN_WRITE = "run:write"

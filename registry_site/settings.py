@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "registry_site.api",
     "registry_site.mlflow_compat",
     "models_app",
+    "tracking",
     "approvals",
     "exchange",
 ]

@@ -42,6 +42,7 @@ from tests.matrix_rules import (
 from tests.mlflow_compat import matrix as mlflow_matrix
 from tests.models_app import card_matrix
 from tests.routes import all_routes
+from tests.tracking import matrix as tracking_matrix
 
 pytestmark = pytest.mark.django_db
 
@@ -58,6 +59,10 @@ ROLES = {
     "manager": set(Role),
     "superuser": set(Role),
 }
+
+
+def rules_of_entry(entry) -> list[R]:
+    return entry if isinstance(entry, list) else [entry]
 
 
 ROUTES = {
@@ -132,6 +137,15 @@ ROUTES.update(api_matrix.ROUTES)
 ROUTES.update(mlflow_matrix.ROUTES)
 ROUTES.update(webhook_matrix.ROUTES)
 ROUTES.update(card_matrix.ROUTES)
+ROUTES.update(tracking_matrix.ROUTES)
+ROUTES["mlflow:artifact"] = [
+    *rules_of_entry(ROUTES["mlflow:artifact"]),
+    *tracking_matrix.ARTIFACT_ROWS,
+]
+ROUTES["mlflow:artifact_list"] = [
+    *rules_of_entry(ROUTES["mlflow:artifact_list"]),
+    *tracking_matrix.ARTIFACT_LIST_ROWS,
+]
 
 ADMIN_URLS = ["/admin/", "/admin/models_app/registeredmodel/", "/admin/auth/user/"]
 
@@ -178,7 +192,9 @@ def build_world(visibility: str) -> World:
         metrics={"auc": 0.9}, datasets=[{"name": "claims", "role": "train"}],
     )  # fmt: skip
     factories.version(model, users["editor"])
-    return World(model, version, users)
+    world = World(model, version, users)
+    tracking_matrix.build(world)
+    return world
 
 
 def holds(world: World, persona: str, visibility: str) -> set[Role]:
@@ -195,6 +211,8 @@ def expected(rule: R, persona: str, held: set[Role]) -> str:
         return "allowed" if rule.need == PUBLIC else "login"
     if rule.need in (PUBLIC, LOGIN):
         return "allowed"
+    if rule.need in tracking_matrix.RULES:  # the experiment's grants, whatever the model's
+        return tracking_matrix.expected(rule.need, persona)
     if rule.need == DATASET_OWNER:
         return "allowed" if persona in DATASET_OWNERS else "403"
     if Role.VIEW not in held:

@@ -93,6 +93,29 @@ def locate(path: str) -> Location | None:
 
 
 @dataclass(frozen=True)
+class Tracked:
+    """A path under a run's or a logged model's artifact location:
+    ``<experiment>/<run id>/artifacts/…`` or ``<experiment>/models/<model id>/artifacts/…``."""
+
+    experiment_id: str
+    run_id: str = ""
+    model_id: str = ""
+    rest: str = ""  # the path inside the artifact location ("" for its root)
+
+
+def locate_tracked(path: str) -> Tracked | None:
+    """Where a path in the tracking namespace points, or None when it is not one."""
+    parts = path.split("/") if path else []
+    if not parts or not parts[0].isdigit():
+        return None
+    if len(parts) >= 3 and parts[2] == "artifacts" and parts[1] != "models":
+        return Tracked(parts[0], run_id=parts[1], rest="/".join(parts[3:]))
+    if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
+        return Tracked(parts[0], model_id=parts[2], rest="/".join(parts[4:]))
+    return Tracked(parts[0])  # above any run's or model's files: nothing to list or fetch
+
+
+@dataclass(frozen=True)
 class Source:
     uri: str
     external: bool

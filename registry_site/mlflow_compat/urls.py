@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from registry_site.mlflow_compat import urls_tracking
 from registry_site.mlflow_compat.views import artifacts, model_versions, registered_models
 
 app_name = "mlflow"
@@ -39,4 +40,5 @@ urlpatterns = [
     path(versions + "delete-tag", model_versions.delete_tag, name="version_delete_tag"),
     path("mlflow-artifacts/artifacts", artifacts.artifact_list, name="artifact_list"),
     path("mlflow-artifacts/artifacts/<path:path>", artifacts.artifact, name="artifact"),
+    *urls_tracking.urlpatterns,
 ]

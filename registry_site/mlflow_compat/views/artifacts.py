@@ -1,6 +1,10 @@
 """/api/2.0/mlflow-artifacts/artifacts…: the artifact proxy the MLflow client uploads to and
 downloads from (namespace described in sources.py).
 
+Files of runs and logged models (``<experiment>/<run>/artifacts/…``,
+``<experiment>/models/<model>/artifacts/…``) are read by whoever may see the run or logged
+model and written by its creator (tracking.access).
+
 Versions' files are read with the view role; staged uploads are written, listed, read and
 deleted with the edit role. Bodies are streamed both ways: uploads are spooled to a temporary
 file while hashed (never read into memory), downloads are read from storage chunk by chunk.
@@ -20,8 +24,11 @@ from models_app.models import Artifact
 from registry_site.mlflow_compat import services as mlflow_services
 from registry_site.mlflow_compat.models import StagedArtifact
 from registry_site.mlflow_compat.protocol import ApiError, endpoint, invalid, not_found
-from registry_site.mlflow_compat.sources import check_path, locate
+from registry_site.mlflow_compat.sources import Tracked, check_path, locate, locate_tracked
 from registry_site.mlflow_compat.views.common import version_of
+from tracking import selectors as tracking_selectors
+from tracking import services as tracking_services
+from tracking.access import get_logged_model_for_user, get_run_for_user
 
 UPLOAD_HINT = (
     "Upload files under registry/<model>/<upload id>/ (an id that is not a number, e.g. a "
@@ -61,6 +68,13 @@ def artifact_list(request: HttpRequest) -> JsonResponse:
         return JsonResponse(
             {"files": [{"path": s, "is_dir": True} for s in slugs]} if slugs else {}
         )
+    tracked = locate_tracked(path)
+    if tracked is not None:
+        if not (tracked.run_id or tracked.model_id):
+            return JsonResponse({})
+        owner = _tracked_owner(request, tracked, write=False)
+        rows = tracking_selectors.files_of(owner).values_list("path", "size")
+        return JsonResponse(_listing(rows, tracked.rest))
     parts = path.split("/")
     if parts[0] != "registry":
         return JsonResponse({})
@@ -94,6 +108,9 @@ def artifact(request: HttpRequest, path: str) -> HttpResponse:
     PUT: stage an upload, replacing one at the same path (edit role). DELETE: delete staged
     files at or under the path (edit role). Versions' files are read-only here."""
     path = check_path(path.removesuffix("/"))  # delete_artifacts names a folder with a slash
+    tracked = locate_tracked(path)
+    if tracked is not None:
+        return _tracked_file(request, path, tracked)
     location = locate(path)
     if request.method == "GET":
         return _download(request, path, location)
@@ -111,6 +128,81 @@ def artifact(request: HttpRequest, path: str) -> HttpResponse:
     return _upload(request, model, location.upload)
 
 
+def _tracked_owner(request: HttpRequest, tracked: Tracked, *, write: bool):
+    """The run or logged model a tracking path names, through tracking.access (404 when the
+    caller may not see it, or when the path's experiment is not its experiment)."""
+    if tracked.run_id:
+        owner = get_run_for_user(request.user, tracked.run_id, write=write)
+    else:
+        owner = get_logged_model_for_user(request.user, tracked.model_id, write=write)
+    if str(owner.experiment_id) != tracked.experiment_id:
+        raise not_found(f"No run or logged model at {tracked.experiment_id}/….")
+    return owner
+
+
+def _tracked_file(request: HttpRequest, path: str, tracked: Tracked) -> HttpResponse:
+    if not (tracked.run_id or tracked.model_id) or not tracked.rest:
+        if request.method == "GET":
+            raise not_found(f"No file at {path[:200]}.")
+        raise invalid(
+            f"{path[:200]!r} is not a file under a run's or a logged model's artifacts "
+            "(<experiment>/<run>/artifacts/<file> or <experiment>/models/<model>/artifacts/<file>)."
+        )
+    if request.method == "GET":
+        owner = _tracked_owner(request, tracked, write=False)
+        found = tracking_selectors.files_of(owner).filter(path=tracked.rest).first()
+        if found is None:
+            raise not_found(f"No file at {path[:200]}.")
+        return _file_response(found)
+    owner = _tracked_owner(request, tracked, write=True)
+    if request.method == "DELETE":
+        raise invalid("Files logged to runs and logged models are kept; they cannot be deleted.")
+    try:
+        validate_artifact_path(tracked.rest)
+    except ValidationError as e:
+        raise invalid(" ".join(e.messages)) from None
+    incoming = _spooled(request, tracked.rest)
+    tracking_services.tracked_file_put(
+        actor=request.user, owner=owner, path=tracked.rest, incoming=incoming
+    )
+    return JsonResponse({})
+
+
+def _spooled(request: HttpRequest, path: str) -> storage.IncomingFile:
+    """The request body in a temporary file, hashed, within the upload size limit."""
+    limit = settings.REGISTRY_MAX_UPLOAD_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise invalid("Content-Length must be a number.") from None
+    if declared > limit:
+        raise ApiError("INVALID_PARAMETER_VALUE", f"Uploads are limited to {limit:,} bytes.", 413)
+    if declared and quotas.user_limit():  # over quota: refused before the body is read too
+        quotas.precheck(user=request.user, model=None, incoming=declared)
+    local_path, size, sha256 = storage.spool_stream(request, max_bytes=limit)
+    return storage.IncomingFile(
+        path=path,
+        local_path=local_path,
+        size=size,
+        sha256=sha256,
+        content_type=(request.content_type or "application/octet-stream")[:200],
+        owned=True,
+    )
+
+
+def _file_response(found) -> HttpResponse:
+    response = FileResponse(
+        storage.open_stored(found.storage_key),
+        as_attachment=True,
+        filename=posixpath.basename(found.path),
+        content_type="application/octet-stream",  # never a Content-Encoding: bytes as stored
+    )
+    response["Content-Length"] = str(found.size)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 def _download(request: HttpRequest, path: str, location) -> HttpResponse:
     if location is None or (location.number is not None and not location.rest):
         raise not_found(f"No file at {path[:200]}.")
@@ -123,16 +215,7 @@ def _download(request: HttpRequest, path: str, location) -> HttpResponse:
         found = StagedArtifact.objects.filter(model=model, path=location.upload).first()
     if found is None:
         raise not_found(f"No file at {path[:200]}.")
-    response = FileResponse(
-        storage.open_stored(found.storage_key),
-        as_attachment=True,
-        filename=posixpath.basename(found.path),
-        content_type="application/octet-stream",  # never a Content-Encoding: bytes as stored
-    )
-    response["Content-Length"] = str(found.size)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return _file_response(found)
 
 
 def _upload(request: HttpRequest, model, upload_path: str) -> JsonResponse:
