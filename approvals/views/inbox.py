@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from approvals.models import Review
-from approvals.selectors import versions_waiting_for
+from approvals.selectors import versions_waiting_for, waiting_count
 from core.rules import LOGIN, access
 from models_app.access import visible_versions
 from models_app.models import ModelVersion
@@ -19,7 +19,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     """Any signed-in user; each list holds only versions of models they may view."""
     user = request.user
     waiting = versions_waiting_for(user).select_related("model", "created_by", "submitted_by")
-    waiting = waiting.order_by("submitted_at")
+    waiting = waiting.order_by("submitted_at", "pk")
     mine = (
         visible_versions(user)
         .filter(submitted_by=user)
@@ -34,7 +34,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     context = {
         "nav_section": "reviews",
         "waiting": list(waiting[:LIMIT]),
-        "waiting_count": waiting.count(),
+        "waiting_count": waiting_count(user),
         "mine": list(mine[:LIMIT]),
         "decided": list(decided[:LIMIT]),
         "Status": ModelVersion.Status,
@@ -47,4 +47,4 @@ def review_count(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"reviews_waiting": versions_waiting_for(user).count()}
+    return {"reviews_waiting": waiting_count(user)}
