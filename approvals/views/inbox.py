@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET
 from approvals.models import Review
 from approvals.selectors import versions_waiting_for, waiting_count
 from core.rules import LOGIN, access
-from models_app.access import visible_versions
+from models_app.access import visible_models, visible_versions
 from models_app.models import ModelVersion
 
 LIMIT = 50
@@ -26,11 +26,10 @@ def inbox(request: HttpRequest) -> HttpResponse:
         .select_related("model")
         .order_by("-submitted_at")
     )
-    decided = (
-        Review.objects.filter(version__in=visible_versions(user), discarded_at__isnull=True)
-        .select_related("version__model", "reviewer")
-        .order_by("-created_at")
-    )
+    decided = Review.objects.filter(discarded_at__isnull=True)
+    if not user.is_superuser:  # (a superuser sees every model: no filter to walk past)
+        decided = decided.filter(version__model__in=visible_models(user))
+    decided = decided.select_related("version__model", "reviewer").order_by("-created_at", "-pk")
     context = {
         "nav_section": "reviews",
         "waiting": list(waiting[:LIMIT]),

@@ -44,6 +44,7 @@ from django.db import connection, models, transaction
 from approvals.models import Alias, AliasAssignment, Review, ReviewPolicy
 from audit import chain
 from audit.models import AuditChainHead, AuditEvent
+from models_app import summary
 from models_app.access import Role
 from models_app.digest import FORMAT as MANIFEST_FORMAT
 from models_app.digest import digest_of_manifest
@@ -319,8 +320,8 @@ _TABLES = [
 def refresh_denormalized() -> None:
     """Recompute whatever the model rows keep about their versions (counters, latest version)
     from the rows just loaded. Called once at the end of the load, in its transaction: the
-    services keep these columns up to date afterwards. Nothing is kept yet; a change that adds
-    such columns fills them here."""
+    services keep these columns up to date afterwards (models_app.summary)."""
+    summary.recompute()
 
 
 def analyze() -> None:
