@@ -215,8 +215,15 @@ def waiting_count(user) -> int:
         status=ModelVersion.Status.IN_REVIEW, model__in=reviewable
     )
     own = in_review.filter(Q(created_by=user) | Q(submitted_by=user))
+    # (From the user's own reviews, joined to their versions: not from every in-review version
+    # of the reviewable models, which is what a subquery on the versions would walk.)
     reviewed = (
-        Review.objects.filter(reviewer=user, discarded_at__isnull=True, version__in=in_review)
+        Review.objects.filter(
+            reviewer=user,
+            discarded_at__isnull=True,
+            version__status=ModelVersion.Status.IN_REVIEW,
+            version__model__in=reviewable,
+        )
         .exclude(version__created_by=user)
         .exclude(version__submitted_by=user)
     )
