@@ -4,6 +4,18 @@ from django.conf import settings
 from django.db import models
 
 
+def default_approval_meanings() -> list[str]:
+    return ["Approved for production use", "Reviewed — technical", "Reviewed — risk and compliance"]
+
+
+def default_rejection_meanings() -> list[str]:
+    return ["Rejected — not fit for use", "Rejected — evidence insufficient"]
+
+
+def default_promotion_meanings() -> list[str]:
+    return ["Released for use under this alias", "Rolled back to the previous version"]
+
+
 class ReviewPolicy(models.Model):
     """How versions of one model are reviewed. Set by holders of the manage role."""
 
@@ -15,6 +27,25 @@ class ReviewPolicy(models.Model):
     require_training_dataset = models.BooleanField(default=True)
     require_metrics = models.BooleanField(default=True)
     verify_artifacts = models.BooleanField(default=True)
+    # Electronic signatures (docs/signatures.md): approving, rejecting, moving production or
+    # staging and rolling back are signed with the signer's password and a meaning from these
+    # lists. On for new models; models that existed before signatures keep it off until their
+    # managers turn it on.
+    signatures_required = models.BooleanField(default=True)
+    machine_decisions_allowed = models.BooleanField(
+        default=False,
+        help_text="An API token alone may decide (shown as made by a token, never as a signature).",
+    )
+    approval_meanings = models.JSONField(default=default_approval_meanings)
+    rejection_meanings = models.JSONField(default=default_rejection_meanings)
+    promotion_meanings = models.JSONField(default=default_promotion_meanings)
+    # Off when empty: an approval older than this many days makes the version "revalidation
+    # due" (approvals/expiry.py), until reviewers revalidate it on the same content.
+    approval_valid_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Days an approval stays valid before the version is due for revalidation.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -23,6 +54,11 @@ class ReviewPolicy(models.Model):
             models.CheckConstraint(
                 condition=models.Q(required_approvals__gte=1, required_approvals__lte=10),
                 name="policy_required_approvals_1_to_10",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(approval_valid_days__isnull=True)
+                | models.Q(approval_valid_days__gte=1, approval_valid_days__lte=3650),
+                name="policy_approval_valid_days_1_to_3650",
             ),
         ]
 
@@ -85,6 +121,9 @@ class Review(models.Model):
     content_digest = models.CharField(
         max_length=71, blank=True, help_text="The version's content digest the decision covers."
     )
+    # 0: the review that led to the approval (or rejection); n: the n-th revalidation round of
+    # an approved version, on the same content (see ModelVersion.review_round).
+    round = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     # A withdrawn submission discards its reviews (kept for the record, no longer counted).
     discarded_at = models.DateTimeField(null=True, blank=True)
@@ -93,7 +132,7 @@ class Review(models.Model):
         ordering = ["created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["version", "reviewer"],
+                fields=["version", "reviewer", "round"],
                 condition=models.Q(discarded_at__isnull=True),
                 name="review_one_per_reviewer",
             ),
@@ -113,6 +152,73 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reviewer} {self.get_decision_display().lower()} {self.version}"
+
+    @property
+    def is_revalidation(self) -> bool:
+        return self.round > 0
+
+
+class Signature(models.Model):
+    """An electronic signature: a named person's decision, made with their password at the
+    moment of signing, with its meaning, bound to the content digest and to the audit event
+    written with it. Never edited or deleted (the PostgreSQL trigger of migration 0010 refuses
+    it); the review or alias move it signed may later be withdrawn or superseded, which the
+    signature shows but does not lose."""
+
+    class Action(models.TextChoices):
+        APPROVE = "approve", "Approval"
+        REJECT = "reject", "Rejection"
+        PROMOTE = "promote", "Alias move"
+        ROLLBACK = "rollback", "Rollback"
+
+    # The version signed for. Kept as names as well, so a signature outlives its version's row.
+    version = models.ForeignKey(
+        "models_app.ModelVersion",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="signatures",
+    )
+    model_name = models.CharField(max_length=250)
+    version_number = models.PositiveIntegerField()
+    action = models.CharField(max_length=8, choices=Action.choices)
+    review = models.OneToOneField(
+        Review, on_delete=models.SET_NULL, null=True, blank=True, related_name="signature"
+    )
+    alias_assignment = models.OneToOneField(
+        "AliasAssignment",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="signature",
+    )
+    alias_name = models.CharField(max_length=64, blank=True)
+    signer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signatures"
+    )
+    signer_username = models.CharField(max_length=150)
+    printed_name = models.CharField(max_length=300)
+    signed_at = models.DateTimeField(help_text="The database's clock (UTC) at signing.")
+    meaning = models.CharField(max_length=200)
+    reason = models.TextField(blank=True)
+    content_digest = models.CharField(max_length=71)
+    audit_seq = models.PositiveBigIntegerField(unique=True)
+    audit_hash = models.CharField(max_length=64, help_text="Hash of the audit event signed with.")
+
+    class Meta:
+        ordering = ["signed_at", "pk"]
+        indexes = [models.Index(fields=["version", "signed_at"], name="signature_version_time")]
+
+    def __str__(self) -> str:
+        return f"{self.printed_name}, {self.meaning}, {self.signed_at:%Y-%m-%d %H:%M:%S} UTC"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Signatures are never edited.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Signatures are never deleted.")
 
 
 class Comment(models.Model):

@@ -1,4 +1,4 @@
-"""A model's review policy: how many approvals, which gates."""
+"""A model's review policy: how many approvals, which gates, how long an approval lasts."""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -19,11 +19,17 @@ def policy_update(
     require_metrics: bool = True,
     verify_artifacts: bool = True,
     metric_gates: list[dict] = (),
+    approval_valid_days: int | None = None,
 ) -> ReviewPolicy:
-    """Replace the model's review policy. Gates: [{metric, split, threshold, max_regression}]."""
+    """Replace the model's review policy. Gates: [{metric, split, threshold, max_regression}].
+    ``approval_valid_days``: None (approvals do not expire) or 1 to 3650 days."""
     require(actor, model, Role.MANAGE)
     if not 1 <= required_approvals <= 10:
         raise ValidationError({"required_approvals": ["Between 1 and 10 approvals."]})
+    if approval_valid_days is not None and not 1 <= approval_valid_days <= 3650:
+        raise ValidationError(
+            {"approval_valid_days": ["An approval stays valid 1 to 3650 days (or leave it empty)."]}
+        )
     seen = set()
     for i, g in enumerate(metric_gates):
         if not g.get("metric"):
@@ -44,6 +50,7 @@ def policy_update(
         policy.require_training_dataset = require_training_dataset
         policy.require_metrics = require_metrics
         policy.verify_artifacts = verify_artifacts
+        policy.approval_valid_days = approval_valid_days
         policy.save()
         policy.gates.all().delete()
         MetricGate.objects.bulk_create(
@@ -70,6 +77,7 @@ def _policy_state(policy: ReviewPolicy) -> dict:
         "require_training_dataset": policy.require_training_dataset,
         "require_metrics": policy.require_metrics,
         "verify_artifacts": policy.verify_artifacts,
+        "approval_valid_days": policy.approval_valid_days,
         "gates": [
             {
                 "metric": g.metric,

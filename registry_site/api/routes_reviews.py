@@ -10,7 +10,7 @@ from ninja.decorators import decorate_view
 from ninja.responses import Status
 
 from approvals import services
-from approvals.models import Comment
+from approvals.models import Comment, Review
 from core.rules import MODEL_EDIT, MODEL_MANAGE, MODEL_REVIEW, MODEL_VIEW
 
 from . import present
@@ -61,9 +61,20 @@ def withdraw_version(request: HttpRequest, name: str, number: int, payload: Reas
 def approve_version(request: HttpRequest, name: str, number: int, payload: ApproveIn = None):
     """Review role; not the version's author, submitter or a contributor. Send the
     content_digest you reviewed: 409 if the version changed since. Failing gates: 409 with the
-    gates, unless a reviewer who also manages the model gives an override reason."""
+    gates, unless a reviewer who also manages the model gives an override reason. With
+    ``"revalidation": true``: a revalidation round of an approved version (same content)."""
     version = version_for(request, number)
     payload = payload or ApproveIn()
+    if payload.revalidation:
+        review = services.review_revalidate(
+            actor=request.user,
+            version=version,
+            decision=Review.Decision.APPROVE,
+            content_digest=payload.content_digest,
+            reason=payload.reason,
+            override_reason=payload.override_reason,
+        )
+        return {"review": present.review_out(review), "version": _answer(request, version)}
     review = services.review_approve(
         actor=request.user,
         version=version,
@@ -77,14 +88,24 @@ def approve_version(request: HttpRequest, name: str, number: int, payload: Appro
 @router.post(VersionPath + "/reject", response={200: ApprovalOut, **ERRORS}, url_name="reject")
 @requires(MODEL_REVIEW)
 def reject_version(request: HttpRequest, name: str, number: int, payload: RejectIn):
-    """Review role; a reason is required, and the content digest you reviewed."""
+    """Review role; a reason is required, and the content digest you reviewed. With
+    ``"revalidation": true``: rejects an approved version in a revalidation round."""
     version = version_for(request, number)
-    review = services.review_reject(
-        actor=request.user,
-        version=version,
-        reason=payload.reason,
-        content_digest=payload.content_digest,
-    )
+    if payload.revalidation:
+        review = services.review_revalidate(
+            actor=request.user,
+            version=version,
+            decision=Review.Decision.REJECT,
+            content_digest=payload.content_digest,
+            reason=payload.reason,
+        )
+    else:
+        review = services.review_reject(
+            actor=request.user,
+            version=version,
+            reason=payload.reason,
+            content_digest=payload.content_digest,
+        )
     return {"review": present.review_out(review), "version": _answer(request, version)}
 
 

@@ -132,3 +132,15 @@ def test_check_invariants_names_a_wrong_summary(model, editor, column, change, s
     RegisteredModel.objects.filter(pk=model.pk).update(**{column: F(column) + change})
     assert [str(v) for v in invariants.check_summaries()] == [f"wrong_summary: fraud: {says}"]
     assert "wrong_summary" in {v.kind for v in invariants.check_all(verify_digests=False)}
+
+
+def test_rejecting_on_revalidation_counts_the_version_as_rejected(model, editor, reviewer):
+    v = good_version(model, editor)
+    reviews.version_submit(actor=editor, version=v)
+    reviews.review_approve(actor=reviewer, version=v)
+    v.refresh_from_db()
+    reviews.review_revalidate(
+        actor=reviewer, version=v, decision="reject", reason="drifted",
+        content_digest=v.content_digest,
+    )  # fmt: skip
+    assert kept(model) == {"latest_number": 1, "version_count": 1, "rejected_count": 1}

@@ -30,7 +30,7 @@ def fill_summaries(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
-        ("models_app", "0016_pending_keys_stored_at"),
+        ("models_app", "0017_approval_expiry"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

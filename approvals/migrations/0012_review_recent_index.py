@@ -6,8 +6,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("approvals", "0009_webhook_delivery_claim_token"),
-        ("models_app", "0017_model_summary"),
+        ("approvals", "0011_approval_expiry"),
+        ("models_app", "0018_model_summary"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
