@@ -223,9 +223,13 @@ def insert_numbered(
     *,
     children: Sequence[Model] = (),
     along: tuple[str, list] | None = None,
+    bump: tuple[str, ...] = (),
+    taken_into: str | None = None,
 ) -> tuple | None:
     """INSERT ``obj`` with ``field`` set to the value of ``counter_field`` in ``counter``'s row,
-    moving that column on by one: how the versions of a model get their numbers. The UPDATE
+    moving that column on by one: how the versions of a model get their numbers. ``bump``:
+    more columns of ``counter``'s row moved on by one in the same UPDATE, ``taken_into``: a
+    column of it set to the number taken (a model's version count and latest number). The UPDATE
     keeps ``counter``'s row locked until the transaction ends, so numbers are taken one after
     the other, and a rolled-back insert gives its number back.
 
@@ -251,6 +255,8 @@ def insert_numbered(
         counter_field,
         tuple(kinds),
         along[0] if along is not None else None,
+        tuple(bump),
+        taken_into,
     )
     if db.vendor != "postgresql":
         rows = fetch(plan.take, [counter.pk])
@@ -306,14 +312,24 @@ def _numbered_plan(
     counter_field: str,
     child_models: tuple[type[Model], ...],
     along: str | None,
+    bump: tuple[str, ...],
+    taken_into: str | None,
 ) -> _NumberedPlan:
     db = _db()
     fields, into, returning = _insert_plan(vendor, model)
     numbered = model._meta.get_field(field)
-    count = _quoted(vendor, counter_model._meta.get_field(counter_field).column)
+
+    def column(name: str) -> str:
+        return _quoted(vendor, counter_model._meta.get_field(name).column)
+
+    count = column(counter_field)
+    # (Every right-hand side reads the row as it was before the UPDATE.)
+    sets = [f"{count} = {count} + 1", *(f"{column(b)} = {column(b)} + 1" for b in bump)]
+    if taken_into is not None:
+        sets.append(f"{column(taken_into)} = {count}")
     take = (
         f"UPDATE {_quoted(vendor, counter_model._meta.db_table)} "  # noqa: S608 (metadata)
-        f"SET {count} = {count} + 1 "
+        f"SET {', '.join(sets)} "
         f"WHERE {_quoted(vendor, counter_model._meta.pk.column)} = %s RETURNING {count} - 1"
     )
     # INSERT … SELECT: a parameter takes its column's type only by an explicit cast there.

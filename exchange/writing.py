@@ -31,7 +31,7 @@ from exchange.models import ImportedAuditEvent, RegistryImport
 from exchange.planning import Plan
 from exchange.reading import read_jsonl
 from exchange.records import AUDIT_FIELDS, CARD_FIELDS
-from models_app import storage
+from models_app import storage, summary
 from models_app.access import Role
 from models_app.models import (
     Artifact,
@@ -254,6 +254,7 @@ def _versions(plan: Plan, models: dict, users: dict) -> tuple[list, dict]:
         )  # fmt: skip
         rows.append((version, v))
     ModelVersion.objects.bulk_create([version for version, _ in rows])
+    summary.recompute(model.pk for model, _ in models.values())
     for version, v in rows:
         version.created_at, version.updated_at = v["created_at"], v["updated_at"]
         versions[(v["model"], v["number"])] = version

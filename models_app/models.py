@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Count, Max, Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
@@ -31,16 +31,10 @@ def default_higher_is_better(metric_name: str) -> bool:
 
 class RegisteredModelQuerySet(models.QuerySet):
     def with_summary(self):
-        """Each model with its latest version number and per-status counts, in one query."""
-        return self.select_related("owner", "team").annotate(
-            latest_number=Max("versions__number"),
-            version_count=Count("versions", distinct=True),
-            draft_count=Count("versions", filter=Q(versions__status="draft"), distinct=True),
-            in_review_count=Count(
-                "versions", filter=Q(versions__status="in_review"), distinct=True
-            ),
-            approved_count=Count("versions", filter=Q(versions__status="approved"), distinct=True),
-        )
+        """Each model with what the lists show beside it (owner, team). The latest version's
+        number and the per-status counts are columns of the model's row (models_app.summary
+        keeps them), so no list reads the versions."""
+        return self.select_related("owner", "team")
 
     def search(self, text: str):
         """Name, description, tag keys and values. Full-text on PostgreSQL (plus substring on
@@ -101,6 +95,16 @@ class RegisteredModel(models.Model):
     )
     # Version numbers are never reused, even after a delete: the next one is kept here.
     next_version_number = models.PositiveIntegerField(default=1, editable=False)
+    # The summary the lists sort and filter by, kept by the services that add, delete or move
+    # versions (models_app.summary), in their transaction; check_invariants compares it with
+    # the versions. latest_number: the highest number of an existing version, 0 without one.
+    latest_number = models.PositiveIntegerField(default=0, editable=False)
+    version_count = models.PositiveIntegerField(default=0, editable=False)
+    draft_count = models.PositiveIntegerField(default=0, editable=False)
+    in_review_count = models.PositiveIntegerField(default=0, editable=False)
+    approved_count = models.PositiveIntegerField(default=0, editable=False)
+    rejected_count = models.PositiveIntegerField(default=0, editable=False)
+    archived_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -109,6 +113,13 @@ class RegisteredModel(models.Model):
     class Meta:
         ordering = ["name_key"]
         verbose_name = "registered model"
+        # One per sort of the model list (models_app.selectors.MODEL_SORTS; name_key has its
+        # unique index), ending in the tie-breaker so a page seeks instead of sorting.
+        indexes = [
+            models.Index(F("updated_at").desc(), "name_key", name="model_updated_idx"),
+            models.Index(F("created_at").desc(), "name_key", name="model_created_idx"),
+            models.Index(F("latest_number").desc(), "name_key", name="model_latest_idx"),
+        ]
         permissions = [
             ("edit_registeredmodel", "Can register and edit versions"),
             ("review_registeredmodel", "Can approve or reject versions"),
@@ -258,6 +269,21 @@ class ModelVersion(models.Model):
             models.Index(fields=["status"], name="version_status_idx"),
             # The newest version of a model in a state (MLflow's latest_versions): one probe.
             models.Index(fields=["model", "status", "-number"], name="version_model_status_idx"),
+            # The dashboard's latest versions.
+            models.Index(fields=["created_at", "id"], name="version_created_idx"),
+            # The reviews inbox: what waits, oldest first; what I submitted, newest first; the
+            # badge's "not my own" (models_app.summary counts the rest).
+            models.Index(
+                fields=["submitted_at", "id"],
+                name="version_in_review_idx",
+                condition=Q(status="in_review"),
+            ),
+            models.Index(fields=["submitted_by", "-submitted_at"], name="version_submitter_idx"),
+            models.Index(
+                fields=["created_by"],
+                name="version_review_author_idx",
+                condition=Q(status="in_review"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -6,16 +6,19 @@ import posixpath
 from django.db.models import Exists, F, OuterRef, QuerySet, Value
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 
-from models_app import storage
+from core import keyset
+from models_app import storage, summary
 from models_app.access import visible_models
 from models_app.models import Artifact, RegisteredModel, VersionParent
 
-# Sort keys of the model list: (label, ORDER BY).
+# Sorts of the model list: (label, keys). Keys are (column, descending), the last one unique,
+# so each sort is a total order that keyset pagination can seek in (core.keyset); each has an
+# index (RegisteredModel.Meta.indexes).
 MODEL_SORTS = {
-    "name": ("Name", ["name_key"]),
-    "-updated_at": ("Recently updated", ["-updated_at", "name_key"]),
-    "-created_at": ("Newest", ["-created_at", "name_key"]),
-    "-latest": ("Latest version", [F("latest_number").desc(nulls_last=True), "name_key"]),
+    "name": ("Name", [("name_key", False)]),
+    "-updated_at": ("Recently updated", [("updated_at", True), ("name_key", False)]),
+    "-created_at": ("Newest", [("created_at", True), ("name_key", False)]),
+    "-latest": ("Latest version", [("latest_number", True), ("name_key", False)]),
 }
 
 
@@ -31,9 +34,10 @@ def model_list(
     status: str = "",
     sort: str = "name",
 ) -> QuerySet[RegisteredModel]:
-    """The models ``user`` may view, filtered, with their summary (latest version, counts),
-    sorted by one of MODEL_SORTS. ``tag`` is "key" or "key=value"; ``framework`` matches any
-    version's, ``status`` means "has a version in this status". Values must be valid."""
+    """The models ``user`` may view, filtered, with their summary (latest version, counts: the
+    model's own columns), sorted by one of MODEL_SORTS. ``tag`` is "key" or "key=value";
+    ``framework`` matches any version's, ``status`` means "has a version in this status".
+    Values must be valid."""
     models = visible_models(user)
     if q:
         models = models.search(q)
@@ -49,8 +53,8 @@ def model_list(
         key, has_value, value = tag.partition("=")
         models = models.tagged(key.strip(), value.strip() if has_value else None)
     if status:
-        models = models.having_versions(status=status)
-    return models.with_summary().order_by(*MODEL_SORTS[sort][1])
+        models = models.filter(**{f"{summary.STATUS_COUNTS[status]}__gt": 0})
+    return models.with_summary().order_by(*keyset.ordering(MODEL_SORTS[sort][1]))
 
 
 def deleted_parent_named(user):

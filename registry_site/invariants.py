@@ -6,6 +6,8 @@
   upload in progress stores its files before the transaction that records them; its pending
   key dates it, as in ``sweep_orphans``);
 - version numbers are unique per model and below the model's next number (never reused);
+- each model's summary (latest version number, version count, count per status) is what its
+  versions say;
 - a protected alias names one version of its own model, an approved one (or one rejected on
   revalidation after it was put there: aliases are not moved on their own);
 - every state change left its audit event: each version its ``version.created``, each version
@@ -35,7 +37,7 @@ from approvals.selectors import all_signatures
 from audit.chain import verify_chain
 from audit.models import AuditEvent
 from exchange.models import ImportedAuditEvent, RegistryImport
-from models_app import storage
+from models_app import storage, summary
 from models_app.models import Artifact, ModelVersion, PendingKey, RegisteredModel
 from registry_site.mlflow_compat.models import StagedArtifact
 
@@ -70,6 +72,7 @@ def check_all(*, grace: timedelta = DEFAULT_GRACE, verify_digests: bool = True) 
         *check_files(verify_digests=verify_digests),
         *check_orphans(grace=grace),
         *check_numbers(),
+        *check_summaries(),
         *check_aliases(),
         *check_audit(),
         *check_signatures(),
@@ -223,6 +226,21 @@ def check_numbers() -> list[Violation]:
                 f"{name} has version {top} but would give out {next_number} next",
             )
         )
+    return found
+
+
+def check_summaries() -> list[Violation]:
+    """Each model's summary columns (latest number, version count, count per status: kept by
+    the services, models_app.summary) equal what its versions say."""
+    found = []
+    for model in summary.wrong_counts().iterator(chunk_size=BATCH):
+        pairs = [(c, getattr(model, c), getattr(model, f"true_{c}")) for c in summary.COLUMNS]
+        wrong = ", ".join(
+            f"{column} {kept} (the versions say {true})"
+            for column, kept, true in pairs
+            if kept != true
+        )
+        found.append(Violation("wrong_summary", f"{model.name}: {wrong}"))
     return found
 
 

@@ -7,6 +7,8 @@ import uuid
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, connection
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views import defaults
@@ -29,17 +31,18 @@ def home(request: HttpRequest) -> HttpResponse:
     """The dashboard. Any signed-in user; shows only what they may see."""
     models = visible_models(request.user)
     versions = visible_versions(request.user)
+    # Counted from the models' rows (their version_count: models_app.summary), not the versions.
+    counts = models.order_by().aggregate(
+        models=Count("pk"), versions=Coalesce(Sum("version_count"), 0)
+    )
     context = {
         "system": _system_summary(),
-        "counts": {
-            "models": models.count(),
-            "versions": versions.count(),
-            "datasets": Dataset.objects.count(),
-        },
-        "recent_models": models.with_summary().order_by("-updated_at")[:6],
-        "recent_versions": versions.select_related("model", "created_by").order_by("-created_at")[
-            :8
-        ],
+        "counts": counts | {"datasets": Dataset.objects.count()},
+        "recent_models": models.with_summary().order_by("-updated_at", "name_key")[:6],
+        # (-pk after -created_at: the index on created_at ends in it.)
+        "recent_versions": versions.select_related("model", "created_by").order_by(
+            "-created_at", "-pk"
+        )[:8],
     }
     return render(request, "registry_site/home.html", context)
 

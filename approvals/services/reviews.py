@@ -9,7 +9,7 @@ from approvals.models import Alias, Comment, Review
 from approvals.selectors import production_of
 from audit import chain
 from core.errors import Conflict
-from models_app import digest
+from models_app import digest, summary
 from models_app.access import Role, require
 from models_app.models import ModelVersion
 from models_app.services.contributors import contributor_ids
@@ -52,6 +52,7 @@ def version_submit(*, actor, version: ModelVersion) -> ModelVersion:
             decided_at=None,
             content_digest=content,
         )
+        summary.status_moved(locked.model_id, S.DRAFT, S.IN_REVIEW)
         chain.record(
             actor=actor,
             action="version.submitted",
@@ -80,6 +81,7 @@ def version_withdraw(*, actor, version: ModelVersion, reason: str = "") -> Model
             discarded_at=timezone.now()
         )
         ModelVersion.objects.filter(pk=locked.pk).update(status=S.DRAFT)
+        summary.status_moved(locked.model_id, S.IN_REVIEW, S.DRAFT)
         chain.record(
             actor=actor,
             action="version.withdrawn",
@@ -230,6 +232,7 @@ def review_approve(
                 status=S.APPROVED, decided_at=timezone.now()
             )
             if flipped:
+                summary.status_moved(locked.model_id, S.IN_REVIEW, S.APPROVED)
                 chain.record(
                     actor=actor,
                     action="version.approved",
@@ -267,6 +270,7 @@ def review_reject(
         ModelVersion.objects.filter(pk=locked.pk).update(
             status=S.REJECTED, decided_at=timezone.now()
         )
+        summary.status_moved(locked.model_id, S.IN_REVIEW, S.REJECTED)
         chain.record(
             actor=actor,
             action="review.rejected",
@@ -319,6 +323,7 @@ def review_revalidate(
             ModelVersion.objects.filter(pk=locked.pk, status=S.APPROVED).update(
                 status=S.REJECTED, decided_at=now, review_round=round_
             )
+            summary.status_moved(locked.model_id, S.APPROVED, S.REJECTED)
             chain.record(
                 actor=actor,
                 action="version.revalidation_rejected",
@@ -423,6 +428,7 @@ def version_archive(*, actor, version: ModelVersion, reason: str = "") -> ModelV
                 f"Version {locked.number} holds {', '.join(held)}; move the alias first."
             )
         ModelVersion.objects.filter(pk=locked.pk).update(status=S.ARCHIVED)
+        summary.status_moved(locked.model_id, locked.status, S.ARCHIVED)
         chain.record(
             actor=actor,
             action="version.archived",

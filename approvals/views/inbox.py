@@ -6,9 +6,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from approvals.models import Review
-from approvals.selectors import revalidation_due_for, versions_waiting_for
+from approvals.selectors import revalidation_due_for, versions_waiting_for, waiting_count
 from core.rules import LOGIN, access
-from models_app.access import visible_versions
+from models_app.access import visible_models, visible_versions
 from models_app.models import ModelVersion
 
 LIMIT = 50
@@ -20,25 +20,24 @@ def inbox(request: HttpRequest) -> HttpResponse:
     """Any signed-in user; each list holds only versions of models they may view."""
     user = request.user
     waiting = versions_waiting_for(user).select_related("model", "created_by", "submitted_by")
-    waiting = waiting.order_by("submitted_at")
+    waiting = waiting.order_by("submitted_at", "pk")
     mine = (
         visible_versions(user)
         .filter(submitted_by=user)
         .select_related("model")
         .order_by("-submitted_at")
     )
-    decided = (
-        Review.objects.filter(version__in=visible_versions(user), discarded_at__isnull=True)
-        .select_related("version__model", "reviewer")
-        .order_by("-created_at")
-    )
+    decided = Review.objects.filter(discarded_at__isnull=True)
+    if not user.is_superuser:  # (a superuser sees every model: no filter to walk past)
+        decided = decided.filter(version__model__in=visible_models(user))
+    decided = decided.select_related("version__model", "reviewer").order_by("-created_at", "-pk")
     due = revalidation_due_for(user)
     context = {
         "nav_section": "reviews",
         "revalidation_due": due[:LIMIT],
         "revalidation_due_count": len(due),
         "waiting": list(waiting[:LIMIT]),
-        "waiting_count": waiting.count(),
+        "waiting_count": waiting_count(user),
         "mine": list(mine[:LIMIT]),
         "decided": list(decided[:LIMIT]),
         "Status": ModelVersion.Status,
@@ -51,4 +50,4 @@ def review_count(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"reviews_waiting": versions_waiting_for(user).count()}
+    return {"reviews_waiting": waiting_count(user)}

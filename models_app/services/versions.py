@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit import chain
 from core import faults, sql
 from core.errors import Conflict
-from models_app import quotas, storage
+from models_app import quotas, storage, summary
 from models_app.access import Role, require, visible_models
 from models_app.metadata import (
     VersionMetadata,
@@ -212,6 +212,10 @@ def version_create(
                 "next_version_number",
                 children=rows,
                 along=None if more_to_write else chain.head_step(model.pk),
+                # The model's summary (models_app.summary): one more version, a draft, the
+                # latest.
+                bump=("version_count", summary.STATUS_COUNTS[ModelVersion.Status.DRAFT]),
+                taken_into="latest_number",
             )
             if head is None:
                 raise Conflict(f"Model {model.name} was deleted meanwhile.")
@@ -412,4 +416,5 @@ def version_delete(*, actor, version: ModelVersion) -> None:
             before=version_state(locked),
         )
         locked.delete()
+        summary.version_removed(locked.model_id, locked.status)
         transaction.on_commit(lambda: storage.delete_quietly(keys))

@@ -25,6 +25,7 @@ from approvals.selectors import (
 )
 from audit import readable
 from audit.models import AuditEvent
+from core import keyset
 from core.rules import LOGIN, access
 from models_app import charts, selectors
 from models_app.access import Role, model_route, version_route, visible_models
@@ -37,6 +38,7 @@ from models_app.models import (
 )
 
 PAGE_SIZE = 25
+MAX_OFFSET_PAGE = 40  # ?page=N of the model list, beyond which only cursors page
 CHART_VERSIONS = 50  # charts show the most recent versions only
 MAX_CHARTS = 12
 MAX_METRIC_SORTS = 200
@@ -74,7 +76,8 @@ def model_list(request: HttpRequest) -> HttpResponse:
     form.is_valid()  # invalid fields are reported on the page and ignored
     filters = {name: value for name, value in form.cleaned_data.items() if value}
     models = selectors.model_list(request.user, **filters)
-    page = Paginator(models, PAGE_SIZE).get_page(request.GET.get("page"))
+    keys = selectors.MODEL_SORTS[filters.get("sort", "name")][1]
+    page = _model_page(request, models, keys)
     visible = visible_models(request.user)
     teams = Group.objects.filter(models__in=visible).distinct().order_by("name")
     return render(
@@ -85,9 +88,34 @@ def model_list(request: HttpRequest) -> HttpResponse:
             "breadcrumbs": [("Models", None)],
             "form": form,
             "page": page,
+            "count": models.count(),
             "team_names": list(teams.values_list("name", flat=True)),
         },
     )
+
+
+def _model_page(request: HttpRequest, models: QuerySet, keys) -> keyset.Page:
+    """The page the links ask for: ``?after=`` / ``?before=`` a cursor (the pages' own Next
+    and Previous links: an index seek, as fast deep as on top), or ``?page=N`` (an offset,
+    for links made before cursors); the first page otherwise, and for a cursor or number
+    that does not parse."""
+    for direction in ("after", "before"):
+        cursor = request.GET.get(direction)
+        values = keyset.decode(cursor, RegisteredModel, keys) if cursor else None
+        if values is not None:
+            return keyset.page_after(models, keys, PAGE_SIZE, **{direction: values})
+    number = request.GET.get("page", "")
+    if number.isdigit() and 1 < int(number) <= MAX_OFFSET_PAGE:
+        offset = (int(number) - 1) * PAGE_SIZE
+        rows = list(models[offset : offset + PAGE_SIZE + 1])
+        if rows:
+            shown = rows[:PAGE_SIZE]
+            return keyset.Page(
+                shown,
+                keyset.encode(shown[-1], keys) if len(rows) > PAGE_SIZE else None,
+                keyset.encode(shown[0], keys),
+            )
+    return keyset.page_after(models, keys, PAGE_SIZE)
 
 
 # ---------------------------------------------------------------------------------------------

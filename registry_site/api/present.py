@@ -1,7 +1,7 @@
 """Turning catalogue objects into the API's JSON answers (plain dicts, checked against the
 answer schemas in registry_site.api.schemas on the way out)."""
 
-from django.db.models import Count, Prefetch
+from django.db.models import Prefetch
 from django.http import HttpRequest
 
 from approvals import expiry
@@ -11,6 +11,7 @@ from models_app import storage
 from models_app.access import Role
 from models_app.models import Artifact, ModelVersion, RegisteredModel
 from models_app.selectors import link_out, version_links
+from models_app.summary import STATUS_COUNTS
 
 from .helpers import api_url
 
@@ -20,7 +21,7 @@ def username(user) -> str | None:
 
 
 def model_summary(request: HttpRequest, model: RegisteredModel) -> dict:
-    """Needs the model with ``with_summary()`` annotations and its tags prefetched."""
+    """Needs the model with ``with_summary()`` (owner, team) and its tags prefetched."""
     return {
         "name": model.name,
         "slug": model.slug,
@@ -30,8 +31,8 @@ def model_summary(request: HttpRequest, model: RegisteredModel) -> dict:
         "owner": model.owner.get_username(),
         "team": model.team.name if model.team_id else None,
         "tags": {t.key: t.value for t in model.tags.all()},
-        "latest_version": getattr(model, "latest_number", None),
-        "version_count": getattr(model, "version_count", 0),
+        "latest_version": model.latest_number or None,
+        "version_count": model.version_count,
         "created_at": model.created_at,
         "updated_at": model.updated_at,
         "url": api_url(request, "model", model.slug),
@@ -42,8 +43,7 @@ def model_detail(request: HttpRequest, model: RegisteredModel) -> dict:
     summary = (
         RegisteredModel.objects.filter(pk=model.pk).with_summary().prefetch_related("tags").get()
     )
-    counts = dict.fromkeys(ModelVersion.Status.values, 0)
-    counts.update(model.versions.order_by().values_list("status").annotate(n=Count("pk")))
+    counts = {status.value: getattr(summary, column) for status, column in STATUS_COUNTS.items()}
     aliases = Alias.objects.filter(model=model).values_list("name", "version__number")
     roles = getattr(model, "user_roles", set())
     return model_summary(request, summary) | {

@@ -5,6 +5,7 @@ import pytest
 
 from approvals import services as workflow
 from audit.models import AuditEvent
+from models_app import summary
 from models_app.models import Dataset, Metric, ModelVersion
 from tests import factories
 from tests.api.conftest import error_of, good_version, send
@@ -108,6 +109,7 @@ def test_versions_list_does_a_constant_number_of_queries(
             ModelVersion(model=model, number=n, created_by=owner) for n in range(10, 310)
         )
         Metric.objects.bulk_create(Metric(version=v, name="auc", value=0.5) for v in versions)
+        summary.recompute([model.pk])
 
     def request():
         assert c.get("/api/v1/models/fraud/versions?limit=200").status_code == 200

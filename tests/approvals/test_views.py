@@ -6,6 +6,7 @@ from django.urls import reverse
 from approvals import selectors, services
 from approvals.models import Review
 from audit.models import AuditEvent
+from models_app import summary
 from models_app.access import Role
 from models_app.models import ModelVersion
 from models_app.sharing import sharing_set
@@ -172,6 +173,7 @@ def test_inbox_and_review_page_query_counts_are_constant(
         )
         model.next_version_number = start + 300
         model.save(update_fields=["next_version_number"])
+        summary.recompute([model.pk])
         Comment.objects.bulk_create(
             Comment(version=first, author=reviewer, body=f"more {i}") for i in range(300)
         )

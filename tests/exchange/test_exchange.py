@@ -34,6 +34,7 @@ from models_app.models import (
     ReservedName,
     VersionParent,
 )
+from registry_site.invariants import check_summaries
 from tests import factories
 from tests.exchange.canonical import canonical_dump
 from tests.models_app.test_register import stored_keys, use_local_storage
@@ -536,3 +537,15 @@ def test_import_inspects_files_again_instead_of_trusting_the_archive(owner, tmp_
 def test_export_to_a_missing_folder_is_refused(registry, tmp_path):
     with pytest.raises(CommandError, match="is not a folder"):
         call_command("export_registry", str(tmp_path / "nowhere" / "x.tar"))
+
+
+def test_an_import_gives_each_model_the_summary_of_its_versions(registry, tmp_path):
+    archive = export(tmp_path)
+    wipe_registry()
+    import_registry(str(archive))
+    fraud = RegisteredModel.objects.get(name="fraud")
+    assert (fraud.latest_number, fraud.version_count) == (3, 3)
+    assert (fraud.approved_count, fraud.rejected_count, fraud.draft_count) == (2, 1, 0)
+    router = RegisteredModel.objects.get(name="router")
+    assert (router.latest_number, router.version_count, router.draft_count) == (1, 1, 1)
+    assert check_summaries() == []

@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 
 from approvals.models import Alias
+from models_app import summary
 from models_app.models import ModelTag, ModelVersion, RegisteredModel, VersionTag
 from models_app.names import name_key
 from tests import factories
@@ -42,6 +43,7 @@ def grow_models(owner, count: int) -> None:
         for n, status in ((1, S.ARCHIVED), (2, S.APPROVED), (3, S.DRAFT))
     )
     VersionTag.objects.bulk_create(VersionTag(version=v, key="k", value="v") for v in versions)
+    summary.recompute(m.pk for m in models)
     Alias.objects.bulk_create(
         Alias(model=v.model, name=name, version=v, protected=name == "production")
         for v in versions
@@ -95,6 +97,7 @@ def big(owner, viewer):
         ModelVersion.objects.bulk_create(
             ModelVersion(model=model, number=n, created_by=owner) for n in range(2, 302)
         )
+        summary.recompute([model.pk])
 
     return grow
 

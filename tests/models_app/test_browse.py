@@ -6,10 +6,13 @@ import re
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from audit import chain
 from audit.models import AuditEvent
+from core import keyset
+from models_app import selectors, summary
 from models_app.models import (
     Metric,
     ModelTag,
@@ -42,6 +45,7 @@ def bulk_versions(model, actor, count: int, *, metrics=("accuracy",), status="dr
         for name in metrics
     )
     RegisteredModel.objects.filter(pk=model.pk).update(next_version_number=start + count)
+    summary.recompute([model.pk])  # (the services keep it; rows written here do not)
     return versions
 
 
@@ -157,6 +161,7 @@ def test_filters_select_matching_models(client_for, owner, viewer, params, found
     factories.registered_model(viewer, "other-model", visibility="internal")
     factories.version(model, owner, framework="xgboost")
     ModelVersion.objects.filter(model=model).update(status="approved")
+    summary.recompute([model.pk])
     html = client_for(owner).get(reverse("models_app:model_list"), params).content.decode()
     assert ("churn" in html) is found
     assert "other-model" not in html
@@ -184,14 +189,88 @@ def test_model_list_sorts_by_latest_version(client_for, owner):
     assert html.index("many-versions") < html.index("few-versions")
 
 
+def _listed(html: str) -> list[str]:
+    return re.findall(r'<td><a href="/models/([^/"]+)/">', html)
+
+
+def _link(html: str, rel: str) -> str | None:
+    """The model list's Previous or Next link (a query string), as a URL."""
+    found = re.search(rf'<a href="([^"]+)" rel="{rel}">', html)
+    if found is None:
+        return None
+    return reverse("models_app:model_list") + found.group(1).replace("&amp;", "&")
+
+
 def test_model_list_paginates_by_25(client_for, owner):
     bulk_models(owner, 30, prefix="m")
     c = client_for(owner)
     first = c.get(reverse("models_app:model_list")).content.decode()
     assert "<strong>30</strong> models" in first
-    assert "Page 1 of 2" in first
-    second = c.get(reverse("models_app:model_list"), {"page": 2}).content.decode()
+    assert len(_listed(first)) == 25 and _link(first, "prev") is None
+    second = c.get(_link(first, "next")).content.decode()
     assert second.count('href="/models/m-') == 5
+    assert _link(second, "next") is None
+    # ?page=N (links made before cursors) still works for the first pages.
+    by_number = c.get(reverse("models_app:model_list"), {"page": 2}).content.decode()
+    assert _listed(by_number) == _listed(second)
+
+
+@pytest.mark.parametrize("sort", ["name", "-updated_at", "-created_at", "-latest"])
+def test_every_sort_pages_forward_and_back_without_gaps_or_repeats(client_for, owner, sort):
+    models = bulk_models(owner, 60, prefix="p")
+    # Ties on every sort key but the name: same update and creation time, same latest number.
+    RegisteredModel.objects.filter(pk__in=[m.pk for m in models[:40]]).update(
+        updated_at=models[0].updated_at, created_at=models[0].created_at
+    )
+    expected = list(
+        RegisteredModel.objects.order_by(
+            *keyset.ordering(selectors.MODEL_SORTS[sort][1])
+        ).values_list("slug", flat=True)
+    )
+    c = client_for(owner)
+    url = f"{reverse('models_app:model_list')}?sort={sort}"
+    pages = []
+    while url:
+        html = c.get(url).content.decode()
+        pages.append(_listed(html))
+        url = _link(html, "next")
+    assert [len(p) for p in pages] == [25, 25, 10]
+    assert [slug for page in pages for slug in page] == expected
+    # Back from the last page: the same pages in reverse.
+    back = []
+    html = c.get(f"{reverse('models_app:model_list')}?sort={sort}").content.decode()
+    for _ in range(2):
+        html = c.get(_link(html, "next")).content.decode()
+    while True:
+        back.append(_listed(html))
+        previous = _link(html, "prev")
+        if previous is None:
+            break
+        html = c.get(previous).content.decode()
+    assert back == pages[::-1]
+
+
+@pytest.mark.parametrize("cursor", ["junk", "WzFd", "eyJhIjoxfQ", "WyJ4IiwieSJd", "W251bGwsIngiXQ"])
+def test_a_cursor_that_does_not_parse_shows_the_first_page(client_for, owner, cursor):
+    bulk_models(owner, 30, prefix="m")
+    c = client_for(owner)
+    for direction in ("after", "before"):
+        response = c.get(reverse("models_app:model_list"), {direction: cursor, "sort": "-latest"})
+        assert response.status_code == 200
+        assert _listed(response.content.decode())[0] == "m-0"
+
+
+def test_deep_pages_cost_what_the_first_costs(client_for, owner, django_assert_num_queries):
+    bulk_models(owner, 80, prefix="d")
+    c = client_for(owner)
+    html = c.get(reverse("models_app:model_list"), {"sort": "-latest"}).content.decode()
+    with CaptureQueriesContext(connection) as first:
+        c.get(reverse("models_app:model_list"), {"sort": "-latest"})
+    for _ in range(3):
+        with CaptureQueriesContext(connection) as deep:
+            html = c.get(_link(html, "next")).content.decode()
+        assert len(deep) == len(first)
+        assert not any("OFFSET" in q["sql"] for q in deep.captured_queries)
 
 
 def test_model_list_query_count_is_constant(
