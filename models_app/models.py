@@ -321,8 +321,11 @@ class Metric(models.Model):
         ]
         indexes = [
             # The model page's grid sorted by a metric reads this in order and stops after a
-            # page (models_app.version_grid), instead of every version's value.
-            models.Index(fields=["name", "split", "value"], name="metric_name_split_value_idx"),
+            # page (models_app.version_grid), instead of every version's value; with the
+            # version in it, from the index alone once VACUUM has marked the pages visible.
+            models.Index(
+                fields=["name", "split", "value", "version"], name="metric_name_split_value_idx"
+            ),
         ]
 
     def __str__(self) -> str:
