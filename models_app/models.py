@@ -196,13 +196,6 @@ class ModelVersionQuerySet(models.QuerySet):
     def for_grid(self):
         return self.select_related("created_by").prefetch_related("metrics")
 
-    def ordered_by_metric(self, name: str, split: str = "", *, descending: bool = True):
-        """Sorted by one metric's value (versions without it last), then newest first."""
-        value = Metric.objects.filter(version=models.OuterRef("pk"), name=name, split=split)
-        sort_value = models.Subquery(value.values("value")[:1])
-        order = sort_value.desc(nulls_last=True) if descending else sort_value.asc(nulls_last=True)
-        return self.order_by(order, "-number")
-
 
 class ModelVersion(models.Model):
     class Status(models.TextChoices):
@@ -261,12 +254,16 @@ class ModelVersion(models.Model):
     objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
-        ordering = ["model", "-number"]
+        # By the model's id, not "model" (its name, through a join), so per-model queries
+        # read the (model, number) index in order instead of sorting every version.
+        ordering = ["model_id", "-number"]
         constraints = [
             models.UniqueConstraint(fields=["model", "number"], name="version_unique_number"),
         ]
         indexes = [
             models.Index(fields=["status"], name="version_status_idx"),
+            # The model page's grid sorted by date (the number breaks ties).
+            models.Index(fields=["model", "created_at"], name="version_model_created_idx"),
             # The newest version of a model in a state (MLflow's latest_versions): one probe.
             models.Index(fields=["model", "status", "-number"], name="version_model_status_idx"),
             # The dashboard's latest versions.
@@ -355,6 +352,14 @@ class Metric(models.Model):
                 fields=["version", "name", "split"], name="metric_unique_name_split"
             ),
         ]
+        indexes = [
+            # The model page's grid sorted by a metric reads this in order and stops after a
+            # page (models_app.version_grid), instead of every version's value; with the
+            # version in it, from the index alone once VACUUM has marked the pages visible.
+            models.Index(
+                fields=["name", "split", "value", "version"], name="metric_name_split_value_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name}{f' ({self.split})' if self.split else ''} = {self.value}"
@@ -438,7 +443,10 @@ class VersionDataset(models.Model):
     version = models.ForeignKey(
         ModelVersion, on_delete=models.CASCADE, related_name="dataset_links"
     )
-    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="version_links")
+    # No index of its own: (dataset, version, role) starts with it.
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.PROTECT, related_name="version_links", db_index=False
+    )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.TRAIN)
 
     class Meta:
@@ -447,6 +455,10 @@ class VersionDataset(models.Model):
             models.UniqueConstraint(
                 fields=["version", "dataset", "role"], name="version_dataset_unique_role"
             ),
+        ]
+        indexes = [
+            # A dataset's page: its newest versions first, one page at a time, before any join.
+            models.Index(fields=["dataset", "-version", "role"], name="version_dataset_page_idx"),
         ]
 
     def __str__(self) -> str:

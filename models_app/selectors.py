@@ -3,13 +3,20 @@ MLflow API): each answers only what the user may see."""
 
 import posixpath
 
-from django.db.models import Exists, F, OuterRef, QuerySet, Value
+from django.db.models import Exists, F, OuterRef, QuerySet, Subquery, Value
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 
 from core import keyset
 from models_app import storage, summary
 from models_app.access import visible_models
-from models_app.models import Artifact, RegisteredModel, VersionParent
+from models_app.models import (
+    Artifact,
+    Dataset,
+    ModelVersion,
+    RegisteredModel,
+    VersionDataset,
+    VersionParent,
+)
 
 # Sorts of the model list: (label, keys). Keys are (column, descending), the last one unique,
 # so each sort is a total order that keyset pagination can seek in (core.keyset); each has an
@@ -111,3 +118,20 @@ def file_download(artifact: Artifact) -> HttpResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def dataset_links(user, dataset: Dataset) -> QuerySet[VersionDataset]:
+    """The dataset's links to versions of models ``user`` may view, newest version first, with
+    each version's model and creator. Ordered by the link table's own columns, so a page is
+    read from its index (dataset, version, role) and only that page is joined."""
+    links = VersionDataset.objects.filter(dataset=dataset)
+    if not user.is_superuser:
+        # Each link's model looked up by the version's key, not joined: a join lets PostgreSQL
+        # hash every version of every model to count a dataset's 10,000 links (0.8 s).
+        model = ModelVersion.objects.filter(pk=OuterRef("version_id")).order_by().values("model_id")
+        links = links.alias(version_model=Subquery(model)).filter(
+            version_model__in=visible_models(user)
+        )
+    return links.select_related("version__model", "version__created_by").order_by(
+        "-version_id", "role"
+    )

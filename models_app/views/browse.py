@@ -4,12 +4,12 @@ through models_app.access, so a model the user may not view is a 404 like a miss
 """
 
 import csv
+import io
 import json
-from dataclasses import dataclass
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.paginator import Paginator
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -27,7 +27,7 @@ from audit import readable
 from audit.models import AuditEvent
 from core import keyset
 from core.rules import LOGIN, access
-from models_app import charts, selectors
+from models_app import charts, selectors, version_grid
 from models_app.access import Role, model_route, version_route, visible_models
 from models_app.diff import MetricKey, metric_label
 from models_app.models import (
@@ -36,14 +36,16 @@ from models_app.models import (
     RegisteredModel,
     VersionDataset,
 )
+from models_app.version_grid import VersionSort
 
 PAGE_SIZE = 25
 MAX_OFFSET_PAGE = 40  # ?page=N of the model list, beyond which only cursors page
+SORT_MENU_VERSIONS = 1000  # the sort menu offers the metrics of this many recent versions
 CHART_VERSIONS = 50  # charts show the most recent versions only
 MAX_CHARTS = 12
 MAX_METRIC_SORTS = 200
 TIMELINE_LIMIT = 50
-CSV_CHUNK = 500
+CSV_CHUNK = 2000
 
 # ---------------------------------------------------------------------------------------------
 # Model list
@@ -122,45 +124,28 @@ def _model_page(request: HttpRequest, models: QuerySet, keys) -> keyset.Page:
 # Model page
 
 
-def _metric_keys(model: RegisteredModel, limit: int | None = None) -> list[MetricKey]:
-    keys = Metric.objects.filter(version__model=model).values_list("name", "split").distinct()
-    keys = keys.order_by("name", "split")
-    return list(keys[:limit] if limit else keys)
+def _recent_metric_keys(model: RegisteredModel) -> list[MetricKey]:
+    """The metrics of the model's most recent versions: what the sort menu offers. Reading
+    every version's metrics for it took half a second on a 100,000-version model."""
+    recent = model.versions.order_by("-number").values("pk")[:SORT_MENU_VERSIONS]
+    keys = Metric.objects.filter(version__in=recent).values_list("name", "split").distinct()
+    return list(keys.order_by("name", "split")[:MAX_METRIC_SORTS])
 
 
-@dataclass(frozen=True)
-class VersionSort:
-    value: str  # as in the URL: "-number", "status", "metric:accuracy@test", "-metric:loss"
-    field: str  # "number", "created_at", "status" or "metric"
-    descending: bool
-    metric: MetricKey | None = None
-
-
-VERSION_SORT_FIELDS = ("number", "created_at", "status")
-
-
-def parse_version_sort(value: str, metric_keys: list[MetricKey]) -> VersionSort | None:
-    """``[-]number|created_at|status`` or ``[-]metric:<name>[@<split>]``; None if unknown."""
-    descending = value.startswith("-")
-    name = value.removeprefix("-")
-    if name in VERSION_SORT_FIELDS:
-        return VersionSort(value, name, descending)
-    if name.startswith("metric:"):
-        metric, _, split = name.removeprefix("metric:").partition("@")
-        if (metric, split) in metric_keys:
-            return VersionSort(value, "metric", descending, (metric, split))
-    return None
+def _known_sort(
+    model: RegisteredModel, requested: str, menu: list[MetricKey]
+) -> VersionSort | None:
+    """The requested sort if it is well formed and, for a metric, some version has it."""
+    sort = version_grid.parse_sort(requested)
+    if sort is None or sort.field != "metric" or sort.metric in menu:
+        return sort
+    name, split = sort.metric
+    exists = Metric.objects.filter(version__model=model, name=name, split=split).exists()
+    return sort if exists else None
 
 
 def metric_sort_value(key: MetricKey) -> str:
     return f"metric:{key[0]}@{key[1]}" if key[1] else f"metric:{key[0]}"
-
-
-def _sorted_versions(versions: QuerySet, sort: VersionSort) -> QuerySet:
-    if sort.field == "metric":
-        return versions.ordered_by_metric(*sort.metric, descending=sort.descending)
-    prefix = "-" if sort.descending else ""
-    return versions.order_by(f"{prefix}{sort.field}", "-number")
 
 
 def _charts(model: RegisteredModel, specs: dict[str, bool]) -> tuple[list[charts.Chart], int]:
@@ -181,15 +166,20 @@ def _charts(model: RegisteredModel, specs: dict[str, bool]) -> tuple[list[charts
 def model_detail(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     """Anyone who may view the model (404 otherwise); buttons follow the user's roles."""
     specs = dict(model.metric_specs.values_list("name", "higher_is_better"))
-    metric_keys = _metric_keys(model, MAX_METRIC_SORTS)
+    metric_keys = _recent_metric_keys(model)
     requested = request.GET.get("sort", "")
-    sort = parse_version_sort(requested or "-number", metric_keys)
+    sort = _known_sort(model, requested or "-number", metric_keys)
     sort_ignored = sort is None
-    sort = sort or parse_version_sort("-number", [])
-    versions = _sorted_versions(model.versions.for_grid(), sort)
-    page = Paginator(versions, PAGE_SIZE).get_page(request.GET.get("page"))
+    sort = sort or version_grid.parse_sort("-number")
+    # A cursor belongs to the sort it was made for: with an ignored sort, start over.
+    page = version_grid.grid_page(
+        model,
+        sort,
+        after="" if sort_ignored else request.GET.get("after", ""),
+        before="" if sort_ignored else request.GET.get("before", ""),
+    )
     panel = alias_panel(model, at=request.GET.get("at", ""), alias=request.GET.get("alias", ""))
-    shown = with_approval_expiry(page.object_list, panel["approval_valid_days"])
+    shown = with_approval_expiry(page.versions, panel["approval_valid_days"])
     maps = [(v, v.metric_map()) for v in shown]
     columns = sorted({key for _, m in maps for key in m})
     made_charts, charts_left_out = _charts(model, specs)
@@ -205,6 +195,7 @@ def model_detail(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
             "can_edit": Role.EDIT in model.user_roles,
             "can_manage": Role.MANAGE in model.user_roles,
             "page": page,
+            "version_count": model.version_count,
             "sort": sort,
             "sort_ignored": requested if sort_ignored else "",
             "columns": [
@@ -233,36 +224,73 @@ def csv_safe(value) -> str | float:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+CSV_HEADER = ["number", "status", "created_by", "created_at", "framework", "framework_version"]
 
 
-def _csv_lines(keys: list[MetricKey], versions):
-    writer = csv.writer(_Echo())
-    header = ["number", "status", "created_by", "created_at", "framework", "framework_version"]
-    yield writer.writerow([csv_safe(h) for h in header + [metric_label(k) for k in keys]])
-    for v in versions:
-        metrics = v.metric_map()
-        row = [
-            v.number,
-            v.status,
-            v.created_by.get_username(),
-            v.created_at.isoformat(),
-            v.framework,
-            v.framework_version,
-        ]
-        yield writer.writerow([csv_safe(c) for c in row] + [metrics.get(k, "") for k in keys])
+def _numbered_chunks(model: RegisteredModel, *fields: str):
+    """The model's versions by number, CSV_CHUNK at a time, each chunk one query on the
+    (model, number) index from where the last one ended: (chunk, its metrics) with the chunk
+    as (pk, number, *fields) tuples. A version registered meanwhile is in the CSV if its
+    number comes after the chunk being read."""
+    last = 0
+    while True:
+        chunk = model.versions.filter(number__gt=last).order_by("number")
+        rows = list(chunk.values_list("pk", "number", *fields)[:CSV_CHUNK])
+        if rows:
+            # The chunk again as a subquery with its LIMIT: PostgreSQL then knows it is 2,000
+            # versions and probes the metrics' (version, name, split) index for them. (A range
+            # of numbers fools its estimate: every small model has versions 1 to 100.)
+            yield rows, Metric.objects.filter(version__in=chunk.values("pk")[:CSV_CHUNK])
+        if len(rows) < CSV_CHUNK:
+            return
+        last = rows[-1][1]
+
+
+def _csv_metric_keys(model: RegisteredModel) -> list[MetricKey]:
+    """Every metric any version has, a chunk of versions at a time: asked of the whole model
+    at once, PostgreSQL hashes all its metrics (3 s at 100,000 versions) before the first
+    byte; by chunks each question is a few index probes."""
+    keys = set()
+    for _, metrics in _numbered_chunks(model):
+        keys.update(metrics.order_by().values_list("name", "split").distinct())
+    return sorted(keys)
+
+
+def _csv_chunks(model: RegisteredModel):
+    """The CSV, a chunk of versions at a time: one query for the versions and one for their
+    metrics per chunk, leaving as one piece of text, so memory stays flat whatever the size."""
+    keys = _csv_metric_keys(model)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([csv_safe(h) for h in CSV_HEADER + [metric_label(k) for k in keys]])
+    yield out.getvalue()
+    out.seek(0)
+    out.truncate()
+    column = {key: i for i, key in enumerate(keys)}
+    username = f"created_by__{get_user_model().USERNAME_FIELD}"
+    fields = ("status", username, "created_at", "framework", "framework_version")
+    for rows, metrics in _numbered_chunks(model, *fields):
+        values = {pk: [""] * len(keys) for pk, *_ in rows}
+        for version_id, name, split, value in metrics.order_by().values_list(
+            "version_id", "name", "split", "value"
+        ):
+            if version_id in values and (name, split) in column:  # else: registered meanwhile
+                values[version_id][column[name, split]] = value
+        # Number, status and date never start like a formula; the names typed by people may.
+        writer.writerows(
+            [number, status, csv_safe(user), created_at.isoformat(), csv_safe(framework),
+             csv_safe(framework_version), *values[pk]]
+            for pk, number, status, user, created_at, framework, framework_version in rows
+        )  # fmt: skip
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
 
 
 @model_route(Role.VIEW, methods=["GET"])
 def versions_csv(request: HttpRequest, model: RegisteredModel) -> StreamingHttpResponse:
     """Anyone who may view the model (404 otherwise): every version, streamed."""
-    keys = _metric_keys(model)
-    versions = model.versions.for_grid().order_by("number").iterator(chunk_size=CSV_CHUNK)
-    response = StreamingHttpResponse(
-        _csv_lines(keys, versions), content_type="text/csv; charset=utf-8"
-    )
+    response = StreamingHttpResponse(_csv_chunks(model), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, f"{model.slug}-versions.csv")
     return response
 

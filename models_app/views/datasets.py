@@ -15,9 +15,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from core.errors import Conflict
 from core.rules import DATASET_OWNER, LOGIN, access
-from models_app import services
-from models_app.access import visible_models
-from models_app.models import Dataset, VersionDataset
+from models_app import selectors, services
+from models_app.models import Dataset
 from models_app.views.register import conflict_response
 
 PAGE_SIZE = 25
@@ -85,13 +84,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Any signed-in user; lists only versions of models they may view, and says nothing
     (not even how many) about the others."""
     dataset = get_object_or_404(Dataset.objects.select_related("created_by", "team"), pk=pk)
-    links = (
-        VersionDataset.objects.filter(
-            dataset=dataset, version__model__in=visible_models(request.user)
-        )
-        .select_related("version__model", "version__created_by")
-        .order_by("version__model__name_key", "-version__number", "role")
-    )
+    links = selectors.dataset_links(request.user, dataset)
     page = Paginator(links, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,

@@ -10,9 +10,8 @@ from ninja.decorators import decorate_view
 from ninja.responses import Status
 
 from core.rules import DATASET_OWNER, LOGIN
-from models_app import services
-from models_app.access import visible_models
-from models_app.models import Dataset, VersionDataset
+from models_app import selectors, services
+from models_app.models import Dataset
 
 from .helpers import MAX_ID, api_url, paginate, requires, team_for
 from .idempotency import KeyHeader, idempotent
@@ -82,13 +81,7 @@ def get_dataset(
     """Signed-in users. ``versions`` lists (paginated) only versions of models you may view,
     and says nothing, not even how many, about the others."""
     dataset = get_object_or_404(Dataset.objects.select_related("created_by", "team"), pk=dataset_id)
-    links = (
-        VersionDataset.objects.filter(
-            dataset=dataset, version__model__in=visible_models(request.user)
-        )
-        .select_related("version__model")
-        .order_by("version__model__name_key", "-version__number", "role")
-    )
+    links = selectors.dataset_links(request.user, dataset)
     versions = paginate(
         request,
         links,

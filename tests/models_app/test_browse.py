@@ -367,7 +367,9 @@ def test_grid_sorts_by_a_metric_and_paginates(client_for, owner, model):
     html = c.get(url, {"sort": "-metric:accuracy@test"}).content.decode()
     rows = re.findall(r'/versions/(\d+)/">v\d+</a>', html)
     assert rows[0] == "1" and len(rows) == 25
-    html = c.get(url, {"sort": "number", "page": 2}).content.decode()
+    html = c.get(url, {"sort": "number"}).content.decode()
+    after = re.search(r'<a href="\?([^"]*)" rel="next">', html).group(1).replace("&amp;", "&")
+    html = c.get(f"{url}?{after}").content.decode()
     assert re.findall(r'/versions/(\d+)/">v\d+</a>', html) == [str(n) for n in range(26, 31)]
 
 
@@ -660,3 +662,20 @@ def test_version_page_ignores_events_of_other_targets(client_for, owner, model):
     html = client_for(owner).get(version.get_absolute_url()).content.decode()
     assert "model.created" not in html
     assert ModelTag.objects.filter(model=model).exists()
+
+
+def test_csv_streams_a_chunk_at_a_time_with_the_same_content(client_for, owner, model, monkeypatch):
+    factories.version(model, owner, metrics=[{"name": "f1", "value": 0.8, "split": "test"}])
+    bulk_versions(model, owner, 20, metrics=("accuracy", "loss"))
+    url = reverse("models_app:versions_csv", args=[model.slug])
+    whole = client_for(owner).get(url)
+    assert whole.streaming
+    monkeypatch.setattr("models_app.views.browse.CSV_CHUNK", 7)
+    pieces = list(client_for(owner).get(url).streaming_content)
+    assert len(pieces) == 1 + 3  # the header, then 21 versions in chunks of 7
+    assert b"".join(pieces) == b"".join(whole.streaming_content)
+    rows = list(csv.reader(io.StringIO(b"".join(pieces).decode())))
+    assert rows[0][6:] == ["accuracy (test)", "f1 (test)", "loss (test)"]
+    assert rows[1][6:] == ["", "0.8", ""] and [r[0] for r in rows[1:]] == [
+        str(n) for n in range(1, 22)
+    ]

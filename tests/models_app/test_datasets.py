@@ -124,3 +124,47 @@ def test_dataset_page_query_count_is_constant(
     assert count <= 6
     html = c.get(dataset.get_absolute_url(), {"page": 12}).content.decode()
     assert "Page 12 of 12" in html and "secret-sauce" not in html
+
+
+def test_dataset_page_lists_newest_versions_first_across_models(client_for, owner, dataset):
+    """Newest first, by the link table's own order (its index), whatever the models' names."""
+    zebra = factories.registered_model(owner, "zebra", visibility="internal")
+    alpha = factories.registered_model(owner, "alpha", visibility="internal")
+    for model in (zebra, alpha, zebra):
+        factories.version(model, owner, datasets=[{"name": "payments-2024", "role": "train"}])
+    html = client_for(owner).get(dataset.get_absolute_url()).content.decode()
+    order = [
+        html.index(reverse("models_app:version_detail", args=[m.slug, n]))
+        for m, n in ((zebra, 2), (alpha, 1), (zebra, 1))
+    ]
+    assert order == sorted(order)
+
+
+def test_dataset_api_query_count_is_constant_and_hides_other_models(
+    api_client, owner, viewer, dataset, assert_constant_queries
+):
+    seen = factories.registered_model(owner, "seen", visibility="internal")
+    secret = factories.registered_model(owner, "secret-sauce")
+    c = api_client(viewer)
+
+    def link(versions):
+        VersionDataset.objects.bulk_create(
+            VersionDataset(version=v, dataset=dataset, role="train") for v in versions
+        )
+
+    link(bulk_versions(seen, owner, 3))
+
+    def request():
+        response = c.get(f"/api/v1/datasets/{dataset.pk}")
+        assert response.status_code == 200
+        return response.json()
+
+    def grow():
+        link(bulk_versions(secret, owner, 300))
+        link(bulk_versions(seen, owner, 297))
+
+    assert assert_constant_queries(request, grow) <= 5
+    body = request()
+    assert body["versions"]["count"] == 300
+    assert {v["model"] for v in body["versions"]["items"]} == {"seen"}
+    assert [v["number"] for v in body["versions"]["items"]][:3] == [300, 299, 298]
