@@ -109,6 +109,9 @@ class Review(models.Model):
     content_digest = models.CharField(
         max_length=71, blank=True, help_text="The version's content digest the decision covers."
     )
+    # A decision made by an API token alone (the policy allows machine decisions): the token's
+    # name and key id. Such a decision is never a signature (docs/signatures.md).
+    via_token = models.CharField(max_length=140, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # A withdrawn submission discards its reviews (kept for the record, no longer counted).
     discarded_at = models.DateTimeField(null=True, blank=True)
@@ -279,6 +282,8 @@ class AliasAssignment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     assigned_at = models.DateTimeField(db_index=True)
+    # Made by an API token alone (machine decisions allowed): the token's name and key id.
+    via_token = models.CharField(max_length=140, blank=True)
 
     class Meta:
         ordering = ["-assigned_at", "-pk"]

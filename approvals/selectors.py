@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import CharField, IntegerField, Q, QuerySet, Value
 from django.utils import timezone
 
-from approvals.models import Alias, AliasAssignment
+from approvals.models import Alias, AliasAssignment, ReviewPolicy
 from audit.models import AuditEvent
 from models_app.access import Role, models_with_role, visible_models
 from models_app.models import ModelVersion, RegisteredModel
@@ -159,6 +159,13 @@ def alias_panel(model, *, at: str = "", alias: str = "") -> dict:
         "at_error": error,
         "can_promote": Role.PROMOTE in model.user_roles,
         "can_edit": Role.EDIT in model.user_roles,
+        # What signing a move of production or staging asks (docs/signatures.md); read only
+        # for those who may move them.
+        "signing_policy": (
+            ReviewPolicy.objects.filter(model=model, signatures_required=True).first()
+            if Role.PROMOTE in model.user_roles
+            else None
+        ),
     }
 
 

@@ -5,8 +5,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from approvals import gates, notify
-from approvals.models import Alias, Comment, Review
+from approvals.models import Alias, Comment, Review, Signature
 from approvals.selectors import production_of
+from approvals.services import signatures
+from approvals.services.signatures import SignatureInput
 from audit import chain
 from core.errors import Conflict
 from models_app import digest
@@ -141,14 +143,26 @@ def review_approve(
     content_digest: str | None = None,
     reason: str = "",
     override_reason: str = "",
+    signature: SignatureInput | None = None,
+    via_token: str = "",
 ) -> Review:
     """Approve the content whose digest the reviewer saw; when the approvals reach the policy's
     quorum the version becomes approved.
 
     Failing gates refuse the approval unless the reviewer also holds manage and writes an
     override reason, which is kept on the review (and so on the version) for good.
+
+    Where the policy requires signatures the approval is signed (``signature``: password and
+    meaning, approvals/services/signatures.py); ``via_token`` names the API token deciding
+    alone, allowed only where the policy allows machine decisions.
     """
     reason, override_reason = reason.strip(), override_reason.strip()
+    signed = signatures.signature_verify(
+        actor=actor, signature=signature, action=Signature.Action.APPROVE,
+        policy=gates.policy_for(version.model), target=version, model=version.model,
+        via_token=via_token,
+    )  # fmt: skip
+    via_token = via_token if signed is None else ""
     with transaction.atomic():
         locked = _lock(version)
         if locked.status != S.IN_REVIEW:
@@ -182,16 +196,24 @@ def review_approve(
                     override_reason=override_reason if failed else "",
                     gates=[r.as_dict() for r in results],
                     content_digest=seen,
+                    via_token=via_token,
                 )
         except IntegrityError:
             raise Conflict("You have already reviewed this version.") from None
-        chain.record(
+        event = chain.record(
             actor=actor,
             action="review.approved",
             target=locked,
             model=locked.model,
-            after={"gates_failed": [r.key for r in failed], "content_digest": seen},
+            after={
+                "gates_failed": [r.key for r in failed],
+                "content_digest": seen,
+                **signatures.audit_fields(signed, via_token=via_token),
+            },
             reason=reason,
+        )
+        signatures.signature_record(
+            signed, event=event, version=locked, content_digest=seen, reason=reason, review=review
         )
         if failed:
             chain.record(
@@ -224,13 +246,25 @@ def review_approve(
 
 
 def review_reject(
-    *, actor, version: ModelVersion, reason: str, content_digest: str | None = None
+    *,
+    actor,
+    version: ModelVersion,
+    reason: str,
+    content_digest: str | None = None,
+    signature: SignatureInput | None = None,
+    via_token: str = "",
 ) -> Review:
     """Any one rejection rejects the version. A reason is required, and the digest of the
-    content the reviewer saw."""
+    content the reviewer saw; signed as review_approve is."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ["Say why the version is rejected."]})
+    signed = signatures.signature_verify(
+        actor=actor, signature=signature, action=Signature.Action.REJECT,
+        policy=gates.policy_for(version.model), target=version, model=version.model,
+        via_token=via_token,
+    )  # fmt: skip
+    via_token = via_token if signed is None else ""
     with transaction.atomic():
         locked = _lock(version)
         if locked.status != S.IN_REVIEW:
@@ -243,18 +277,26 @@ def review_reject(
             decision=Review.Decision.REJECT,
             reason=reason,
             content_digest=seen,
+            via_token=via_token,
         )
         ModelVersion.objects.filter(pk=locked.pk).update(
             status=S.REJECTED, decided_at=timezone.now()
         )
-        chain.record(
+        event = chain.record(
             actor=actor,
             action="review.rejected",
             target=locked,
             model=locked.model,
             before={"status": S.IN_REVIEW},
-            after={"status": S.REJECTED, "content_digest": seen},
+            after={
+                "status": S.REJECTED,
+                "content_digest": seen,
+                **signatures.audit_fields(signed, via_token=via_token),
+            },
             reason=reason,
+        )
+        signatures.signature_record(
+            signed, event=event, version=locked, content_digest=seen, reason=reason, review=review
         )
         transaction.on_commit(lambda: notify.decided(review.pk))
     return review

@@ -14,6 +14,11 @@ from models_app.access import Role, model_route
 from models_app.models import CardSection, RegisteredModel
 
 GATE_ROWS = 8
+MEANING_FIELDS = (
+    ("approval_meanings", "Meanings of an approval"),
+    ("rejection_meanings", "Meanings of a rejection"),
+    ("promotion_meanings", "Meanings of a move of production or staging, or a rollback"),
+)
 
 
 def _float(raw: str, what: str) -> float | None:
@@ -67,6 +72,12 @@ def policy_edit(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
                     require_metrics="require_metrics" in request.POST,
                     verify_artifacts="verify_artifacts" in request.POST,
                     metric_gates=_gates_from_post(request.POST),
+                    signatures_required="signatures_required" in request.POST,
+                    machine_decisions_allowed="machine_decisions_allowed" in request.POST,
+                    **{
+                        key: request.POST.get(key, "").splitlines()
+                        for key in ("approval_meanings", "rejection_meanings", "promotion_meanings")
+                    },
                 )
                 catalogue.card_template_update(
                     actor=request.user,
@@ -86,6 +97,10 @@ def policy_edit(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
         "nav_section": "models",
         "model": model,
         "policy": policy,
+        "meaning_fields": [
+            (key, label, request.POST.get(key, "") if errors else "\n".join(getattr(policy, key)))
+            for key, label in MEANING_FIELDS
+        ],
         "rows": rows,
         "card_sections": [(key, label, key in required) for key, label in CardSection.choices],
         "errors": errors,

@@ -104,6 +104,7 @@ def review_out(review: Review) -> dict:
         "discarded": review.discarded_at is not None,
         "gates": review.gates or [],
         "content_digest": review.content_digest,
+        "via_token": review.via_token or None,
     }
 
 
