@@ -102,11 +102,17 @@ def _check_alias_target(actor, model, name: str, version: ModelVersion) -> None:
 
 def _verify(actor, model, name: str, action: str, signature, via_token: str, target):
     """Moving production or staging is signed where the policy requires signatures; other
-    aliases are not (a signature given for them is not asked for and not recorded)."""
+    aliases are not (a signature given for them is not asked for and not recorded). Verified
+    before the move's transaction (a refused signature must leave its records), after the
+    checks that need no lock: whoever may not move it is told so without being asked to sign."""
     if name not in Alias.PROTECTED_NAMES:
         return None, ""
+    policy = gates.policy_for(model)
+    if isinstance(target, ModelVersion) and (signature is not None or policy.signatures_required):
+        # As it is now: the caller's copy may be older.
+        _check_alias_target(actor, model, name, ModelVersion.objects.get(pk=target.pk))
     signed = signatures.signature_verify(
-        actor=actor, signature=signature, action=action, policy=gates.policy_for(model),
+        actor=actor, signature=signature, action=action, policy=policy,
         target=target, model=model, via_token=via_token,
     )  # fmt: skip
     return signed, via_token if signed is None else ""

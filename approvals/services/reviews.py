@@ -136,6 +136,23 @@ def _check_content(version: ModelVersion, seen: str | None) -> str:
     return seen
 
 
+def _sign(actor, version: ModelVersion, signature, action: str, via_token: str, refusal: str):
+    """Verify the decision's signature (before its transaction: a refused one must leave its
+    records). Whoever may not decide is told so first, without being asked to sign: the
+    decision's own transaction checks all of this again on the locked row."""
+    policy = gates.policy_for(version.model)
+    if signature is not None or policy.signatures_required:
+        current = ModelVersion.objects.get(pk=version.pk)  # the caller's copy may be older
+        current.model = version.model
+        if current.status != S.IN_REVIEW:
+            raise _refuse(current, refusal)
+        _check_reviewer(actor, current)
+    return signatures.signature_verify(
+        actor=actor, signature=signature, action=action, policy=policy, target=version,
+        model=version.model, via_token=via_token,
+    )  # fmt: skip
+
+
 def review_approve(
     *,
     actor,
@@ -157,10 +174,9 @@ def review_approve(
     alone, allowed only where the policy allows machine decisions.
     """
     reason, override_reason = reason.strip(), override_reason.strip()
-    signed = signatures.signature_verify(
-        actor=actor, signature=signature, action=Signature.Action.APPROVE,
-        policy=gates.policy_for(version.model), target=version, model=version.model,
-        via_token=via_token,
+    signed = _sign(
+        actor, version, signature, Signature.Action.APPROVE, via_token,
+        "approved (only versions in review can be)",
     )  # fmt: skip
     via_token = via_token if signed is None else ""
     with transaction.atomic():
@@ -259,10 +275,9 @@ def review_reject(
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ["Say why the version is rejected."]})
-    signed = signatures.signature_verify(
-        actor=actor, signature=signature, action=Signature.Action.REJECT,
-        policy=gates.policy_for(version.model), target=version, model=version.model,
-        via_token=via_token,
+    signed = _sign(
+        actor, version, signature, Signature.Action.REJECT, via_token,
+        "rejected (only versions in review can be)",
     )  # fmt: skip
     via_token = via_token if signed is None else ""
     with transaction.atomic():

@@ -74,9 +74,10 @@ def policy_edit(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
                     metric_gates=_gates_from_post(request.POST),
                     signatures_required="signatures_required" in request.POST,
                     machine_decisions_allowed="machine_decisions_allowed" in request.POST,
-                    **{
-                        key: request.POST.get(key, "").splitlines()
-                        for key in ("approval_meanings", "rejection_meanings", "promotion_meanings")
+                    **{  # a list the form did not send is kept as it is
+                        key: request.POST[key].splitlines()
+                        for key, _ in MEANING_FIELDS
+                        if key in request.POST
                     },
                 )
                 catalogue.card_template_update(
