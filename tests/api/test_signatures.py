@@ -93,7 +93,7 @@ def test_a_meaning_outside_the_list_is_400_naming_the_choices(api_client, review
 
 
 def test_machine_decisions_are_recorded_as_the_tokens_and_never_as_signatures(
-    api_client, reviewer, promoter, submitted
+    api_client, client_for, reviewer, promoter, submitted
 ):
     ReviewPolicy.objects.filter(model=submitted.model).update(machine_decisions_allowed=True)
     response = send(
@@ -109,6 +109,12 @@ def test_machine_decisions_are_recorded_as_the_tokens_and_never_as_signatures(
     history = send(api_client(promoter), "get", ALIASES + "/production/history").json()
     assert history["items"][0]["via_token"].startswith("test-write-")
     assert not Signature.objects.exists()
+    # The dashboard shows them as the token's.
+    page = client_for(reviewer).get(f"{submitted.get_absolute_url()}review/").content.decode()
+    assert f"Made by API token {made_by} (not a signature)" in page
+    assert "Signed by" not in page
+    aliases = client_for(reviewer).get("/models/fraud/aliases/").content.decode()
+    assert "(made by API token test-write-" in aliases
 
 
 def test_a_session_caller_is_no_token_and_must_sign_even_with_machine_decisions(
