@@ -39,6 +39,13 @@ class ReviewPolicy(models.Model):
     approval_meanings = models.JSONField(default=default_approval_meanings)
     rejection_meanings = models.JSONField(default=default_rejection_meanings)
     promotion_meanings = models.JSONField(default=default_promotion_meanings)
+    # Off when empty: an approval older than this many days makes the version "revalidation
+    # due" (approvals/expiry.py), until reviewers revalidate it on the same content.
+    approval_valid_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Days an approval stays valid before the version is due for revalidation.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -47,6 +54,11 @@ class ReviewPolicy(models.Model):
             models.CheckConstraint(
                 condition=models.Q(required_approvals__gte=1, required_approvals__lte=10),
                 name="policy_required_approvals_1_to_10",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(approval_valid_days__isnull=True)
+                | models.Q(approval_valid_days__gte=1, approval_valid_days__lte=3650),
+                name="policy_approval_valid_days_1_to_3650",
             ),
         ]
 
@@ -109,6 +121,9 @@ class Review(models.Model):
     content_digest = models.CharField(
         max_length=71, blank=True, help_text="The version's content digest the decision covers."
     )
+    # 0: the review that led to the approval (or rejection); n: the n-th revalidation round of
+    # an approved version, on the same content (see ModelVersion.review_round).
+    round = models.PositiveSmallIntegerField(default=0)
     # A decision made by an API token alone (the policy allows machine decisions): the token's
     # name and key id. Such a decision is never a signature (docs/signatures.md).
     via_token = models.CharField(max_length=140, blank=True)
@@ -120,7 +135,7 @@ class Review(models.Model):
         ordering = ["created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["version", "reviewer"],
+                fields=["version", "reviewer", "round"],
                 condition=models.Q(discarded_at__isnull=True),
                 name="review_one_per_reviewer",
             ),
@@ -132,6 +147,10 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reviewer} {self.get_decision_display().lower()} {self.version}"
+
+    @property
+    def is_revalidation(self) -> bool:
+        return self.round > 0
 
 
 class Signature(models.Model):

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import CharField, IntegerField, Q, QuerySet, Value
 from django.utils import timezone
 
+from approvals import expiry
 from approvals.models import Alias, AliasAssignment, ReviewPolicy
 from audit.models import AuditEvent
 from models_app.access import Role, models_with_role, visible_models
@@ -138,8 +139,11 @@ def alias_panel(model, *, at: str = "", alias: str = "") -> dict:
     """What the aliases page and the model page's panel show, in a fixed number of queries:
     the aliases, the rollback target, and which version ``alias`` (production by default)
     pointed at at the moment ``at`` (a datetime-local value, UTC; a bad one is reported in
-    ``at_error``). ``model.user_roles`` must have been read with the model."""
+    ``at_error``), and the policy's ``approval_valid_days`` (each alias's version carries its
+    ``approval_expiry``). ``model.user_roles`` must have been read with the model."""
     aliases = list(Alias.objects.filter(model=model).select_related("version"))
+    valid_days = expiry.valid_days_of(model)
+    with_approval_expiry([a.version for a in aliases], valid_days)
     error = ""
     when = at_version = None
     try:
@@ -157,6 +161,7 @@ def alias_panel(model, *, at: str = "", alias: str = "") -> dict:
         "at_alias": alias_name,
         "at_version": at_version,
         "at_error": error,
+        "approval_valid_days": valid_days,
         "can_promote": Role.PROMOTE in model.user_roles,
         "can_edit": Role.EDIT in model.user_roles,
         # What signing a move of production or staging asks (docs/signatures.md); read only
@@ -167,6 +172,16 @@ def alias_panel(model, *, at: str = "", alias: str = "") -> dict:
             else None
         ),
     }
+
+
+def with_approval_expiry(versions, valid_days: int | None, now=None) -> list[ModelVersion]:
+    """The versions as a list, each with ``approval_expiry`` set (for templates), for a
+    model whose policy's ``approval_valid_days`` is ``valid_days``."""
+    now = now or timezone.now()
+    versions = list(versions)
+    for v in versions:
+        v.approval_expiry = expiry.expiry_of(v, valid_days, now)
+    return versions
 
 
 def production_of(model: RegisteredModel) -> ModelVersion | None:
@@ -183,6 +198,15 @@ def versions_waiting_for(user):
         .exclude(Q(created_by=user) | Q(submitted_by=user))
         .exclude(reviews__reviewer=user, reviews__discarded_at__isnull=True)
     )
+
+
+def revalidation_due_for(user, now=None) -> list[ModelVersion]:
+    """Approved versions of models ``user`` reviews whose approval has expired, oldest
+    approval first, in one query (``approval_expiry`` set on each)."""
+    versions = ModelVersion.objects.filter(
+        model__in=models_with_role(user, Role.REVIEW)
+    ).select_related("model")
+    return expiry.due_among(versions, now)
 
 
 def rollback_target(

@@ -376,11 +376,15 @@ class Contents:
             approvals = p.count("required_approvals")
             if not 1 <= approvals <= 10:
                 raise ExchangeError(f"{p.where}: required_approvals must be 1 to 10.")
+            valid_days = p.count("approval_valid_days", optional=True)
+            if valid_days is not None and not 1 <= valid_days <= 3650:
+                raise ExchangeError(f"{p.where}: approval_valid_days must be 1 to 3650.")
             policy = {
                 "required_approvals": approvals,
                 **{k: bool(p.get(k, bool)) for k in (
                     "require_description", "require_training_dataset", "require_metrics",
                     "verify_artifacts")},
+                "approval_valid_days": valid_days,
                 "updated_at": p.when("updated_at"),
                 "gates": [self._gate(Record(g, f"{p.where} gate")) for g in p.items("gates")],
             }  # fmt: skip
@@ -467,6 +471,9 @@ class Contents:
             "submitted_by": self._user(r, "submitted_by"),
             "submitted_at": r.when("submitted_at", optional=True),
             "decided_at": r.when("decided_at", optional=True),
+            # Archives from before approvals could expire have neither.
+            "review_round": r.count("review_round", optional=True) or 0,
+            "revalidation_marked_at": r.when("revalidation_marked_at", optional=True),
             "source_run": r.text("source_run", 500, optional=True),
             "source_repository": r.text("source_repository", 500, optional=True),
             "source_commit": r.text("source_commit", 64, optional=True),
@@ -571,6 +578,7 @@ class Contents:
             "reason": reason,
             "override_reason": x.text("override_reason", optional=True),
             "gates": gates,
+            "round": x.count("round", optional=True) or 0,
             "created_at": x.when("created_at"),
             "discarded_at": x.when("discarded_at", optional=True),
         }

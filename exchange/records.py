@@ -108,6 +108,7 @@ def _policy(model: RegisteredModel) -> dict | None:
         "require_training_dataset": policy.require_training_dataset,
         "require_metrics": policy.require_metrics,
         "verify_artifacts": policy.verify_artifacts,
+        "approval_valid_days": policy.approval_valid_days,
         "updated_at": when(policy.updated_at),
         "gates": [
             {
@@ -232,6 +233,8 @@ def version_record(version: ModelVersion, names: Names, member_of=None) -> dict:
         "submitted_by": names.user(version.submitted_by),
         "submitted_at": when(version.submitted_at),
         "decided_at": when(version.decided_at),
+        "review_round": version.review_round,
+        "revalidation_marked_at": when(version.revalidation_marked_at),
         "source_run": version.source_run,
         "source_repository": version.source_repository,
         "source_commit": version.source_commit,
@@ -294,6 +297,7 @@ def version_record(version: ModelVersion, names: Names, member_of=None) -> dict:
                 "reason": r.reason,
                 "override_reason": r.override_reason,
                 "gates": r.gates,
+                "round": r.round,
                 "created_at": when(r.created_at),
                 "discarded_at": when(r.discarded_at),
             }

@@ -239,6 +239,7 @@ def _versions(plan: Plan, models: dict, users: dict) -> tuple[list, dict]:
             requirements=v["requirements"], signature=v["signature"],
             submitted_by=users[v["submitted_by"]] if v["submitted_by"] else None,
             submitted_at=v["submitted_at"], decided_at=v["decided_at"],
+            review_round=v["review_round"], revalidation_marked_at=v["revalidation_marked_at"],
             source_run=v["source_run"], source_repository=v["source_repository"],
             source_commit=v["source_commit"],
         )  # fmt: skip
@@ -347,6 +348,7 @@ def _reviews(rows: list, users: dict) -> None:
                     reason=r["reason"],
                     override_reason=r["override_reason"],
                     gates=r["gates"],
+                    round=r["round"],
                     discarded_at=r["discarded_at"],
                 ),  # fmt: skip
                 r["created_at"],

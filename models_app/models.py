@@ -232,7 +232,14 @@ class ModelVersion(models.Model):
         editable=False,
     )
     submitted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When last approved, rejected, or revalidated: for an approved version, the time its
+    # approval counts from (approvals/expiry.py).
     decided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The revalidation rounds completed: reviews of round ``review_round + 1`` are the next one.
+    review_round = models.PositiveSmallIntegerField(default=0, editable=False)
+    # Set when ``manage.py mark_revalidation_due`` recorded ``version.revalidation_due`` for
+    # the current approval; cleared when the approval is renewed, so each approval fires once.
+    revalidation_marked_at = models.DateTimeField(null=True, blank=True, editable=False)
     # SHA-256 of the content manifest (models_app/digest.py), recorded when submitted.
     content_digest = models.CharField(max_length=71, blank=True, editable=False)
 

@@ -1,4 +1,5 @@
-"""A model's review policy: how many approvals, which gates, which decisions are signed."""
+"""A model's review policy: how many approvals, which gates, how long an approval lasts,
+which decisions are signed."""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -19,6 +20,7 @@ def policy_update(
     require_metrics: bool = True,
     verify_artifacts: bool = True,
     metric_gates: list[dict] = (),
+    approval_valid_days: int | None = None,
     signatures_required: bool | None = None,
     machine_decisions_allowed: bool | None = None,
     approval_meanings: list[str] | None = None,
@@ -26,7 +28,8 @@ def policy_update(
     promotion_meanings: list[str] | None = None,
 ) -> ReviewPolicy:
     """Replace the model's review policy. Gates: [{metric, split, threshold, max_regression}].
-    The signature settings (docs/signatures.md) left at ``None`` keep their current value."""
+    ``approval_valid_days``: None (approvals do not expire) or 1 to 3650 days. The signature
+    settings (docs/signatures.md) left at ``None`` keep their current value."""
     require(actor, model, Role.MANAGE)
     meanings = {
         key: _check_meanings(key, value)
@@ -39,6 +42,10 @@ def policy_update(
     }
     if not 1 <= required_approvals <= 10:
         raise ValidationError({"required_approvals": ["Between 1 and 10 approvals."]})
+    if approval_valid_days is not None and not 1 <= approval_valid_days <= 3650:
+        raise ValidationError(
+            {"approval_valid_days": ["An approval stays valid 1 to 3650 days (or leave it empty)."]}
+        )
     seen = set()
     for i, g in enumerate(metric_gates):
         if not g.get("metric"):
@@ -59,6 +66,7 @@ def policy_update(
         policy.require_training_dataset = require_training_dataset
         policy.require_metrics = require_metrics
         policy.verify_artifacts = verify_artifacts
+        policy.approval_valid_days = approval_valid_days
         if signatures_required is not None:
             policy.signatures_required = signatures_required
         if machine_decisions_allowed is not None:
@@ -91,6 +99,7 @@ def _policy_state(policy: ReviewPolicy) -> dict:
         "require_training_dataset": policy.require_training_dataset,
         "require_metrics": policy.require_metrics,
         "verify_artifacts": policy.verify_artifacts,
+        "approval_valid_days": policy.approval_valid_days,
         "signatures_required": policy.signatures_required,
         "machine_decisions_allowed": policy.machine_decisions_allowed,
         "approval_meanings": list(policy.approval_meanings),

@@ -4,7 +4,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals import gates, notify
+from approvals import expiry, gates, notify
 from approvals.models import Alias, Comment, Review, Signature
 from approvals.selectors import production_of
 from approvals.services import signatures
@@ -95,11 +95,65 @@ def version_withdraw(*, actor, version: ModelVersion, reason: str = "") -> Model
     return locked
 
 
+def _gates_or_refuse(locked: ModelVersion, policy, roles: set[Role], override_reason: str):
+    """The gate checklist with the files re-read, and the failing gates; refuses unless none
+    fail or a reviewer holding manage gives an override reason."""
+    results = gates.evaluate(
+        locked, policy=policy, production=production_of(locked.model), verify_files=True
+    )
+    failed = gates.failing(results)
+    if failed and not override_reason:
+        raise GateFailure(
+            "Gates fail: "
+            + "; ".join(r.label for r in failed)
+            + ". Fix the version, or (with the manage role) approve with an override reason.",
+            results,
+        )
+    if failed and Role.MANAGE not in roles:
+        raise GateFailure(
+            "Only a reviewer who also holds the manage role may override failing gates.",
+            results,
+        )
+    return results, failed
+
+
+def _create_review(**fields) -> Review:
+    try:
+        with transaction.atomic():
+            return Review.objects.create(**fields)
+    except IntegrityError:
+        raise Conflict("You have already reviewed this version.") from None
+
+
+def _record_approval(actor, locked: ModelVersion, review: Review, failed, signed=None) -> None:
+    after = {"gates_failed": [r.key for r in failed], "content_digest": review.content_digest}
+    if review.round:
+        after["revalidation_round"] = review.round
+    after.update(signatures.audit_fields(signed, via_token=review.via_token))
+    event = chain.record(
+        actor=actor, action="review.approved", target=locked, model=locked.model,
+        after=after, reason=review.reason,
+    )  # fmt: skip
+    signatures.signature_record(
+        signed, event=event, version=locked, content_digest=review.content_digest,
+        reason=review.reason, review=review,
+    )  # fmt: skip
+    if failed:
+        chain.record(
+            actor=actor,
+            action="review.gate_override",
+            target=locked,
+            model=locked.model,
+            after={"gates": [r.as_dict() for r in failed]},
+            reason=review.override_reason,
+        )
+
+
 class StaleContent(Conflict):
     """The version's content is not what the reviewer saw (its digest differs)."""
 
 
-def _check_reviewer(actor, version: ModelVersion) -> set[Role]:
+def _check_reviewer(actor, version: ModelVersion, round_: int = 0) -> set[Role]:
     roles = require(actor, version.model, Role.REVIEW)
     if actor.pk in (version.created_by_id, version.submitted_by_id):
         raise PermissionDenied(
@@ -111,8 +165,14 @@ def _check_reviewer(actor, version: ModelVersion) -> set[Role]:
             "You changed this version's content (files, metadata or model card); a contributor "
             "may not review it (separation of duties)."
         )
-    if Review.objects.filter(version=version, reviewer=actor, discarded_at__isnull=True).exists():
-        raise Conflict("You have already reviewed this version.")
+    if Review.objects.filter(
+        version=version, reviewer=actor, round=round_, discarded_at__isnull=True
+    ).exists():
+        raise Conflict(
+            "You have already revalidated this version in this round."
+            if round_
+            else "You have already reviewed this version."
+        )
     return roles
 
 
@@ -186,60 +246,18 @@ def review_approve(
         roles = _check_reviewer(actor, locked)
         seen = _check_content(locked, content_digest)
         policy = gates.policy_for(locked.model)
-        results = gates.evaluate(
-            locked, policy=policy, production=production_of(locked.model), verify_files=True
-        )
-        failed = gates.failing(results)
-        if failed and not override_reason:
-            raise GateFailure(
-                "Gates fail: "
-                + "; ".join(r.label for r in failed)
-                + ". Fix the version, or (with the manage role) approve with an override reason.",
-                results,
-            )
-        if failed and Role.MANAGE not in roles:
-            raise GateFailure(
-                "Only a reviewer who also holds the manage role may override failing gates.",
-                results,
-            )
-        try:
-            with transaction.atomic():
-                review = Review.objects.create(
-                    version=locked,
-                    reviewer=actor,
-                    decision=Review.Decision.APPROVE,
-                    reason=reason,
-                    override_reason=override_reason if failed else "",
-                    gates=[r.as_dict() for r in results],
-                    content_digest=seen,
-                    via_token=via_token,
-                )
-        except IntegrityError:
-            raise Conflict("You have already reviewed this version.") from None
-        event = chain.record(
-            actor=actor,
-            action="review.approved",
-            target=locked,
-            model=locked.model,
-            after={
-                "gates_failed": [r.key for r in failed],
-                "content_digest": seen,
-                **signatures.audit_fields(signed, via_token=via_token),
-            },
+        results, failed = _gates_or_refuse(locked, policy, roles, override_reason)
+        review = _create_review(
+            version=locked,
+            reviewer=actor,
+            decision=Review.Decision.APPROVE,
             reason=reason,
+            override_reason=override_reason if failed else "",
+            gates=[r.as_dict() for r in results],
+            content_digest=seen,
+            via_token=via_token,
         )
-        signatures.signature_record(
-            signed, event=event, version=locked, content_digest=seen, reason=reason, review=review
-        )
-        if failed:
-            chain.record(
-                actor=actor,
-                action="review.gate_override",
-                target=locked,
-                model=locked.model,
-                after={"gates": [r.as_dict() for r in failed]},
-                reason=override_reason,
-            )
+        _record_approval(actor, locked, review, failed, signed)
         approvals = Review.objects.filter(
             version=locked, decision=Review.Decision.APPROVE, discarded_at__isnull=True
         ).count()
@@ -315,6 +333,135 @@ def review_reject(
         )
         transaction.on_commit(lambda: notify.decided(review.pk))
     return review
+
+
+def review_revalidate(
+    *,
+    actor,
+    version: ModelVersion,
+    decision: str,
+    content_digest: str | None = None,
+    reason: str = "",
+    override_reason: str = "",
+) -> Review:
+    """A new review round on an approved version, on the same content (no new upload): the
+    reviewer sends the digest they saw, which must still be the version's.
+
+    Approving counts towards the policy's quorum in this round, under the rules of a first
+    approval (separation of duties, gates re-checked with the files re-read, overrides); when
+    the quorum is reached the approval is renewed (``decided_at``, the round is closed, the
+    "revalidation due" marker cleared) and ``version.revalidated`` is recorded. Rejecting
+    (a reason is required) rejects the version at once (``version.revalidation_rejected``);
+    its aliases are not moved, the alias panel flags them."""
+    reason, override_reason = (reason or "").strip(), (override_reason or "").strip()
+    if decision not in Review.Decision.values:
+        raise ValidationError({"decision": ["Approve or reject."]})
+    if decision == Review.Decision.REJECT and not reason:
+        raise ValidationError({"reason": ["Say why the version is rejected."]})
+    with transaction.atomic():
+        locked = _lock(version)
+        if locked.status != S.APPROVED:
+            raise _refuse(locked, "revalidated (only approved versions can be)")
+        round_ = locked.review_round + 1
+        roles = _check_reviewer(actor, locked, round_)
+        seen = _check_content(locked, content_digest)
+        now = timezone.now()
+        if decision == Review.Decision.REJECT:
+            review = _create_review(
+                version=locked, reviewer=actor, decision=decision, reason=reason,
+                content_digest=seen, round=round_,
+            )  # fmt: skip
+            ModelVersion.objects.filter(pk=locked.pk, status=S.APPROVED).update(
+                status=S.REJECTED, decided_at=now, review_round=round_
+            )
+            chain.record(
+                actor=actor,
+                action="version.revalidation_rejected",
+                target=locked,
+                model=locked.model,
+                before={"status": S.APPROVED, "approved_at": locked.decided_at},
+                after={"status": S.REJECTED, "content_digest": seen, "round": round_},
+                reason=reason,
+            )
+            transaction.on_commit(lambda: notify.decided(review.pk))
+            return review
+        policy = gates.policy_for(locked.model)
+        results, failed = _gates_or_refuse(locked, policy, roles, override_reason)
+        review = _create_review(
+            version=locked,
+            reviewer=actor,
+            decision=decision,
+            reason=reason,
+            override_reason=override_reason if failed else "",
+            gates=[r.as_dict() for r in results],
+            content_digest=seen,
+            round=round_,
+        )
+        _record_approval(actor, locked, review, failed)
+        approvals = Review.objects.filter(
+            version=locked, round=round_, decision=decision, discarded_at__isnull=True
+        ).count()
+        if approvals >= policy.required_approvals:
+            renewed = ModelVersion.objects.filter(
+                pk=locked.pk, status=S.APPROVED, review_round=locked.review_round
+            ).update(decided_at=now, review_round=round_, revalidation_marked_at=None)
+            if renewed:
+                chain.record(
+                    actor=actor,
+                    action="version.revalidated",
+                    target=locked,
+                    model=locked.model,
+                    before={"approved_at": locked.decided_at},
+                    after={"approved_at": now, "round": round_, "approvals": approvals},
+                )
+        transaction.on_commit(lambda: notify.decided(review.pk))
+    return review
+
+
+def version_mark_revalidation_due(*, version: ModelVersion, now=None) -> bool:
+    """Record ``version.revalidation_due`` (and so its webhooks) for the version's current
+    approval, once: the marker is set by a conditional update in the same transaction, so a
+    second run, or a concurrent one, records nothing. False when the version is not due or
+    was marked for this approval already."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock(version)
+        valid_days = expiry.valid_days_of(locked.model)
+        state = expiry.expiry_of(locked, valid_days, now)
+        if not state.due or locked.revalidation_marked_at is not None:
+            return False
+        marked = ModelVersion.objects.filter(
+            pk=locked.pk,
+            status=S.APPROVED,
+            decided_at=locked.decided_at,
+            revalidation_marked_at__isnull=True,
+        ).update(revalidation_marked_at=now)
+        if not marked:
+            return False
+        chain.record(
+            actor=None,
+            action="version.revalidation_due",
+            target=locked,
+            model=locked.model,
+            after={
+                "approved_at": locked.decided_at,
+                "approval_expires_at": state.expires_at,
+                "approval_valid_days": valid_days,
+                "content_digest": locked.content_digest,
+            },
+        )
+    return True
+
+
+def revalidation_mark_due(*, now=None) -> int:
+    """``version_mark_revalidation_due`` for every approved version due and not yet marked
+    for its current approval; how many were marked. Run by ``manage.py mark_revalidation_due``
+    (cron) and by the webhook worker."""
+    now = now or timezone.now()
+    unmarked = ModelVersion.objects.filter(revalidation_marked_at__isnull=True)
+    return sum(
+        version_mark_revalidation_due(version=v, now=now) for v in expiry.due_among(unmarked, now)
+    )
 
 
 def version_archive(*, actor, version: ModelVersion, reason: str = "") -> ModelVersion:

@@ -1,11 +1,12 @@
-"""The reviewer's inbox: what waits for me, what I submitted, what was decided lately."""
+"""The reviewer's inbox: what waits for me, approvals due for revalidation, what I submitted,
+what was decided lately."""
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from approvals.models import Review
-from approvals.selectors import versions_waiting_for
+from approvals.selectors import revalidation_due_for, versions_waiting_for
 from core.rules import LOGIN, access
 from models_app.access import visible_versions
 from models_app.models import ModelVersion
@@ -31,8 +32,11 @@ def inbox(request: HttpRequest) -> HttpResponse:
         .select_related("version__model", "reviewer")
         .order_by("-created_at")
     )
+    due = revalidation_due_for(user)
     context = {
         "nav_section": "reviews",
+        "revalidation_due": due[:LIMIT],
+        "revalidation_due_count": len(due),
         "waiting": list(waiting[:LIMIT]),
         "waiting_count": waiting.count(),
         "mine": list(mine[:LIMIT]),

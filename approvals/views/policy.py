@@ -1,5 +1,5 @@
 """A model's review policy: quorum, required documentation (model card sections included),
-metric gates. Manage role."""
+metric gates, how long an approval stays valid. Manage role."""
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -62,6 +62,11 @@ def policy_edit(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
             raw = request.POST.get("required_approvals", "1")
             if not raw.isdigit():
                 raise ValidationError("Required approvals must be a whole number from 1 to 10.")
+            raw_days = request.POST.get("approval_valid_days", "").strip()
+            if raw_days and not raw_days.isdigit():
+                raise ValidationError(
+                    "Approval valid for: a whole number of days from 1 to 3650, or empty."
+                )
             with transaction.atomic():  # the policy and the card template change together
                 services.policy_update(
                     actor=request.user,
@@ -72,6 +77,7 @@ def policy_edit(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
                     require_metrics="require_metrics" in request.POST,
                     verify_artifacts="verify_artifacts" in request.POST,
                     metric_gates=_gates_from_post(request.POST),
+                    approval_valid_days=int(raw_days) if raw_days else None,
                     signatures_required="signatures_required" in request.POST,
                     machine_decisions_allowed="machine_decisions_allowed" in request.POST,
                     **{  # a list the form did not send is kept as it is
@@ -105,6 +111,7 @@ def policy_edit(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
         "rows": rows,
         "card_sections": [(key, label, key in required) for key, label in CardSection.choices],
         "errors": errors,
+        "posted_valid_days": request.POST.get("approval_valid_days", "")[:10],
         "breadcrumbs": [
             ("Models", "/models/"),
             (model.name, model.get_absolute_url()),

@@ -7,7 +7,7 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from approvals import gates, selectors, services
+from approvals import expiry, gates, selectors, services
 from approvals.models import Comment, Review
 from approvals.views.signing import signature_from
 from core.errors import Conflict
@@ -77,7 +77,15 @@ def _render_review(request: HttpRequest, version: ModelVersion, status: int = 20
         .prefetch_related(Prefetch("replies", Comment.objects.select_related("author")))
     )
     roles = model.user_roles
-    decided = any(r.reviewer_id == request.user.pk and r.discarded_at is None for r in reviews)
+    decided = any(
+        r.reviewer_id == request.user.pk and r.discarded_at is None and r.round == 0
+        for r in reviews
+    )
+    next_round = candidate.review_round + 1
+    revalidated_now = any(
+        r.reviewer_id == request.user.pk and r.discarded_at is None and r.round == next_round
+        for r in reviews
+    )
     contributors = [c.user for c in candidate.contributors.all()]
     is_author = request.user.pk in (candidate.created_by_id, candidate.submitted_by_id)
     is_contributor = any(u.pk == request.user.pk for u in contributors)
@@ -95,8 +103,16 @@ def _render_review(request: HttpRequest, version: ModelVersion, status: int = 20
         "failing": gates.failing(checklist),
         "policy": policy,
         "reviews": reviews,
-        "approvals": sum(
-            1 for r in reviews if r.decision == Review.Decision.APPROVE and r.discarded_at is None
+        "approvals": _approvals(reviews, 0),
+        "approval_expiry": expiry.expiry_of(candidate, policy.approval_valid_days),
+        "revalidation_round": next_round,
+        "revalidation_approvals": _approvals(reviews, next_round),
+        "can_revalidate": (
+            Role.REVIEW in roles
+            and candidate.status == ModelVersion.Status.APPROVED
+            and not is_author
+            and not is_contributor
+            and not revalidated_now
         ),
         "comments": comments,
         "other_numbers": list(
@@ -109,7 +125,13 @@ def _render_review(request: HttpRequest, version: ModelVersion, status: int = 20
             and not is_contributor
             and not decided
         ),
-        "review_blocker": _review_blocker(candidate, roles, is_author, is_contributor, decided),
+        "review_blocker": _review_blocker(
+            candidate,
+            roles,
+            is_author,
+            is_contributor,
+            revalidated_now if candidate.status == ModelVersion.Status.APPROVED else decided,
+        ),
         "can_override": Role.MANAGE in roles,
         "can_withdraw": (
             candidate.status == ModelVersion.Status.IN_REVIEW and is_author and Role.EDIT in roles
@@ -126,8 +148,19 @@ def _render_review(request: HttpRequest, version: ModelVersion, status: int = 20
     return render(request, "approvals/review.html", context, status=status)
 
 
+def _approvals(reviews: list[Review], round_: int) -> int:
+    return sum(
+        1
+        for r in reviews
+        if r.decision == Review.Decision.APPROVE and r.discarded_at is None and r.round == round_
+    )
+
+
 def _review_blocker(version, roles, is_author, is_contributor, decided) -> str:
-    if version.status != ModelVersion.Status.IN_REVIEW:
+    """Why the user may not decide (on an approved version: revalidate); "" when they may.
+    ``decided``: they have reviewed it (in the current revalidation round, when approved)."""
+    reviewable = (ModelVersion.Status.IN_REVIEW, ModelVersion.Status.APPROVED)
+    if version.status not in reviewable:
         return f"This version is {version.get_status_display().lower()}: nothing to decide."
     if Role.REVIEW not in roles:
         return "You do not hold the review role on this model."
@@ -139,6 +172,8 @@ def _review_blocker(version, roles, is_author, is_contributor, decided) -> str:
             "(separation of duties)."
         )
     if decided:
+        if version.status == ModelVersion.Status.APPROVED:
+            return "You have revalidated this version in this round."
         return "You have reviewed this version."
     return ""
 
@@ -159,7 +194,9 @@ def _act(request, version, action, success: str):
 
 
 def _refused(request, version, status: int) -> HttpResponse:
-    version.refresh_from_db(fields=["status", "submitted_by", "submitted_at", "decided_at"])
+    version.refresh_from_db(
+        fields=["status", "submitted_by", "submitted_at", "decided_at", "review_round"]
+    )
     return _render_review(request, version, status)
 
 
@@ -185,9 +222,27 @@ def withdraw(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     )  # fmt: skip
 
 
+def _revalidate(request: HttpRequest, version: ModelVersion, decision: str) -> HttpResponse:
+    """The approve and reject forms of a revalidation round (``revalidation`` posted)."""
+    verb = "revalidated" if decision == Review.Decision.APPROVE else "rejected"
+    return _act(
+        request, version,
+        lambda: services.review_revalidate(
+            actor=request.user, version=version, decision=decision,
+            content_digest=request.POST.get("content_digest", ""),
+            reason=request.POST.get("reason", ""),
+            override_reason=request.POST.get("override_reason", ""),
+        ),
+        f"You {verb} version {version.number} (revalidation).",
+    )  # fmt: skip
+
+
 @version_route(Role.REVIEW, methods=["POST"])
 def approve(request: HttpRequest, version: ModelVersion) -> HttpResponse:
-    """Review role, not the author or submitter; failing gates need manage and a reason."""
+    """Review role, not the author or submitter; failing gates need manage and a reason.
+    With ``revalidation`` posted: approves a revalidation round of an approved version."""
+    if request.POST.get("revalidation"):
+        return _revalidate(request, version, Review.Decision.APPROVE)
     return _act(
         request, version,
         lambda: services.review_approve(
@@ -203,7 +258,10 @@ def approve(request: HttpRequest, version: ModelVersion) -> HttpResponse:
 
 @version_route(Role.REVIEW, methods=["POST"])
 def reject(request: HttpRequest, version: ModelVersion) -> HttpResponse:
-    """Review role; a reason is required."""
+    """Review role; a reason is required. With ``revalidation`` posted: rejects an approved
+    version in a revalidation round."""
+    if request.POST.get("revalidation"):
+        return _revalidate(request, version, Review.Decision.REJECT)
     return _act(
         request, version,
         lambda: services.review_reject(

@@ -29,6 +29,9 @@ EVENTS: dict[str, str] = {
     "review.rejected": "A reviewer rejects (the version is rejected)",
     "review.gate_override": "A reviewer approves despite failing gates",
     "version.approved": "A version is approved (the quorum is reached)",
+    "version.revalidation_due": "A version's approval has expired (revalidation due)",
+    "version.revalidated": "A version's approval is renewed by a revalidation round",
+    "version.revalidation_rejected": "A version is rejected in a revalidation round",
     "version.archived": "A version is archived",
     "version.deleted": "A draft version is deleted",
     "alias.moved": "An alias moves (production, staging, …)",
@@ -87,6 +90,12 @@ def payload_for(event: AuditEvent, name: str) -> dict:
             "name": after.get("alias") or before.get("alias"),
             "version": after.get("version"),
             "previous_version": before.get("version"),
+        }
+    if name == "version.revalidation_due" and event.after:
+        payload["approval"] = {
+            "approved_at": event.after.get("approved_at"),
+            "expires_at": event.after.get("approval_expires_at"),
+            "valid_days": event.after.get("approval_valid_days"),
         }
     if name == "comment.added" and event.after:
         payload["comment"] = {"id": event.after.get("comment"), "metric": event.after.get("metric")}

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
-from approvals.selectors import alias_panel, redact_lineage
+from approvals.selectors import alias_panel, redact_lineage, with_approval_expiry
 from audit import readable
 from audit.models import AuditEvent
 from core.rules import LOGIN, access
@@ -155,13 +155,15 @@ def model_detail(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     sort = sort or parse_version_sort("-number", [])
     versions = _sorted_versions(model.versions.for_grid(), sort)
     page = Paginator(versions, PAGE_SIZE).get_page(request.GET.get("page"))
-    maps = [(v, v.metric_map()) for v in page.object_list]
+    panel = alias_panel(model, at=request.GET.get("at", ""), alias=request.GET.get("alias", ""))
+    shown = with_approval_expiry(page.object_list, panel["approval_valid_days"])
+    maps = [(v, v.metric_map()) for v in shown]
     columns = sorted({key for _, m in maps for key in m})
     made_charts, charts_left_out = _charts(model, specs)
     return render(
         request,
         "models_app/model_detail.html",
-        alias_panel(model, at=request.GET.get("at", ""), alias=request.GET.get("alias", ""))
+        panel
         | {
             "nav_section": "models",
             "breadcrumbs": [("Models", reverse("models_app:model_list")), (model.name, None)],

@@ -4,6 +4,7 @@ answer schemas in registry_site.api.schemas on the way out)."""
 from django.db.models import Count, Prefetch
 from django.http import HttpRequest
 
+from approvals import expiry
 from approvals.models import Alias, Review
 from models_app import storage
 from models_app.access import Role
@@ -104,6 +105,7 @@ def review_out(review: Review) -> dict:
         "discarded": review.discarded_at is not None,
         "gates": review.gates or [],
         "content_digest": review.content_digest,
+        "round": review.round,
         "via_token": review.via_token or None,
     }
 
@@ -128,7 +130,10 @@ def version_detail(request: HttpRequest, version: ModelVersion, *, file_urls=dow
         .get()
     )
     version.model = model
+    state = expiry.expiry_of(version, expiry.valid_days_of(model))
     return version_summary(request, version) | {
+        "revalidation_due": state.due,
+        "approval_expires_at": state.expires_at,
         "model": model.name,
         "python_version": version.python_version,
         "requirements": version.requirements,

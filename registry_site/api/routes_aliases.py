@@ -183,8 +183,9 @@ def alias_history(request: HttpRequest, name: str, alias: str, paging: Query[Pag
 @requires(MODEL_VIEW)
 def resolve_alias(request: HttpRequest, name: str, alias: str):
     """View role. The version the alias points at, its approval record (reviews, reasons,
-    gate overrides) and each file with size, SHA-256 and a download URL (on S3 a short-lived
-    presigned one). Check each download against its sha256."""
+    gate overrides, whether the approval is due for revalidation) and each file with size,
+    SHA-256 and a download URL (on S3 a short-lived presigned one). Check each download
+    against its sha256."""
     model = model_for(request)
     found = Alias.objects.filter(model=model, name=alias).select_related("version").first()
     if found is None:
@@ -206,6 +207,8 @@ def resolve_alias(request: HttpRequest, name: str, alias: str):
             "submitted_by": detail["submitted_by"],
             "submitted_at": version.submitted_at,
             "decided_at": version.decided_at,
+            "revalidation_due": detail["revalidation_due"],
+            "approval_expires_at": detail["approval_expires_at"],
             "reviews": reviews,
             "overrides": [r for r in reviews if r["override_reason"]],
         },

@@ -10,7 +10,7 @@ from ninja.decorators import decorate_view
 from ninja.responses import Status
 
 from approvals import services
-from approvals.models import Comment
+from approvals.models import Comment, Review
 from core.rules import MODEL_EDIT, MODEL_MANAGE, MODEL_REVIEW, MODEL_VIEW
 
 from . import present
@@ -61,10 +61,22 @@ def withdraw_version(request: HttpRequest, name: str, number: int, payload: Reas
 def approve_version(request: HttpRequest, name: str, number: int, payload: ApproveIn = None):
     """Review role; not the version's author, submitter or a contributor. Send the
     content_digest you reviewed: 409 if the version changed since. Failing gates: 409 with the
-    gates, unless a reviewer who also manages the model gives an override reason. Where the
-    policy requires signatures, send your password and a meaning (docs/signatures.md)."""
+    gates, unless a reviewer who also manages the model gives an override reason. With
+    ``"revalidation": true``: a revalidation round of an approved version (same content).
+    Where the policy requires signatures, send your password and a meaning
+    (docs/signatures.md)."""
     version = version_for(request, number)
     payload = payload or ApproveIn()
+    if payload.revalidation:
+        review = services.review_revalidate(
+            actor=request.user,
+            version=version,
+            decision=Review.Decision.APPROVE,
+            content_digest=payload.content_digest,
+            reason=payload.reason,
+            override_reason=payload.override_reason,
+        )
+        return {"review": present.review_out(review), "version": _answer(request, version)}
     review = services.review_approve(
         actor=request.user,
         version=version,
@@ -81,16 +93,26 @@ def approve_version(request: HttpRequest, name: str, number: int, payload: Appro
 @requires(MODEL_REVIEW)
 def reject_version(request: HttpRequest, name: str, number: int, payload: RejectIn):
     """Review role; a reason is required, and the content digest you reviewed; signed as an
-    approval is."""
+    approval is. With ``"revalidation": true``: rejects an approved version in a revalidation
+    round."""
     version = version_for(request, number)
-    review = services.review_reject(
-        actor=request.user,
-        version=version,
-        reason=payload.reason,
-        content_digest=payload.content_digest,
-        signature=signature_of(request, payload),
-        via_token=deciding_token(request),
-    )
+    if payload.revalidation:
+        review = services.review_revalidate(
+            actor=request.user,
+            version=version,
+            decision=Review.Decision.REJECT,
+            content_digest=payload.content_digest,
+            reason=payload.reason,
+        )
+    else:
+        review = services.review_reject(
+            actor=request.user,
+            version=version,
+            reason=payload.reason,
+            content_digest=payload.content_digest,
+            signature=signature_of(request, payload),
+            via_token=deciding_token(request),
+        )
     return {"review": present.review_out(review), "version": _answer(request, version)}
 
 

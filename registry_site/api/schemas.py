@@ -203,6 +203,22 @@ DIGEST_SEEN = Field(
 )
 
 
+REVALIDATION = Field(
+    False,
+    description="True: a revalidation round of an approved version, on the same content "
+    "(docs/approval-expiry.md). Approving renews the approval once the policy's quorum is "
+    "reached in the round; rejecting rejects the version.",
+)
+REVALIDATION_DUE = (
+    "True when the model's policy sets approval_valid_days and this approved version's "
+    "approval is older (docs/approval-expiry.md)."
+)
+APPROVAL_EXPIRES_AT = (
+    "When the approval stops being valid; null when approvals do not expire or the version "
+    "is not approved."
+)
+
+
 class SignatureIn(In):
     """An electronic signature (docs/signatures.md), needed where the model's review policy
     requires signatures: a token alone cannot sign."""
@@ -220,6 +236,7 @@ class SignatureIn(In):
 class RejectIn(SignatureIn):
     reason: Text(10_000)
     content_digest: Text(100) = DIGEST_SEEN
+    revalidation: bool = REVALIDATION
 
 
 class ApproveIn(SignatureIn):
@@ -228,6 +245,7 @@ class ApproveIn(SignatureIn):
     override_reason: Text(10_000) = Field(
         "", description="Needed (with the manage role) to approve despite failing gates."
     )
+    revalidation: bool = REVALIDATION
 
 
 class CommentIn(In):
@@ -365,6 +383,9 @@ class ReviewOut(BaseModel):
     discarded: bool
     gates: list[dict[str, Any]]
     content_digest: str = Field(description="The content digest the decision covers.")
+    round: int = Field(
+        description="0: the review that decided the version; n: the n-th revalidation round."
+    )
     via_token: str | None = Field(
         None,
         description="The API token that made this decision alone (the policy allows machine "
@@ -394,6 +415,8 @@ class ParentOut(BaseModel):
 
 class VersionOut(VersionSummaryOut):
     model: str
+    revalidation_due: bool = Field(description=REVALIDATION_DUE)
+    approval_expires_at: datetime | None = Field(description=APPROVAL_EXPIRES_AT)
     python_version: str
     requirements: str
     signature: dict[str, Any] | None
@@ -494,6 +517,8 @@ class ApprovalRecordOut(BaseModel):
     submitted_by: str | None
     submitted_at: datetime | None
     decided_at: datetime | None
+    revalidation_due: bool = Field(description=REVALIDATION_DUE)
+    approval_expires_at: datetime | None = Field(description=APPROVAL_EXPIRES_AT)
     reviews: list[ReviewOut]
     overrides: list[ReviewOut] = Field(description="Approvals given despite failing gates.")
 

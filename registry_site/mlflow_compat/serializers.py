@@ -8,7 +8,9 @@ How the registry maps onto MLflow (docs/mlflow.md):
 - The approval state is the reserved tag ``registry.status`` (draft, in_review, approved,
   rejected, archived); ``registry.source`` keeps the ``source`` a client registered, exactly as
   given, and ``registry.source_verified=false`` marks an external URI whose files the registry
-  never saw. Clients cannot set or delete ``registry.*`` tags.
+  never saw; ``registry.revalidation_due`` and ``registry.approval_expires_at`` say whether an
+  approval has expired (docs/approval-expiry.md). Clients cannot set or delete ``registry.*``
+  tags.
 - ``status`` is always READY: the client polls anything else for minutes.
 
 Every MLflow read goes through here, so the rows are read with hand-written SQL into plain
@@ -25,7 +27,8 @@ from django.db.models import CharField, F, OuterRef, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.http import Http404
 
-from approvals.models import Alias
+from approvals import expiry
+from approvals.models import Alias, ReviewPolicy
 from core import sql
 from models_app.models import ModelTag, ModelVersion, RegisteredModel, VersionTag
 
@@ -34,6 +37,9 @@ STATUS_TAG = "registry.status"
 DIGEST_TAG = "registry.content_digest"  # recorded at submission (docs/content-digest.md)
 SOURCE_TAG = "registry.source"
 VERIFIED_TAG = "registry.source_verified"  # "false": an external URI, no files in the registry
+# On approved versions whose policy sets approval_valid_days (docs/approval-expiry.md).
+REVALIDATION_TAG = "registry.revalidation_due"  # "true" / "false"
+EXPIRES_TAG = "registry.approval_expires_at"  # ISO 8601, UTC
 PROTECTED_STAGES = {"production": "Production", "staging": "Staging"}
 STAGES = ("None", "Staging", "Production", "Archived")
 ARCHIVED = ModelVersion.Status.ARCHIVED
@@ -61,12 +67,14 @@ def canonical_stage(raw: str) -> str | None:
 
 User = get_user_model()
 
-# The columns of a version that its MLflow shape needs, with its model's name and slug and
-# its creator's username: (id, model_id, number, status, description, created_at, updated_at,
-# source_run, model name, model slug, username, content_digest).
+# The columns of a version that its MLflow shape needs, with its model's name and slug, its
+# creator's username and its policy's approval_valid_days: (id, model_id, number, status,
+# description, created_at, updated_at, source_run, model name, model slug, username,
+# content_digest, decided_at, approval_valid_days).
 _VERSION_COLUMNS = (
     "v.id, v.model_id, v.number, v.status, v.description, v.created_at, v.updated_at, "
-    "v.source_run, m.name, m.slug, u.username, v.content_digest"
+    "v.source_run, m.name, m.slug, u.username, v.content_digest, v.decided_at, "
+    "p.approval_valid_days"
 )
 
 
@@ -74,7 +82,8 @@ def _version_from(where: str) -> str:
     return (
         f"SELECT {_VERSION_COLUMNS} FROM {sql.table(ModelVersion)} v "  # noqa: S608 (sql.py)
         f"JOIN {sql.table(RegisteredModel)} m ON m.id = v.model_id "
-        f"JOIN {sql.table(User)} u ON u.id = v.created_by_id WHERE {where}"
+        f"JOIN {sql.table(User)} u ON u.id = v.created_by_id "
+        f"LEFT JOIN {sql.table(ReviewPolicy)} p ON p.model_id = v.model_id WHERE {where}"
     )
 
 
@@ -101,9 +110,21 @@ def _details(version_ids: list[int]) -> tuple[dict[int, list], dict[int, list[st
     return tags, aliases
 
 
+def _expiry_tags(status: str, decided, valid_days) -> list[dict]:
+    """``registry.approval_expires_at`` and ``registry.revalidation_due``, on approved
+    versions of models whose policy lets approvals expire (approvals/expiry.py decides)."""
+    state = expiry.approval_expiry(status=status, approved_at=decided, valid_days=valid_days)
+    if state.expires_at is None:
+        return []
+    return [
+        {"key": EXPIRES_TAG, "value": state.expires_at.isoformat()},
+        {"key": REVALIDATION_TAG, "value": "true" if state.due else "false"},
+    ]
+
+
 def _version_json(row: tuple, tags: list, aliases: list[str], as_datetime) -> dict:
     (_pk, _model_id, number, status, description, created, updated, run, name, slug, user,
-     digest) = row  # fmt: skip
+     digest, decided, valid_days) = row  # fmt: skip
     source = next((value for key, value in tags if key == SOURCE_TAG), None)
     if source is None:
         source = f"mlflow-artifacts:/registry/{slug}/{number}"
@@ -122,7 +143,8 @@ def _version_json(row: tuple, tags: list, aliases: list[str], as_datetime) -> di
         "status_message": "",
         "tags": [{"key": k, "value": v} for k, v in tags if k != STATUS_TAG]
         + [{"key": STATUS_TAG, "value": status}]
-        + ([{"key": DIGEST_TAG, "value": digest}] if digest else []),
+        + ([{"key": DIGEST_TAG, "value": digest}] if digest else [])
+        + _expiry_tags(status, as_datetime(decided) if decided else None, valid_days),
     }
     if aliases:
         data["aliases"] = sorted(aliases)
@@ -168,6 +190,8 @@ def describe_created(version: ModelVersion, tags: dict[str, str]) -> dict:
         version.model.slug,
         version.created_by.get_username(),
         version.content_digest,
+        version.decided_at,
+        None,  # a version just created is a draft: its approval cannot expire
     )
     return _version_json(row, sorted(tags.items()), [], lambda value: value)
 

@@ -1,7 +1,10 @@
 """Races on PostgreSQL: concurrent reviews and promotions end in one consistent state."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection  # noqa: F401 (used by the skipif condition)
+from django.utils import timezone
 
 from approvals import services
 from approvals.models import Alias, AliasAssignment, Review
@@ -79,4 +82,42 @@ def test_two_promoters_moving_production_at_once(model, make_version, editor, re
     assert len(history) == 2
     assert history[1].previous_version == history[0].version  # serialised, not interleaved
     assert history[1].version == final
+    assert verify_chain().ok
+
+
+def test_marking_revalidation_due_from_two_workers_at_once_records_one_event(
+    model, make_version, editor, reviewer
+):
+    services.policy_update(
+        actor=model.owner, model=model, required_approvals=1, approval_valid_days=3
+    )
+    v = make_version()
+    services.version_submit(actor=editor, version=v)
+    services.review_approve(actor=reviewer, version=v)
+    later = timezone.now() + timedelta(days=4)
+    results = run_at_once(8, lambda i: services.revalidation_mark_due(now=later))
+    assert sorted(results) == [0] * 7 + [1]
+    assert AuditEvent.objects.filter(action="version.revalidation_due").count() == 1
+    assert verify_chain().ok
+
+
+def test_two_reviewers_revalidating_at_once_renew_the_approval_once(
+    model, make_version, editor, reviewer, reviewer2
+):
+    v = make_version()
+    services.version_submit(actor=editor, version=v)
+    services.review_approve(actor=reviewer, version=v)
+    v.refresh_from_db()
+    reviewers = [reviewer, reviewer2]
+    results = run_at_once(
+        2,
+        lambda i: services.review_revalidate(
+            actor=reviewers[i], version=v, decision="approve", content_digest=v.content_digest
+        ),
+    )
+    assert all(isinstance(r, Review) for r in results)  # each its own round: both renew
+    assert sorted(r.round for r in results) == [1, 2]
+    assert AuditEvent.objects.filter(action="version.revalidated").count() == 2
+    v.refresh_from_db()
+    assert v.review_round == 2 and v.status == ModelVersion.Status.APPROVED
     assert verify_chain().ok

@@ -4,6 +4,7 @@ import io
 import json
 import tarfile
 import tracemalloc
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from django.contrib.auth.models import Group, User
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from approvals import services as reviews
@@ -70,7 +72,7 @@ def registry(owner, editor, reviewer, viewer):
     factories.grant(risk, fraud, "review")
     factories.grant(viewer, fraud, "view")
     reviews.policy_update(
-        actor=owner, model=fraud, required_approvals=1,
+        actor=owner, model=fraud, required_approvals=1, approval_valid_days=90,
         metric_gates=[{"metric": "auc", "split": "test", "threshold": 0.95}],
     )  # fmt: skip
     services.card_template_update(actor=owner, model=fraud, required_sections=["intended_use"])
@@ -90,6 +92,12 @@ def registry(owner, editor, reviewer, viewer):
     )
     reviews.review_approve(actor=owner, version=v2, reason="", override_reason="again")
     reviews.review_reject(actor=reviewer, version=v3, reason="Recall fell.")
+    later = timezone.now() + timedelta(days=91)  # approvals expire: marked, one revalidated
+    reviews.version_mark_revalidation_due(version=v1, now=later)
+    reviews.version_mark_revalidation_due(version=v2, now=later)
+    reviews.review_revalidate(
+        actor=owner, version=v1, decision="approve", override_reason="AUC gate still too high"
+    )
     first = reviews.comment_add(actor=reviewer, version=v2, body="Why the jump?", metric="auc")
     reviews.comment_add(actor=editor, version=v2, body="More data.", parent=first)
     reviews.alias_set(actor=owner, model=fraud, name="production", version=v1, note="first")

@@ -140,7 +140,8 @@ def test_a_version_without_its_events_is_named(registry, owner):
     sneaked = ModelVersion.objects.create(model=model, number=7, created_by=owner)
     RegisteredModel.objects.filter(pk=model.pk).update(next_version_number=8)
     assert violations() == [
-        "audit_missing: fraud v1 is rejected without review.rejected",
+        "audit_missing: fraud v1 is rejected without review.rejected or "
+        "version.revalidation_rejected",
         f"audit_missing: fraud v{sneaked.number} has no version.created event",
     ]
 

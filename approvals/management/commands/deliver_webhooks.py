@@ -1,11 +1,16 @@
 import signal
 import threading
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
+from approvals import services
 from approvals.webhooks import deliver_due
+
+# How often the worker also records approvals that have expired (version.revalidation_due).
+MARK_DUE_SECONDS = 60
 
 
 class Command(BaseCommand):
@@ -14,7 +19,8 @@ class Command(BaseCommand):
         "attempt within REGISTRY_WEBHOOK_TIMEOUT_SECONDS, several at once "
         "(REGISTRY_WEBHOOK_CONCURRENCY, REGISTRY_WEBHOOK_PER_HOST), retried with exponential "
         "backoff until REGISTRY_WEBHOOK_MAX_ATTEMPTS. Runs until stopped (SIGTERM/SIGINT finish "
-        "the current batch first); --once sends what is due and exits."
+        "the current batch first); --once sends what is due and exits. Every minute it also "
+        "records approvals that have expired (as manage.py mark_revalidation_due does)."
     )
 
     def add_arguments(self, parser):
@@ -29,6 +35,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, once: bool, interval: float | None, batch: int, **options):
         if once:
+            services.revalidation_mark_due()
             self.stdout.write(str(deliver_due(limit=batch)))
             return
         interval = interval or settings.REGISTRY_WEBHOOK_POLL_SECONDS
@@ -37,9 +44,13 @@ class Command(BaseCommand):
             signal.signal(sig, lambda *_: stop.set())
         self.stdout.write(f"Delivering webhooks every {interval:g} s (SIGTERM stops).")
         totals = [0, 0, 0]
+        marked_at = None
         while not stop.is_set():
             close_old_connections()
             try:
+                if marked_at is None or time.monotonic() - marked_at >= MARK_DUE_SECONDS:
+                    services.revalidation_mark_due()
+                    marked_at = time.monotonic()
                 summary = deliver_due(limit=batch)
             except DatabaseError as e:  # the database restarting must not end the worker
                 self.stderr.write(f"Database unavailable, retrying in {interval:g} s: {e}")

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("approvals", "0010_signatures"),
+        ("approvals", "0011_approval_expiry"),
     ]
 
     operations = [
