@@ -196,7 +196,10 @@ def _check_content(version: ModelVersion, seen: str | None) -> str:
     return seen
 
 
-def _sign(actor, version: ModelVersion, signature, action: str, via_token: str, refusal: str):
+def _sign(
+    actor, version: ModelVersion, signature, action: str, via_token: str, refusal: str,
+    status: str = S.IN_REVIEW, next_round: bool = False,
+):  # fmt: skip
     """Verify the decision's signature (before its transaction: a refused one must leave its
     records). Whoever may not decide is told so first, without being asked to sign: the
     decision's own transaction checks all of this again on the locked row."""
@@ -204,9 +207,9 @@ def _sign(actor, version: ModelVersion, signature, action: str, via_token: str, 
     if signature is not None or policy.signatures_required:
         current = ModelVersion.objects.get(pk=version.pk)  # the caller's copy may be older
         current.model = version.model
-        if current.status != S.IN_REVIEW:
+        if current.status != status:
             raise _refuse(current, refusal)
-        _check_reviewer(actor, current)
+        _check_reviewer(actor, current, current.review_round + 1 if next_round else 0)
     return signatures.signature_verify(
         actor=actor, signature=signature, action=action, policy=policy, target=version,
         model=version.model, via_token=via_token,
@@ -343,9 +346,12 @@ def review_revalidate(
     content_digest: str | None = None,
     reason: str = "",
     override_reason: str = "",
+    signature: SignatureInput | None = None,
+    via_token: str = "",
 ) -> Review:
     """A new review round on an approved version, on the same content (no new upload): the
-    reviewer sends the digest they saw, which must still be the version's.
+    reviewer sends the digest they saw, which must still be the version's. Signed as a first
+    approval or rejection is, where the policy requires signatures.
 
     Approving counts towards the policy's quorum in this round, under the rules of a first
     approval (separation of duties, gates re-checked with the files re-read, overrides); when
@@ -358,6 +364,14 @@ def review_revalidate(
         raise ValidationError({"decision": ["Approve or reject."]})
     if decision == Review.Decision.REJECT and not reason:
         raise ValidationError({"reason": ["Say why the version is rejected."]})
+    action = (
+        Signature.Action.APPROVE if decision == Review.Decision.APPROVE else Signature.Action.REJECT
+    )
+    refusal = "revalidated (only approved versions can be)"
+    signed = _sign(
+        actor, version, signature, action, via_token, refusal, S.APPROVED, next_round=True
+    )
+    via_token = via_token if signed is None else ""
     with transaction.atomic():
         locked = _lock(version)
         if locked.status != S.APPROVED:
@@ -369,20 +383,29 @@ def review_revalidate(
         if decision == Review.Decision.REJECT:
             review = _create_review(
                 version=locked, reviewer=actor, decision=decision, reason=reason,
-                content_digest=seen, round=round_,
+                content_digest=seen, round=round_, via_token=via_token,
             )  # fmt: skip
             ModelVersion.objects.filter(pk=locked.pk, status=S.APPROVED).update(
                 status=S.REJECTED, decided_at=now, review_round=round_
             )
-            chain.record(
+            event = chain.record(
                 actor=actor,
                 action="version.revalidation_rejected",
                 target=locked,
                 model=locked.model,
                 before={"status": S.APPROVED, "approved_at": locked.decided_at},
-                after={"status": S.REJECTED, "content_digest": seen, "round": round_},
+                after={
+                    "status": S.REJECTED,
+                    "content_digest": seen,
+                    "round": round_,
+                    **signatures.audit_fields(signed, via_token=via_token),
+                },
                 reason=reason,
             )
+            signatures.signature_record(
+                signed, event=event, version=locked, content_digest=seen, reason=reason,
+                review=review,
+            )  # fmt: skip
             transaction.on_commit(lambda: notify.decided(review.pk))
             return review
         policy = gates.policy_for(locked.model)
@@ -396,8 +419,9 @@ def review_revalidate(
             gates=[r.as_dict() for r in results],
             content_digest=seen,
             round=round_,
+            via_token=via_token,
         )
-        _record_approval(actor, locked, review, failed)
+        _record_approval(actor, locked, review, failed, signed)
         approvals = Review.objects.filter(
             version=locked, round=round_, decision=decision, discarded_at__isnull=True
         ).count()

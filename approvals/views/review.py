@@ -232,6 +232,7 @@ def _revalidate(request: HttpRequest, version: ModelVersion, decision: str) -> H
             content_digest=request.POST.get("content_digest", ""),
             reason=request.POST.get("reason", ""),
             override_reason=request.POST.get("override_reason", ""),
+            signature=signature_from(request),
         ),
         f"You {verb} version {version.number} (revalidation).",
     )  # fmt: skip

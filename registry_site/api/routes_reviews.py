@@ -75,6 +75,8 @@ def approve_version(request: HttpRequest, name: str, number: int, payload: Appro
             content_digest=payload.content_digest,
             reason=payload.reason,
             override_reason=payload.override_reason,
+            signature=signature_of(request, payload),
+            via_token=deciding_token(request),
         )
         return {"review": present.review_out(review), "version": _answer(request, version)}
     review = services.review_approve(
@@ -103,6 +105,8 @@ def reject_version(request: HttpRequest, name: str, number: int, payload: Reject
             decision=Review.Decision.REJECT,
             content_digest=payload.content_digest,
             reason=payload.reason,
+            signature=signature_of(request, payload),
+            via_token=deciding_token(request),
         )
     else:
         review = services.review_reject(

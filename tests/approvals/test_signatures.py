@@ -382,3 +382,26 @@ def test_managers_set_signatures_on_the_policy_page(model, owner, client_for):
     assert "signature meanings for approvals" in empty.content.decode()
     kept = ReviewPolicy.objects.get(model=model).approval_meanings
     assert kept == ["Approved", "Checked by risk"]
+
+
+def test_a_revalidation_round_is_signed(submitted, reviewer, reviewer2):
+    services.review_approve(actor=reviewer, version=submitted, signature=sign())
+    before = counts()
+    with pytest.raises(ValidationError) as refused:
+        services.review_revalidate(actor=reviewer2, version=submitted, decision="approve")
+    assert "password" in refused.value.message_dict
+    assert counts() == before
+    review = services.review_revalidate(
+        actor=reviewer2, version=submitted, decision="approve",
+        signature=sign("Reviewed — risk and compliance"),
+    )  # fmt: skip
+    assert review.round == 1 and review.signature.meaning == "Reviewed — risk and compliance"
+    latest = AuditEvent.objects.filter(action="review.approved").order_by("seq").last()
+    assert review.signature.audit_hash == latest.hash
+    rejection = services.review_revalidate(
+        actor=reviewer, version=submitted, decision="reject", reason="Drifted.",
+        signature=sign("Rejected — not fit for use"),
+    )  # fmt: skip
+    event = AuditEvent.objects.get(action="version.revalidation_rejected")
+    assert rejection.signature.audit_seq == event.seq
+    assert event.after["signature_meaning"] == "Rejected — not fit for use"
