@@ -124,6 +124,9 @@ class Review(models.Model):
     # 0: the review that led to the approval (or rejection); n: the n-th revalidation round of
     # an approved version, on the same content (see ModelVersion.review_round).
     round = models.PositiveSmallIntegerField(default=0)
+    # A decision made by an API token alone (the policy allows machine decisions): the token's
+    # name and key id. Such a decision is never a signature (docs/signatures.md).
+    via_token = models.CharField(max_length=140, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # A withdrawn submission discards its reviews (kept for the record, no longer counted).
     discarded_at = models.DateTimeField(null=True, blank=True)
@@ -322,6 +325,8 @@ class AliasAssignment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     assigned_at = models.DateTimeField(db_index=True)
+    # Made by an API token alone (machine decisions allowed): the token's name and key id.
+    via_token = models.CharField(max_length=140, blank=True)
 
     class Meta:
         ordering = ["-assigned_at", "-pk"]

@@ -22,7 +22,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from approvals import expiry
-from approvals.models import Alias, AliasAssignment, Review, Signature
+from approvals.models import Alias, AliasAssignment, Review, ReviewPolicy, Signature
 from audit.chain import compute_hash
 from audit.models import AuditEvent
 from models_app.access import Role, models_with_role, visible_models
@@ -178,6 +178,13 @@ def alias_panel(model, *, at: str = "", alias: str = "") -> dict:
         "approval_valid_days": valid_days,
         "can_promote": Role.PROMOTE in model.user_roles,
         "can_edit": Role.EDIT in model.user_roles,
+        # What signing a move of production or staging asks (docs/signatures.md); read only
+        # for those who may move them.
+        "signing_policy": (
+            ReviewPolicy.objects.filter(model=model, signatures_required=True).first()
+            if Role.PROMOTE in model.user_roles
+            else None
+        ),
     }
 
 

@@ -18,11 +18,28 @@ def team(name: str, *members: User) -> Group:
     return g
 
 
-def registered_model(owner: User, name: str = "fraud-detector", **fields):
-    """A model created through the service, so its owner holds manage."""
+def registered_model(owner: User, name: str = "fraud-detector", *, signatures=False, **fields):
+    """A model created through the service, so its owner holds manage.
+
+    Its review policy has electronic signatures off unless ``signatures=True`` (tests of signing
+    ask for them; the others decide without a password, as before signatures existed)."""
+    from approvals.models import ReviewPolicy
     from models_app import services
 
-    return services.model_create(actor=owner, name=name, **fields)
+    model = services.model_create(actor=owner, name=name, **fields)
+    # By id: the model instance the test holds then caches no policy.
+    ReviewPolicy.objects.update_or_create(
+        model_id=model.pk, defaults={"signatures_required": signatures}
+    )
+    return model
+
+
+def signing(meaning: str = "", password: str = PASSWORD):
+    """A signature as its signer gives it (the first meaning of the action's default list
+    unless one is named)."""
+    from approvals.services import SignatureInput
+
+    return SignatureInput(password=password, meaning=meaning or "Approved for production use")
 
 
 def version(model, actor: User, *, metrics=None, files=None, **metadata):

@@ -27,11 +27,13 @@ from approvals.services.reviews import (
     version_submit,
     version_withdraw,
 )
+from approvals.services.signatures import SignatureInput
 
 __all__ = [
     "ALIAS_NAME",
     "GateFailure",
     "S",
+    "SignatureInput",
     "alias_delete",
     "alias_rollback",
     "alias_set",

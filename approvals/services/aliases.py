@@ -6,10 +6,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals import notify
-from approvals.models import Alias, AliasAssignment
+from approvals import gates, notify
+from approvals.models import Alias, AliasAssignment, Signature
 from approvals.selectors import rollback_target
+from approvals.services import signatures
 from approvals.services.reviews import S
+from approvals.services.signatures import SignatureInput
 from audit import chain
 from core import faults
 from core.errors import Conflict
@@ -32,7 +34,9 @@ def _validate_alias_name(name: str) -> str:
     return name
 
 
-def _move(*, actor, model, name, version, kind, note) -> AliasAssignment:
+def _move(
+    *, actor, model, name, version, kind, note, signed=None, via_token: str = ""
+) -> AliasAssignment:
     alias = Alias.objects.select_for_update().filter(model=model, name=name).first()
     previous = alias.version if alias else None
     if alias is None:
@@ -59,16 +63,25 @@ def _move(*, actor, model, name, version, kind, note) -> AliasAssignment:
         note=note,
         assigned_by=actor,
         assigned_at=timezone.now(),
+        via_token=via_token,
     )
-    chain.record(
+    event = chain.record(
         actor=actor,
         action="alias.rolled_back" if kind == AliasAssignment.Kind.ROLLBACK else "alias.moved",
         target=version,  # so the version's timeline shows when it became production
         model=model,
         before={"alias": name, "version": previous.number if previous else None},
-        after={"alias": name, "version": version.number},
+        after={
+            "alias": name,
+            "version": version.number,
+            **signatures.audit_fields(signed, via_token=via_token),
+        },
         reason=note,
     )
+    signatures.signature_record(
+        signed, event=event, version=version, content_digest=version.content_digest,
+        reason=note, alias_assignment=entry,
+    )  # fmt: skip
     faults.point("alias-recorded")
     return entry
 
@@ -87,9 +100,40 @@ def _check_alias_target(actor, model, name: str, version: ModelVersion) -> None:
         require(actor, model, Role.EDIT)
 
 
-def alias_set(*, actor, model: RegisteredModel, name: str, version: ModelVersion, note: str = ""):
-    """Point an alias at a version. production/staging: promote role, approved versions only."""
+def _verify(actor, model, name: str, action: str, signature, via_token: str, target):
+    """Moving production or staging is signed where the policy requires signatures; other
+    aliases are not (a signature given for them is not asked for and not recorded). Verified
+    before the move's transaction (a refused signature must leave its records), after the
+    checks that need no lock: whoever may not move it is told so without being asked to sign."""
+    if name not in Alias.PROTECTED_NAMES:
+        return None, ""
+    policy = gates.policy_for(model)
+    if isinstance(target, ModelVersion) and (signature is not None or policy.signatures_required):
+        # As it is now: the caller's copy may be older.
+        _check_alias_target(actor, model, name, ModelVersion.objects.get(pk=target.pk))
+    signed = signatures.signature_verify(
+        actor=actor, signature=signature, action=action, policy=policy,
+        target=target, model=model, via_token=via_token,
+    )  # fmt: skip
+    return signed, via_token if signed is None else ""
+
+
+def alias_set(
+    *,
+    actor,
+    model: RegisteredModel,
+    name: str,
+    version: ModelVersion,
+    note: str = "",
+    signature: SignatureInput | None = None,
+    via_token: str = "",
+):
+    """Point an alias at a version. production/staging: promote role, approved versions only,
+    signed where the policy requires signatures (approvals/services/signatures.py)."""
     name = _validate_alias_name(name)
+    signed, via_token = _verify(
+        actor, model, name, Signature.Action.PROMOTE, signature, via_token, version
+    )
     with transaction.atomic():
         RegisteredModel.objects.select_for_update().get(pk=model.pk)
         locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
@@ -99,18 +143,31 @@ def alias_set(*, actor, model: RegisteredModel, name: str, version: ModelVersion
             raise Conflict(f"{name} already points at version {locked.number}.")
         entry = _move(
             actor=actor, model=model, name=name, version=locked,
-            kind=AliasAssignment.Kind.PROMOTE, note=note.strip(),
+            kind=AliasAssignment.Kind.PROMOTE, note=note.strip(), signed=signed,
+            via_token=via_token,
         )  # fmt: skip
     notify.alias_moved_on_commit(entry.pk)
     return entry
 
 
-def alias_rollback(*, actor, model: RegisteredModel, reason: str, name: str = "production"):
-    """One click: return the alias to the version that held it before, with a reason."""
+def alias_rollback(
+    *,
+    actor,
+    model: RegisteredModel,
+    reason: str,
+    name: str = "production",
+    signature: SignatureInput | None = None,
+    via_token: str = "",
+):
+    """One click: return the alias to the version that held it before, with a reason; signed
+    as alias_set is."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ["Say why you roll back."]})
     require(actor, model, Role.PROMOTE if name in Alias.PROTECTED_NAMES else Role.EDIT)
+    signed, via_token = _verify(
+        actor, model, name, Signature.Action.ROLLBACK, signature, via_token, model
+    )
     with transaction.atomic():
         RegisteredModel.objects.select_for_update().get(pk=model.pk)
         target = rollback_target(model, name)
@@ -124,7 +181,8 @@ def alias_rollback(*, actor, model: RegisteredModel, reason: str, name: str = "p
             )
         entry = _move(
             actor=actor, model=model, name=name, version=target,
-            kind=AliasAssignment.Kind.ROLLBACK, note=reason,
+            kind=AliasAssignment.Kind.ROLLBACK, note=reason, signed=signed,
+            via_token=via_token,
         )  # fmt: skip
     notify.alias_moved_on_commit(entry.pk)
     return entry

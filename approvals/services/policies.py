@@ -1,4 +1,5 @@
-"""A model's review policy: how many approvals, which gates, how long an approval lasts."""
+"""A model's review policy: how many approvals, which gates, how long an approval lasts,
+which decisions are signed."""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -20,10 +21,25 @@ def policy_update(
     verify_artifacts: bool = True,
     metric_gates: list[dict] = (),
     approval_valid_days: int | None = None,
+    signatures_required: bool | None = None,
+    machine_decisions_allowed: bool | None = None,
+    approval_meanings: list[str] | None = None,
+    rejection_meanings: list[str] | None = None,
+    promotion_meanings: list[str] | None = None,
 ) -> ReviewPolicy:
     """Replace the model's review policy. Gates: [{metric, split, threshold, max_regression}].
-    ``approval_valid_days``: None (approvals do not expire) or 1 to 3650 days."""
+    ``approval_valid_days``: None (approvals do not expire) or 1 to 3650 days. The signature
+    settings (docs/signatures.md) left at ``None`` keep their current value."""
     require(actor, model, Role.MANAGE)
+    meanings = {
+        key: _check_meanings(key, value)
+        for key, value in (
+            ("approval_meanings", approval_meanings),
+            ("rejection_meanings", rejection_meanings),
+            ("promotion_meanings", promotion_meanings),
+        )
+        if value is not None
+    }
     if not 1 <= required_approvals <= 10:
         raise ValidationError({"required_approvals": ["Between 1 and 10 approvals."]})
     if approval_valid_days is not None and not 1 <= approval_valid_days <= 3650:
@@ -51,6 +67,12 @@ def policy_update(
         policy.require_metrics = require_metrics
         policy.verify_artifacts = verify_artifacts
         policy.approval_valid_days = approval_valid_days
+        if signatures_required is not None:
+            policy.signatures_required = signatures_required
+        if machine_decisions_allowed is not None:
+            policy.machine_decisions_allowed = machine_decisions_allowed
+        for key, value in meanings.items():
+            setattr(policy, key, value)
         policy.save()
         policy.gates.all().delete()
         MetricGate.objects.bulk_create(
@@ -78,6 +100,11 @@ def _policy_state(policy: ReviewPolicy) -> dict:
         "require_metrics": policy.require_metrics,
         "verify_artifacts": policy.verify_artifacts,
         "approval_valid_days": policy.approval_valid_days,
+        "signatures_required": policy.signatures_required,
+        "machine_decisions_allowed": policy.machine_decisions_allowed,
+        "approval_meanings": list(policy.approval_meanings),
+        "rejection_meanings": list(policy.rejection_meanings),
+        "promotion_meanings": list(policy.promotion_meanings),
         "gates": [
             {
                 "metric": g.metric,
@@ -90,3 +117,24 @@ def _policy_state(policy: ReviewPolicy) -> dict:
         if policy.pk
         else [],
     }
+
+
+MEANING_LABELS = {
+    "approval_meanings": "approvals",
+    "rejection_meanings": "rejections",
+    "promotion_meanings": "alias moves and rollbacks",
+}
+
+
+def _check_meanings(key: str, values: list[str]) -> list[str]:
+    """One to ten meanings, each named once, at most 200 characters."""
+    cleaned = [v.strip() for v in values if v and v.strip()]
+    what = MEANING_LABELS[key]
+    if not 1 <= len(cleaned) <= 10:
+        raise ValidationError({key: [f"Give between 1 and 10 signature meanings for {what}."]})
+    for value in cleaned:
+        if len(value) > 200:
+            raise ValidationError({key: [f"Meanings are at most 200 characters: {value[:40]}…"]})
+    if len(set(cleaned)) != len(cleaned):
+        raise ValidationError({key: [f"A meaning for {what} appears twice."]})
+    return cleaned

@@ -5,8 +5,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from approvals import expiry, gates, notify
-from approvals.models import Alias, Comment, Review
+from approvals.models import Alias, Comment, Review, Signature
 from approvals.selectors import production_of
+from approvals.services import signatures
+from approvals.services.signatures import SignatureInput
 from audit import chain
 from core.errors import Conflict
 from models_app import digest, summary
@@ -125,13 +127,18 @@ def _create_review(**fields) -> Review:
         raise Conflict("You have already reviewed this version.") from None
 
 
-def _record_approval(actor, locked: ModelVersion, review: Review, failed) -> None:
+def _record_approval(actor, locked: ModelVersion, review: Review, failed, signed=None) -> None:
     after = {"gates_failed": [r.key for r in failed], "content_digest": review.content_digest}
     if review.round:
         after["revalidation_round"] = review.round
-    chain.record(
+    after.update(signatures.audit_fields(signed, via_token=review.via_token))
+    event = chain.record(
         actor=actor, action="review.approved", target=locked, model=locked.model,
         after=after, reason=review.reason,
+    )  # fmt: skip
+    signatures.signature_record(
+        signed, event=event, version=locked, content_digest=review.content_digest,
+        reason=review.reason, review=review,
     )  # fmt: skip
     if failed:
         chain.record(
@@ -191,6 +198,26 @@ def _check_content(version: ModelVersion, seen: str | None) -> str:
     return seen
 
 
+def _sign(
+    actor, version: ModelVersion, signature, action: str, via_token: str, refusal: str,
+    status: str = S.IN_REVIEW, next_round: bool = False,
+):  # fmt: skip
+    """Verify the decision's signature (before its transaction: a refused one must leave its
+    records). Whoever may not decide is told so first, without being asked to sign: the
+    decision's own transaction checks all of this again on the locked row."""
+    policy = gates.policy_for(version.model)
+    if signature is not None or policy.signatures_required:
+        current = ModelVersion.objects.get(pk=version.pk)  # the caller's copy may be older
+        current.model = version.model
+        if current.status != status:
+            raise _refuse(current, refusal)
+        _check_reviewer(actor, current, current.review_round + 1 if next_round else 0)
+    return signatures.signature_verify(
+        actor=actor, signature=signature, action=action, policy=policy, target=version,
+        model=version.model, via_token=via_token,
+    )  # fmt: skip
+
+
 def review_approve(
     *,
     actor,
@@ -198,14 +225,25 @@ def review_approve(
     content_digest: str | None = None,
     reason: str = "",
     override_reason: str = "",
+    signature: SignatureInput | None = None,
+    via_token: str = "",
 ) -> Review:
     """Approve the content whose digest the reviewer saw; when the approvals reach the policy's
     quorum the version becomes approved.
 
     Failing gates refuse the approval unless the reviewer also holds manage and writes an
     override reason, which is kept on the review (and so on the version) for good.
+
+    Where the policy requires signatures the approval is signed (``signature``: password and
+    meaning, approvals/services/signatures.py); ``via_token`` names the API token deciding
+    alone, allowed only where the policy allows machine decisions.
     """
     reason, override_reason = reason.strip(), override_reason.strip()
+    signed = _sign(
+        actor, version, signature, Signature.Action.APPROVE, via_token,
+        "approved (only versions in review can be)",
+    )  # fmt: skip
+    via_token = via_token if signed is None else ""
     with transaction.atomic():
         locked = _lock(version)
         if locked.status != S.IN_REVIEW:
@@ -222,8 +260,9 @@ def review_approve(
             override_reason=override_reason if failed else "",
             gates=[r.as_dict() for r in results],
             content_digest=seen,
+            via_token=via_token,
         )
-        _record_approval(actor, locked, review, failed)
+        _record_approval(actor, locked, review, failed, signed)
         approvals = Review.objects.filter(
             version=locked, decision=Review.Decision.APPROVE, discarded_at__isnull=True
         ).count()
@@ -247,13 +286,24 @@ def review_approve(
 
 
 def review_reject(
-    *, actor, version: ModelVersion, reason: str, content_digest: str | None = None
+    *,
+    actor,
+    version: ModelVersion,
+    reason: str,
+    content_digest: str | None = None,
+    signature: SignatureInput | None = None,
+    via_token: str = "",
 ) -> Review:
     """Any one rejection rejects the version. A reason is required, and the digest of the
-    content the reviewer saw."""
+    content the reviewer saw; signed as review_approve is."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ["Say why the version is rejected."]})
+    signed = _sign(
+        actor, version, signature, Signature.Action.REJECT, via_token,
+        "rejected (only versions in review can be)",
+    )  # fmt: skip
+    via_token = via_token if signed is None else ""
     with transaction.atomic():
         locked = _lock(version)
         if locked.status != S.IN_REVIEW:
@@ -266,19 +316,27 @@ def review_reject(
             decision=Review.Decision.REJECT,
             reason=reason,
             content_digest=seen,
+            via_token=via_token,
         )
         ModelVersion.objects.filter(pk=locked.pk).update(
             status=S.REJECTED, decided_at=timezone.now()
         )
         summary.status_moved(locked.model_id, S.IN_REVIEW, S.REJECTED)
-        chain.record(
+        event = chain.record(
             actor=actor,
             action="review.rejected",
             target=locked,
             model=locked.model,
             before={"status": S.IN_REVIEW},
-            after={"status": S.REJECTED, "content_digest": seen},
+            after={
+                "status": S.REJECTED,
+                "content_digest": seen,
+                **signatures.audit_fields(signed, via_token=via_token),
+            },
             reason=reason,
+        )
+        signatures.signature_record(
+            signed, event=event, version=locked, content_digest=seen, reason=reason, review=review
         )
         transaction.on_commit(lambda: notify.decided(review.pk))
     return review
@@ -292,9 +350,12 @@ def review_revalidate(
     content_digest: str | None = None,
     reason: str = "",
     override_reason: str = "",
+    signature: SignatureInput | None = None,
+    via_token: str = "",
 ) -> Review:
     """A new review round on an approved version, on the same content (no new upload): the
-    reviewer sends the digest they saw, which must still be the version's.
+    reviewer sends the digest they saw, which must still be the version's. Signed as a first
+    approval or rejection is, where the policy requires signatures.
 
     Approving counts towards the policy's quorum in this round, under the rules of a first
     approval (separation of duties, gates re-checked with the files re-read, overrides); when
@@ -307,6 +368,14 @@ def review_revalidate(
         raise ValidationError({"decision": ["Approve or reject."]})
     if decision == Review.Decision.REJECT and not reason:
         raise ValidationError({"reason": ["Say why the version is rejected."]})
+    action = (
+        Signature.Action.APPROVE if decision == Review.Decision.APPROVE else Signature.Action.REJECT
+    )
+    refusal = "revalidated (only approved versions can be)"
+    signed = _sign(
+        actor, version, signature, action, via_token, refusal, S.APPROVED, next_round=True
+    )
+    via_token = via_token if signed is None else ""
     with transaction.atomic():
         locked = _lock(version)
         if locked.status != S.APPROVED:
@@ -318,21 +387,30 @@ def review_revalidate(
         if decision == Review.Decision.REJECT:
             review = _create_review(
                 version=locked, reviewer=actor, decision=decision, reason=reason,
-                content_digest=seen, round=round_,
+                content_digest=seen, round=round_, via_token=via_token,
             )  # fmt: skip
             ModelVersion.objects.filter(pk=locked.pk, status=S.APPROVED).update(
                 status=S.REJECTED, decided_at=now, review_round=round_
             )
             summary.status_moved(locked.model_id, S.APPROVED, S.REJECTED)
-            chain.record(
+            event = chain.record(
                 actor=actor,
                 action="version.revalidation_rejected",
                 target=locked,
                 model=locked.model,
                 before={"status": S.APPROVED, "approved_at": locked.decided_at},
-                after={"status": S.REJECTED, "content_digest": seen, "round": round_},
+                after={
+                    "status": S.REJECTED,
+                    "content_digest": seen,
+                    "round": round_,
+                    **signatures.audit_fields(signed, via_token=via_token),
+                },
                 reason=reason,
             )
+            signatures.signature_record(
+                signed, event=event, version=locked, content_digest=seen, reason=reason,
+                review=review,
+            )  # fmt: skip
             transaction.on_commit(lambda: notify.decided(review.pk))
             return review
         policy = gates.policy_for(locked.model)
@@ -346,8 +424,9 @@ def review_revalidate(
             gates=[r.as_dict() for r in results],
             content_digest=seen,
             round=round_,
+            via_token=via_token,
         )
-        _record_approval(actor, locked, review, failed)
+        _record_approval(actor, locked, review, failed, signed)
         approvals = Review.objects.filter(
             version=locked, round=round_, decision=decision, discarded_at__isnull=True
         ).count()

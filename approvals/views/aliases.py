@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from approvals import services
 from approvals.models import AliasAssignment
 from approvals.selectors import alias_panel
+from approvals.views.signing import signature_from
 from core.errors import Conflict
 from core.rules import MODEL_ALIAS
 from models_app.access import Role, model_route
@@ -71,7 +72,7 @@ def alias_set(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
         request, model,
         lambda: services.alias_set(
             actor=request.user, model=model, name=name, version=version,
-            note=request.POST.get("note", ""),
+            note=request.POST.get("note", ""), signature=signature_from(request),
         ),
         f"{name} now points at version {version.number}.",
     )  # fmt: skip
@@ -84,7 +85,8 @@ def rollback(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     return _done(
         request, model,
         lambda: services.alias_rollback(
-            actor=request.user, model=model, name=name, reason=request.POST.get("reason", "")
+            actor=request.user, model=model, name=name, reason=request.POST.get("reason", ""),
+            signature=signature_from(request),
         ),
         f"{name} rolled back.",
     )  # fmt: skip

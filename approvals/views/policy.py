@@ -14,6 +14,11 @@ from models_app.access import Role, model_route
 from models_app.models import CardSection, RegisteredModel
 
 GATE_ROWS = 8
+MEANING_FIELDS = (
+    ("approval_meanings", "Meanings of an approval"),
+    ("rejection_meanings", "Meanings of a rejection"),
+    ("promotion_meanings", "Meanings of a move of production or staging, or a rollback"),
+)
 
 
 def _float(raw: str, what: str) -> float | None:
@@ -73,6 +78,13 @@ def policy_edit(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
                     verify_artifacts="verify_artifacts" in request.POST,
                     metric_gates=_gates_from_post(request.POST),
                     approval_valid_days=int(raw_days) if raw_days else None,
+                    signatures_required="signatures_required" in request.POST,
+                    machine_decisions_allowed="machine_decisions_allowed" in request.POST,
+                    **{  # a list the form did not send is kept as it is
+                        key: request.POST[key].splitlines()
+                        for key, _ in MEANING_FIELDS
+                        if key in request.POST
+                    },
                 )
                 catalogue.card_template_update(
                     actor=request.user,
@@ -92,6 +104,10 @@ def policy_edit(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
         "nav_section": "models",
         "model": model,
         "policy": policy,
+        "meaning_fields": [
+            (key, label, request.POST.get(key, "") if errors else "\n".join(getattr(policy, key)))
+            for key, label in MEANING_FIELDS
+        ],
         "rows": rows,
         "card_sections": [(key, label, key in required) for key, label in CardSection.choices],
         "errors": errors,

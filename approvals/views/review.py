@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 
 from approvals import expiry, gates, selectors, services
 from approvals.models import Comment, Review
+from approvals.views.signing import signature_from
 from core.errors import Conflict
 from models_app import diff
 from models_app.access import Role, version_route
@@ -66,7 +67,9 @@ def _render_review(request: HttpRequest, version: ModelVersion, status: int = 20
     policy = gates.policy_for(model)
     checklist = gates.evaluate(candidate, policy=policy, production=production)
     reviews = list(
-        Review.objects.filter(version=candidate).select_related("reviewer").order_by("created_at")
+        Review.objects.filter(version=candidate)
+        .select_related("reviewer", "signature")
+        .order_by("created_at")
     )
     selectors.version_decisions(candidate, reviews=reviews)  # each review's signature
     comments = list(
@@ -230,6 +233,7 @@ def _revalidate(request: HttpRequest, version: ModelVersion, decision: str) -> H
             content_digest=request.POST.get("content_digest", ""),
             reason=request.POST.get("reason", ""),
             override_reason=request.POST.get("override_reason", ""),
+            signature=signature_from(request),
         ),
         f"You {verb} version {version.number} (revalidation).",
     )  # fmt: skip
@@ -248,6 +252,7 @@ def approve(request: HttpRequest, version: ModelVersion) -> HttpResponse:
             content_digest=request.POST.get("content_digest", ""),
             reason=request.POST.get("reason", ""),
             override_reason=request.POST.get("override_reason", ""),
+            signature=signature_from(request),
         ),
         f"You approved version {version.number}.",
     )  # fmt: skip
@@ -264,6 +269,7 @@ def reject(request: HttpRequest, version: ModelVersion) -> HttpResponse:
         lambda: services.review_reject(
             actor=request.user, version=version, reason=request.POST.get("reason", ""),
             content_digest=request.POST.get("content_digest", ""),
+            signature=signature_from(request),
         ),
         f"You rejected version {version.number}.",
     )  # fmt: skip

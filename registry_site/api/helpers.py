@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 
+from approvals.services import SignatureInput
 from core.rules import (
     MODEL_ALIAS,
     MODEL_EDIT,
@@ -73,6 +74,20 @@ def error_response(
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="model-registry"'
     return response
+
+
+def signature_of(request: HttpRequest, payload) -> SignatureInput | None:
+    """The electronic signature a body carries (``password`` and ``meaning``), if any."""
+    if not payload.password and not payload.meaning:
+        return None
+    return SignatureInput(password=payload.password, meaning=payload.meaning, request=request)
+
+
+def deciding_token(request: HttpRequest) -> str:
+    """The API token the request is signed in with, as a decision made by it alone is
+    recorded ("name (key id)"); empty for session and Basic callers."""
+    token = getattr(request, "api_token", None)
+    return f"{token.name} ({token.key_id})" if token is not None else ""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -107,6 +107,7 @@ def review_out(review: Review) -> dict:
         "gates": review.gates or [],
         "content_digest": review.content_digest,
         "round": review.round,
+        "via_token": review.via_token or None,
     }
 
 

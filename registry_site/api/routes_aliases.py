@@ -15,7 +15,7 @@ from core.rules import MODEL_ALIAS, MODEL_PROMOTE, MODEL_VIEW
 from models_app.models import ModelVersion
 
 from . import present
-from .helpers import model_for, paginate, requires
+from .helpers import deciding_token, model_for, paginate, requires, signature_of
 from .schemas import (
     ERRORS,
     AliasHistoryPage,
@@ -23,8 +23,8 @@ from .schemas import (
     AliasOut,
     AliasSetIn,
     PageQuery,
-    ReasonIn,
     ResolveOut,
+    RollbackIn,
 )
 
 router = Router(tags=["aliases"])
@@ -106,14 +106,16 @@ def get_alias(
 @requires(MODEL_ALIAS)
 def set_alias(request: HttpRequest, name: str, alias: str, payload: AliasSetIn):
     """Edit role for ordinary aliases; production and staging need the promote role and an
-    approved version (403 / 409 otherwise)."""
+    approved version (403 / 409 otherwise), and a signature (password and meaning) where the
+    policy requires signatures."""
     model = model_for(request)
     version = ModelVersion.objects.filter(model=model, number=payload.version).first()
     if version is None:
         raise ValidationError({"version": [f"{model.name} has no version {payload.version}."]})
     services.alias_set(
-        actor=request.user, model=model, name=alias, version=version, note=payload.note
-    )
+        actor=request.user, model=model, name=alias, version=version, note=payload.note,
+        signature=signature_of(request, payload), via_token=deciding_token(request),
+    )  # fmt: skip
     return _alias_out(
         Alias.objects.select_related("version").get(model=model, name=alias.strip().lower())
     )
@@ -132,13 +134,14 @@ def delete_alias(
 
 @router.post(AliasPath + "/rollback", response={200: AliasOut, **ERRORS}, url_name="alias_rollback")
 @requires(MODEL_PROMOTE)
-def rollback_alias(request: HttpRequest, name: str, alias: str, payload: ReasonIn):
+def rollback_alias(request: HttpRequest, name: str, alias: str, payload: RollbackIn):
     """Promote role for protected aliases (edit for others): back to the version that held the
-    alias before, with a reason."""
+    alias before, with a reason; signed where the policy requires signatures."""
     model = model_for(request)
     entry = services.alias_rollback(
-        actor=request.user, model=model, name=alias, reason=payload.reason
-    )
+        actor=request.user, model=model, name=alias, reason=payload.reason,
+        signature=signature_of(request, payload), via_token=deciding_token(request),
+    )  # fmt: skip
     return _alias_out(
         Alias.objects.select_related("version").get(model=model, name=entry.alias_name)
     )
@@ -153,6 +156,7 @@ def _history_out(entry: AliasAssignment) -> dict:
         "note": entry.note,
         "assigned_by": entry.assigned_by.get_username(),
         "assigned_at": entry.assigned_at,
+        "via_token": entry.via_token or None,
     }
 
 

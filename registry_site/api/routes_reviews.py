@@ -14,7 +14,7 @@ from approvals.models import Comment, Review
 from core.rules import MODEL_EDIT, MODEL_MANAGE, MODEL_REVIEW, MODEL_VIEW
 
 from . import present
-from .helpers import paginate, requires, version_for
+from .helpers import deciding_token, paginate, requires, signature_of, version_for
 from .idempotency import KeyHeader, idempotent
 from .routes_versions import VersionPath
 from .schemas import (
@@ -62,7 +62,9 @@ def approve_version(request: HttpRequest, name: str, number: int, payload: Appro
     """Review role; not the version's author, submitter or a contributor. Send the
     content_digest you reviewed: 409 if the version changed since. Failing gates: 409 with the
     gates, unless a reviewer who also manages the model gives an override reason. With
-    ``"revalidation": true``: a revalidation round of an approved version (same content)."""
+    ``"revalidation": true``: a revalidation round of an approved version (same content).
+    Where the policy requires signatures, send your password and a meaning
+    (docs/signatures.md)."""
     version = version_for(request, number)
     payload = payload or ApproveIn()
     if payload.revalidation:
@@ -73,6 +75,8 @@ def approve_version(request: HttpRequest, name: str, number: int, payload: Appro
             content_digest=payload.content_digest,
             reason=payload.reason,
             override_reason=payload.override_reason,
+            signature=signature_of(request, payload),
+            via_token=deciding_token(request),
         )
         return {"review": present.review_out(review), "version": _answer(request, version)}
     review = services.review_approve(
@@ -81,6 +85,8 @@ def approve_version(request: HttpRequest, name: str, number: int, payload: Appro
         content_digest=payload.content_digest,
         reason=payload.reason,
         override_reason=payload.override_reason,
+        signature=signature_of(request, payload),
+        via_token=deciding_token(request),
     )
     return {"review": present.review_out(review), "version": _answer(request, version)}
 
@@ -88,8 +94,9 @@ def approve_version(request: HttpRequest, name: str, number: int, payload: Appro
 @router.post(VersionPath + "/reject", response={200: ApprovalOut, **ERRORS}, url_name="reject")
 @requires(MODEL_REVIEW)
 def reject_version(request: HttpRequest, name: str, number: int, payload: RejectIn):
-    """Review role; a reason is required, and the content digest you reviewed. With
-    ``"revalidation": true``: rejects an approved version in a revalidation round."""
+    """Review role; a reason is required, and the content digest you reviewed; signed as an
+    approval is. With ``"revalidation": true``: rejects an approved version in a revalidation
+    round."""
     version = version_for(request, number)
     if payload.revalidation:
         review = services.review_revalidate(
@@ -98,6 +105,8 @@ def reject_version(request: HttpRequest, name: str, number: int, payload: Reject
             decision=Review.Decision.REJECT,
             content_digest=payload.content_digest,
             reason=payload.reason,
+            signature=signature_of(request, payload),
+            via_token=deciding_token(request),
         )
     else:
         review = services.review_reject(
@@ -105,6 +114,8 @@ def reject_version(request: HttpRequest, name: str, number: int, payload: Reject
             version=version,
             reason=payload.reason,
             content_digest=payload.content_digest,
+            signature=signature_of(request, payload),
+            via_token=deciding_token(request),
         )
     return {"review": present.review_out(review), "version": _answer(request, version)}
 

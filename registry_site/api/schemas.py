@@ -219,13 +219,27 @@ APPROVAL_EXPIRES_AT = (
 )
 
 
-class RejectIn(In):
+class SignatureIn(In):
+    """An electronic signature (docs/signatures.md), needed where the model's review policy
+    requires signatures: a token alone cannot sign."""
+
+    password: Text(1000) = Field(
+        "",
+        description="Your password, entered now (a wrong one counts as a failed sign-in and "
+        "the sign-in lockout applies).",
+    )
+    meaning: Text(200) = Field(
+        "", description="The meaning of your signature: one of the policy's list for the action."
+    )
+
+
+class RejectIn(SignatureIn):
     reason: Text(10_000)
     content_digest: Text(100) = DIGEST_SEEN
     revalidation: bool = REVALIDATION
 
 
-class ApproveIn(In):
+class ApproveIn(SignatureIn):
     reason: Text(10_000) = ""
     content_digest: Text(100) = DIGEST_SEEN
     override_reason: Text(10_000) = Field(
@@ -240,9 +254,13 @@ class CommentIn(In):
     parent: Id | None = Field(None, description="The comment this one answers.")
 
 
-class AliasSetIn(In):
+class AliasSetIn(SignatureIn):
     version: Id
     note: Text(10_000) = ""
+
+
+class RollbackIn(SignatureIn):
+    reason: Text(10_000) = ""
 
 
 class DatasetCreateIn(In):
@@ -367,6 +385,11 @@ class ReviewOut(BaseModel):
     content_digest: str = Field(description="The content digest the decision covers.")
     round: int = Field(
         description="0: the review that decided the version; n: the n-th revalidation round."
+    )
+    via_token: str | None = Field(
+        None,
+        description="The API token that made this decision alone (the policy allows machine "
+        "decisions): not a signature.",
     )
 
 
@@ -500,6 +523,9 @@ class AliasHistoryOut(BaseModel):
     note: str
     assigned_by: str
     assigned_at: datetime
+    via_token: str | None = Field(
+        None, description="The API token that made this move alone: not a signature."
+    )
 
 
 class AliasHistoryPage(Page):

@@ -1,10 +1,22 @@
 """The demo's review history: policies, reviews, comments and aliases, written through the
-review workflow's services like any user's."""
+review workflow's services like any user's. Signatures are on in the demo's policies, so every
+decision below is an electronic signature, made with the demo user's password."""
 
 from django.contrib.auth.models import User
 
 from approvals import services as reviews
 from models_app.models import ModelVersion, RegisteredModel
+from registry_site.demo.users import DEMO_PASSWORD
+
+
+def signed(meaning: str) -> reviews.SignatureInput:
+    """A signature as the demo user would give it on the review page."""
+    return reviews.SignatureInput(password=DEMO_PASSWORD, meaning=meaning)
+
+
+TECHNICAL = "Reviewed — technical"
+FOR_PRODUCTION = "Approved for production use"
+RELEASED = "Released for use under this alias"
 
 
 def fraud_review_history(model: RegisteredModel, users: dict[str, User]) -> None:
@@ -15,6 +27,7 @@ def fraud_review_history(model: RegisteredModel, users: dict[str, User]) -> None
         actor=dana,
         model=model,
         required_approvals=1,
+        signatures_required=True,
         metric_gates=[
             {"metric": "auc", "split": "test", "threshold": 0.85, "max_regression": 0.01},
             {"metric": "latency_ms", "split": "", "threshold": 25},
@@ -23,27 +36,41 @@ def fraud_review_history(model: RegisteredModel, users: dict[str, User]) -> None
     v = {x.number: x for x in model.versions.all()}
     for n in (1, 2, 3, 4, 5, 6):
         reviews.version_submit(actor=dana, version=v[n])
-    reviews.review_approve(actor=rita, version=v[1], reason="Baseline; matches offline eval.")
-    reviews.review_approve(actor=ravi, version=v[2], reason="Small, consistent gain.")
+    reviews.review_approve(
+        actor=rita, version=v[1], reason="Baseline; matches offline eval.",
+        signature=signed(TECHNICAL),
+    )  # fmt: skip
+    reviews.review_approve(
+        actor=ravi, version=v[2], reason="Small, consistent gain.", signature=signed(FOR_PRODUCTION)
+    )
     reviews.review_reject(
         actor=ravi, version=v[3], reason="Recall dropped to 0.60 on the holdout; below the 0.62 "
         "we promised the fraud operations team.",
+        signature=signed("Rejected — not fit for use"),
     )  # fmt: skip
-    reviews.review_approve(actor=rita, version=v[4])
+    reviews.review_approve(actor=rita, version=v[4], signature=signed(TECHNICAL))
     reviews.comment_add(
         actor=rita, version=v[5], metric="latency_ms",
         body="p95 latency went up to 21.4 ms with xgboost 3.0; still inside the 25 ms budget.",
     )  # fmt: skip
-    reviews.review_approve(actor=ravi, version=v[5], reason="AUC +0.012; latency within budget.")
+    reviews.review_approve(
+        actor=ravi, version=v[5], reason="AUC +0.012; latency within budget.",
+        signature=signed(FOR_PRODUCTION),
+    )  # fmt: skip
     for n in (1, 2, 4, 5):
         reviews.alias_set(
-            actor=pat, model=model, name="production", version=v[n], note=f"Monthly release {n}"
-        )
+            actor=pat, model=model, name="production", version=v[n], note=f"Monthly release {n}",
+            signature=signed(RELEASED),
+        )  # fmt: skip
     reviews.alias_rollback(
         actor=pat, model=model,
         reason="v5 doubled false positives for one merchant category in the first hour.",
+        signature=signed("Rolled back to the previous version"),
     )  # fmt: skip
-    reviews.alias_set(actor=pat, model=model, name="staging", version=v[5], note="Investigate")
+    reviews.alias_set(
+        actor=pat, model=model, name="staging", version=v[5], note="Investigate",
+        signature=signed(RELEASED),
+    )  # fmt: skip
     # v6 stays in review, waiting for the demo reviewers.
 
 
@@ -53,5 +80,11 @@ def triage_lite_release(
     """The distilled model's first version, its card complete, approved and in production."""
     dana, ravi, pat = users["dana"], users["ravi"], users["pat"]
     reviews.version_submit(actor=dana, version=version)
-    reviews.review_approve(actor=ravi, version=version, reason="Card complete; within 2.5 points.")
-    reviews.alias_set(actor=pat, model=model, name="production", version=version, note="Fast path")
+    reviews.review_approve(
+        actor=ravi, version=version, reason="Card complete; within 2.5 points.",
+        signature=signed(FOR_PRODUCTION),
+    )  # fmt: skip
+    reviews.alias_set(
+        actor=pat, model=model, name="production", version=version, note="Fast path",
+        signature=signed(RELEASED),
+    )  # fmt: skip

@@ -10,6 +10,7 @@ import pytest
 import requests
 from django.test import Client
 
+from approvals.models import Signature
 from audit.chain import verify_chain
 from audit.models import AuditEvent
 from registry_site.tokens import token_create
@@ -105,7 +106,13 @@ def test_pipeline_review_promotion_and_deployment(where, request):
     approved = post(
         reviewing,
         f"{base}/approve",
-        {"reason": "AUC up, data ok.", "content_digest": seen},
+        # New models' policies require signatures: the reviewer signs with their password.
+        {
+            "reason": "AUC up, data ok.",
+            "content_digest": seen,
+            "password": factories.PASSWORD,
+            "meaning": "Reviewed — technical",
+        },
     )
     assert approved.status_code == 200, approved.content
     assert approved.json()["version"]["status"] == "approved"
@@ -113,7 +120,14 @@ def test_pipeline_review_promotion_and_deployment(where, request):
     # A promoter promotes it to production.
     promoted = token_client(promoter).put(
         "/api/v1/models/fraud/aliases/production",
-        json.dumps({"version": number, "note": "Q1 release"}),
+        json.dumps(
+            {
+                "version": number,
+                "note": "Q1 release",
+                "password": factories.PASSWORD,
+                "meaning": "Released for use under this alias",
+            }
+        ),
         content_type="application/json",
     )
     assert promoted.status_code == 200, promoted.content
@@ -138,4 +152,8 @@ def test_pipeline_review_promotion_and_deployment(where, request):
     for action in ("model.created", "version.created", "artifact.added", "version.submitted",
                    "review.approved", "version.approved", "alias.moved"):  # fmt: skip
         assert action in actions
+    assert list(Signature.objects.values_list("signer__username", "action")) == [
+        ("reviewer", "approve"),
+        ("promoter", "promote"),
+    ]
     assert verify_chain().ok

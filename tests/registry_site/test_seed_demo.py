@@ -76,3 +76,18 @@ def test_seed_demo_tells_a_review_story(capsys):
     assert AliasAssignment.objects.filter(model=fraud, kind="rollback").count() == 1
     rita = User.objects.get(username="rita")
     assert list(versions_waiting_for(rita).values_list("number", flat=True)) == [6]
+
+
+@pytest.mark.django_db
+def test_the_demos_decisions_are_signatures_with_full_names(capsys):
+    from approvals.models import Review, ReviewPolicy, Signature
+
+    call_command("seed_demo")
+    assert ReviewPolicy.objects.get(model__slug="card-fraud-detector").signatures_required
+    assert Signature.objects.count() == Review.objects.count() + 7  # 6 alias moves, 1 rollback
+    assert set(Signature.objects.values_list("printed_name", flat=True)) == {
+        "Rita Reviewer", "Ravi Reviewer", "Pat Promoter",
+    }  # fmt: skip
+    rollback = Signature.objects.get(action="rollback")
+    assert rollback.meaning == "Rolled back to the previous version"
+    assert not Review.objects.filter(signature__isnull=True).exists()

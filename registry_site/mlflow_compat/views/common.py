@@ -5,12 +5,15 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.http import Http404, HttpRequest
+from django.urls import reverse
 
+from approvals import gates
+from approvals.models import Alias
 from core import sql
 from core.rules import access
 from models_app.access import Role, get_model_by_name_for_user
 from models_app.models import ModelVersion, RegisteredModel
-from registry_site.mlflow_compat.protocol import Params, invalid
+from registry_site.mlflow_compat.protocol import ApiError, Params, invalid
 from registry_site.mlflow_compat.serializers import RESERVED_TAG_PREFIX
 
 TAG_KEY = re.compile(r"^[\w\-. :/]+$")
@@ -83,3 +86,18 @@ def check_alias(alias: str) -> str:
             "'v<number>' names a version."
         )
     return alias.lower()
+
+
+def refuse_unsigned(request: HttpRequest, model: RegisteredModel, name: str) -> None:
+    """The MLflow API never signs (docs/signatures.md): where the model's review policy
+    requires signatures, moving or removing production or staging through it is refused with
+    PERMISSION_DENIED, naming the dashboard page where the move is signed."""
+    if name not in Alias.PROTECTED_NAMES or not gates.policy_for(model).signatures_required:
+        return
+    page = request.build_absolute_uri(reverse("approvals:aliases", args=[model.slug]))
+    raise ApiError(
+        "PERMISSION_DENIED",
+        f"Moving {name} of {model.name} is an electronic signature under its review policy, "
+        f"and the MLflow API never signs: sign it with your password on the dashboard, {page}",
+        403,
+    )

@@ -34,7 +34,12 @@ from registry_site.mlflow_compat.serializers import (
     with_source,
 )
 from registry_site.mlflow_compat.sources import EXTERNAL_SCHEMES, MAX_SOURCE_LENGTH, parse_source
-from registry_site.mlflow_compat.views.common import check_tag, for_model, version_of
+from registry_site.mlflow_compat.views.common import (
+    check_tag,
+    for_model,
+    refuse_unsigned,
+    version_of,
+)
 
 MAX_DESCRIPTION = 20000
 MAX_RESULTS = 200000  # what stock MLflow accepts
@@ -130,6 +135,7 @@ def transition_stage(request: HttpRequest, params: Params, model: RegisteredMode
     with transaction.atomic():
         if stage in ("Production", "Staging"):
             name = stage.lower()
+            refuse_unsigned(request, model, name)
             holder = Alias.objects.filter(model=model, name=name).select_related("version").first()
             if holder is None or holder.version_id != version.pk:
                 approvals.alias_set(actor=actor, model=model, name=name, version=version, note=note)
@@ -144,6 +150,7 @@ def transition_stage(request: HttpRequest, params: Params, model: RegisteredMode
             for name in Alias.objects.filter(
                 version=version, name__in=Alias.PROTECTED_NAMES
             ).values_list("name", flat=True):
+                refuse_unsigned(request, model, name)
                 approvals.alias_delete(actor=actor, model=model, name=name, note=note)
     return _answer(version)
 

@@ -25,7 +25,13 @@ from registry_site.mlflow_compat.serializers import (
     describe_models,
     latest_versions,
 )
-from registry_site.mlflow_compat.views.common import check_alias, check_tag, for_model, version_of
+from registry_site.mlflow_compat.views.common import (
+    check_alias,
+    check_tag,
+    for_model,
+    refuse_unsigned,
+    version_of,
+)
 
 MAX_DESCRIPTION = 20000
 MAX_RESULTS = 1000
@@ -173,6 +179,7 @@ def alias(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonR
         return _alias_get(model, raw)
     name = check_alias(raw)
     require(request.user, model, Role.PROMOTE if name in Alias.PROTECTED_NAMES else Role.EDIT)
+    refuse_unsigned(request, model, name)
     current = Alias.objects.filter(model=model, name=name).select_related("version").first()
     if request.method == "DELETE":
         if current is not None:
