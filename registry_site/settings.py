@@ -134,6 +134,13 @@ MIDDLEWARE = [
     "registry_site.middleware.StorageErrorMiddleware",
 ]
 
+# Server-Timing header (total, database time, queries) on every response, for measuring where
+# pages are served (bench/pages.py; docs/deploy.md). Off unless REGISTRY_SERVER_TIMING=1: it
+# tells every client how long the database took.
+SERVER_TIMING = env_bool("REGISTRY_SERVER_TIMING", False)
+if SERVER_TIMING:
+    MIDDLEWARE.insert(0, "registry_site.timing.ServerTimingMiddleware")
+
 ROOT_URLCONF = "registry_site.urls"
 WSGI_APPLICATION = "registry_site.wsgi.application"
 
