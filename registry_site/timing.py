@@ -39,7 +39,7 @@ class ServerTimingMiddleware:
             response = self.get_response(request)
         total = (time.perf_counter() - started) * 1000
         response["Server-Timing"] = (
-            f'total;dur={total:.1f}, db;dur={timer.seconds * 1000:.1f}, '
+            f"total;dur={total:.1f}, db;dur={timer.seconds * 1000:.1f}, "
             f'queries;desc="{timer.count}"'
         )
         return response
