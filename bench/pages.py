@@ -21,6 +21,7 @@ resident memory) and writes it to ``--out``.
 import argparse
 import contextlib
 import http.client
+import math
 import os
 import re
 import statistics
@@ -231,7 +232,7 @@ class Row:
 def pct(values: list[float], p: float) -> float:
     """The p-th percentile (nearest rank) of a non-empty list."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def measure(client: Client, row: Row, repeat: int, api: bool) -> None:
@@ -295,8 +296,9 @@ def run(env: dict, repeat: int, personas: list[str]) -> tuple[list[Row], dict]:
             username = PERSONAS[persona]
             client = Client(base)
             client.sign_in(username)
+            name = f"bench-pages-{time.time_ns()}"  # token names are unique per user
             client.token = manage(
-                env, "create_token", username, "--name", "bench-pages", "--scope", "read",
+                env, "create_token", username, "--name", name, "--scope", "read",
                 "--expires-days", "1",
             ).strip()  # fmt: skip
             client.request("GET", "/")  # the worker's first request (imports, connection)
