@@ -135,6 +135,13 @@ MIDDLEWARE = [
     "registry_site.middleware.StorageErrorMiddleware",
 ]
 
+# Server-Timing header (total, database time, queries) on every response, for measuring where
+# pages are served (bench/pages.py; docs/deploy.md). Off unless REGISTRY_SERVER_TIMING=1: it
+# tells every client how long the database took.
+SERVER_TIMING = env_bool("REGISTRY_SERVER_TIMING", False)
+if SERVER_TIMING:
+    MIDDLEWARE.insert(0, "registry_site.timing.ServerTimingMiddleware")
+
 ROOT_URLCONF = "registry_site.urls"
 WSGI_APPLICATION = "registry_site.wsgi.application"
 
@@ -195,6 +202,14 @@ def _database(url: str) -> dict:
         # bench/README.md). Behind PgBouncer in transaction mode, set it to 0.
         if env_bool("DATABASE_PREPARED_STATEMENTS", True):
             config.setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=2)
+        # PostgreSQL's JIT compiles a plan whose estimated cost passes jit_above_cost; it pays
+        # off on long analytic scans, not on pages meant to answer in < 100 ms. Measured at 1.1
+        # million versions (bench/README.md, "JIT"): it compiled for 42.5 ms in a 4.5 s
+        # models-list plan (EXPLAIN ANALYZE), 40 % of a page's budget for any plan estimated
+        # over the threshold, while page totals with it on or off were within this shared
+        # machine's noise. Off unless DATABASE_JIT=1.
+        if not env_bool("DATABASE_JIT", False):
+            config.setdefault("OPTIONS", {})["options"] = "-c jit=off"
     return config
 
 

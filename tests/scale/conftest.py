@@ -44,7 +44,11 @@ def scale_data(django_db_setup, django_db_blocker) -> loader.Result:
     if connection.vendor != "postgresql":
         pytest.skip(SKIP_REASON)
     with django_db_blocker.unblock():
-        result = loader.seed(SIZES)
+        try:
+            result = loader.seed(SIZES)
+        except loader.AlreadySeeded:  # left by an interrupted run of a reused test database
+            call_command("flush", interactive=False, verbosity=0)
+            result = loader.seed(SIZES)
         try:
             yield result
         finally:
