@@ -29,6 +29,12 @@ def default_higher_is_better(metric_name: str) -> bool:
     return not name.endswith(("_loss", "_error", "_ms", "_seconds", "_rmse", "_mae", "_mse"))
 
 
+# What full-text search reads of a model (PostgreSQL): these columns, in this text search
+# configuration; migration 0020's GIN index is on exactly this expression.
+SEARCH_DOCUMENT = ("name", "description")
+SEARCH_CONFIG = "english"
+
+
 class RegisteredModelQuerySet(models.QuerySet):
     def with_summary(self):
         """Each model with what the lists show beside it (owner, team). The latest version's
@@ -38,7 +44,12 @@ class RegisteredModelQuerySet(models.QuerySet):
 
     def search(self, text: str):
         """Name, description, tag keys and values. Full-text on PostgreSQL (plus substring on
-        name and tags, so partial names still match); substring elsewhere."""
+        name and tags, so partial names still match); substring elsewhere.
+
+        On PostgreSQL the full-text part is a subquery on SEARCH_DOCUMENT, which the GIN index
+        ``model_search_idx`` (migration 0020) is built on, so the documents are not computed
+        for every model row; that index needs the configuration named (SEARCH_CONFIG, the
+        server's default), as to_tsvector without one may not be indexed."""
         from django.db import connection
 
         tagged = ModelTag.objects.filter(Q(key__icontains=text) | Q(value__icontains=text))
@@ -46,9 +57,15 @@ class RegisteredModelQuerySet(models.QuerySet):
         if connection.vendor == "postgresql":
             from django.contrib.postgres.search import SearchQuery, SearchVector
 
-            return self.alias(document=SearchVector("name", "description")).filter(
-                match | Q(document=SearchQuery(text, search_type="websearch"))
+            query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
+            found = (
+                RegisteredModel.objects.alias(
+                    document=SearchVector(*SEARCH_DOCUMENT, config=SEARCH_CONFIG)
+                )
+                .filter(document=query)
+                .values("pk")
             )
+            return self.filter(match | Q(pk__in=found))
         return self.filter(match | Q(description__icontains=text))
 
     def tagged(self, key: str, value: str | None = None):
