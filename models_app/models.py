@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
@@ -75,9 +76,11 @@ class RegisteredModelQuerySet(models.QuerySet):
             tags = tags.filter(value=value)
         return self.filter(pk__in=tags.values("model"))
 
-    def having_versions(self, **lookups):
-        """Models with at least one version matching the lookups (no join, no duplicates)."""
-        return self.filter(pk__in=ModelVersion.objects.filter(**lookups).values("model"))
+    def with_framework(self, framework: str):
+        """Models with a version whose framework is ``framework``, case aside (the model's
+        ModelFramework rows, not its versions)."""
+        named = ModelFramework.objects.filter(framework__iexact=framework)
+        return self.filter(pk__in=named.values("model"))
 
 
 class RegisteredModel(models.Model):
@@ -173,6 +176,30 @@ class RegisteredModelGroupObjectPermission(GroupObjectPermissionBase):
 
     class Meta(GroupObjectPermissionBase.Meta):
         verbose_name = "role of a team on a model"
+
+
+class ModelFramework(models.Model):
+    """How many of a model's versions name this framework (exactly as written; none for an
+    empty one): what the model list's framework filter reads instead of every version. Kept
+    by the services that add, delete or edit versions (models_app.summary), in their
+    transaction; check_invariants compares it with the versions."""
+
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="framework_counts"
+    )
+    framework = models.CharField(max_length=100)
+    versions = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "framework"], name="model_framework_unique")
+        ]
+        # The filter matches case-insensitively (framework__iexact: UPPER(…) = UPPER(…) on
+        # PostgreSQL).
+        indexes = [models.Index(Upper("framework"), "model", name="model_framework_upper_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.framework} ×{self.versions}"
 
 
 class ModelTag(models.Model):
