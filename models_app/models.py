@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
@@ -29,6 +30,12 @@ def default_higher_is_better(metric_name: str) -> bool:
     return not name.endswith(("_loss", "_error", "_ms", "_seconds", "_rmse", "_mae", "_mse"))
 
 
+# What full-text search reads of a model (PostgreSQL): these columns, in this text search
+# configuration; migration 0020's GIN index is on exactly this expression.
+SEARCH_DOCUMENT = ("name", "description")
+SEARCH_CONFIG = "english"
+
+
 class RegisteredModelQuerySet(models.QuerySet):
     def with_summary(self):
         """Each model with what the lists show beside it (owner, team). The latest version's
@@ -38,7 +45,12 @@ class RegisteredModelQuerySet(models.QuerySet):
 
     def search(self, text: str):
         """Name, description, tag keys and values. Full-text on PostgreSQL (plus substring on
-        name and tags, so partial names still match); substring elsewhere."""
+        name and tags, so partial names still match); substring elsewhere.
+
+        On PostgreSQL the full-text part is a subquery on SEARCH_DOCUMENT, which the GIN index
+        ``model_search_idx`` (migration 0020) is built on, so the documents are not computed
+        for every model row; that index needs the configuration named (SEARCH_CONFIG, the
+        server's default), as to_tsvector without one may not be indexed."""
         from django.db import connection
 
         tagged = ModelTag.objects.filter(Q(key__icontains=text) | Q(value__icontains=text))
@@ -46,9 +58,15 @@ class RegisteredModelQuerySet(models.QuerySet):
         if connection.vendor == "postgresql":
             from django.contrib.postgres.search import SearchQuery, SearchVector
 
-            return self.alias(document=SearchVector("name", "description")).filter(
-                match | Q(document=SearchQuery(text, search_type="websearch"))
+            query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
+            found = (
+                RegisteredModel.objects.alias(
+                    document=SearchVector(*SEARCH_DOCUMENT, config=SEARCH_CONFIG)
+                )
+                .filter(document=query)
+                .values("pk")
             )
+            return self.filter(match | Q(pk__in=found))
         return self.filter(match | Q(description__icontains=text))
 
     def tagged(self, key: str, value: str | None = None):
@@ -58,9 +76,11 @@ class RegisteredModelQuerySet(models.QuerySet):
             tags = tags.filter(value=value)
         return self.filter(pk__in=tags.values("model"))
 
-    def having_versions(self, **lookups):
-        """Models with at least one version matching the lookups (no join, no duplicates)."""
-        return self.filter(pk__in=ModelVersion.objects.filter(**lookups).values("model"))
+    def with_framework(self, framework: str):
+        """Models with a version whose framework is ``framework``, case aside (the model's
+        ModelFramework rows, not its versions)."""
+        named = ModelFramework.objects.filter(framework__iexact=framework)
+        return self.filter(pk__in=named.values("model"))
 
 
 class RegisteredModel(models.Model):
@@ -156,6 +176,30 @@ class RegisteredModelGroupObjectPermission(GroupObjectPermissionBase):
 
     class Meta(GroupObjectPermissionBase.Meta):
         verbose_name = "role of a team on a model"
+
+
+class ModelFramework(models.Model):
+    """How many of a model's versions name this framework (exactly as written; none for an
+    empty one): what the model list's framework filter reads instead of every version. Kept
+    by the services that add, delete or edit versions (models_app.summary), in their
+    transaction; check_invariants compares it with the versions."""
+
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="framework_counts"
+    )
+    framework = models.CharField(max_length=100)
+    versions = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "framework"], name="model_framework_unique")
+        ]
+        # The filter matches case-insensitively (framework__iexact: UPPER(…) = UPPER(…) on
+        # PostgreSQL).
+        indexes = [models.Index(Upper("framework"), "model", name="model_framework_upper_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.framework} ×{self.versions}"
 
 
 class ModelTag(models.Model):

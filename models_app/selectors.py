@@ -53,7 +53,7 @@ def model_list(
     if owner:
         models = models.filter(owner__username=owner)
     if framework:
-        models = models.having_versions(framework__iexact=framework)
+        models = models.with_framework(framework)
     if task:
         models = models.filter(task=task)
     if tag:

@@ -6,12 +6,17 @@ columns instead of aggregating every version.
 Every service that adds, deletes or moves a version calls one of these in its own transaction,
 while it holds the version's (and so the model's) row lock: a change is an UPDATE of the
 model's row with F() expressions, so concurrent changes add up instead of overwriting each
-other. ``check_invariants`` compares the columns with the versions (``wrong_counts``)."""
+other. ``check_invariants`` compares the columns with the versions (``wrong_counts``).
 
+The frameworks of a model's versions are counted the same way, in ModelFramework rows
+(``framework_changed``; ``wrong_frameworks`` for check_invariants)."""
+
+from django.db import connection
 from django.db.models import Count, F, IntegerField, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
-from models_app.models import ModelVersion, RegisteredModel
+from core import sql
+from models_app.models import ModelFramework, ModelVersion, RegisteredModel
 
 S = ModelVersion.Status
 
@@ -59,6 +64,58 @@ def version_removed(model_id: int, status: str) -> None:
     )
 
 
+def framework_changed(model_id: int, before: str, after: str) -> None:
+    """One version of the model went from framework ``before`` to ``after`` ("" for none: a
+    version added has ``before`` "", one deleted ``after`` "")."""
+    if before == after:
+        return
+    if before:
+        counted = ModelFramework.objects.filter(model=model_id, framework=before)
+        counted.update(versions=F("versions") - 1)
+        counted.filter(versions=0).delete()
+    if after:
+        table = sql.table(ModelFramework)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (model_id, framework, versions) VALUES (%s, %s, 1) "  # noqa: S608 (core/sql.py)
+                f"ON CONFLICT (model_id, framework) DO UPDATE SET versions = {table}.versions + 1",
+                [model_id, after],
+            )
+
+
+def _framework_truth(model_ids=None) -> dict[tuple[int, str], int]:
+    versions = ModelVersion.objects.exclude(framework="")
+    if model_ids is not None:
+        versions = versions.filter(model__in=model_ids)
+    counted = versions.order_by().values("model", "framework").annotate(n=Count("pk"))
+    return {(row["model"], row["framework"]): row["n"] for row in counted.iterator()}
+
+
+def _framework_kept(model_ids=None) -> dict[tuple[int, str], int]:
+    kept = ModelFramework.objects.all()
+    if model_ids is not None:
+        kept = kept.filter(model__in=model_ids)
+    rows = kept.values_list("model", "framework", "versions").iterator()
+    return {(model, framework): n for model, framework, n in rows}
+
+
+def wrong_frameworks() -> dict[int, tuple[dict, dict]]:
+    """The models whose ModelFramework rows differ from their versions: model id →
+    (kept {framework: count}, the versions' {framework: count})."""
+    truth, kept = _framework_truth(), _framework_kept()
+    wrong: dict[int, tuple[dict, dict]] = {}
+    for model, framework in truth.keys() | kept.keys():
+        if truth.get((model, framework)) != kept.get((model, framework)):
+            wrong.setdefault(model, ({}, {}))
+    for (model, framework), n in kept.items():
+        if model in wrong:
+            wrong[model][0][framework] = n
+    for (model, framework), n in truth.items():
+        if model in wrong:
+            wrong[model][1][framework] = n
+    return wrong
+
+
 def _truth():
     """Per model: each summary column as the versions have it (subqueries on the model's
     versions; the (model, status, number) index answers each)."""
@@ -78,11 +135,19 @@ def _truth():
 
 def recompute(model_ids=None) -> int:
     """Set the summary of these models (every model for None) from their versions, in one
-    UPDATE: after a bulk write (an import, a delete) and in the migration that adds the
-    columns. Returns how many models it set."""
+    UPDATE (and their ModelFramework rows): after a bulk write (an import, a delete) and in
+    the migration that adds the columns. Returns how many models it set."""
     models = RegisteredModel.objects.all()
+    kept = ModelFramework.objects.all()
     if model_ids is not None:
-        models = models.filter(pk__in=list(model_ids))
+        model_ids = list(model_ids)
+        models = models.filter(pk__in=model_ids)
+        kept = kept.filter(model__in=model_ids)
+    kept.delete()
+    ModelFramework.objects.bulk_create(
+        ModelFramework(model_id=model, framework=framework, versions=n)
+        for (model, framework), n in _framework_truth(model_ids).items()
+    )
     return models.update(**_truth())
 
 

@@ -73,6 +73,7 @@ def check_all(*, grace: timedelta = DEFAULT_GRACE, verify_digests: bool = True) 
         *check_orphans(grace=grace),
         *check_numbers(),
         *check_summaries(),
+        *check_frameworks(),
         *check_aliases(),
         *check_audit(),
         *check_signatures(),
@@ -242,6 +243,20 @@ def check_summaries() -> list[Violation]:
         )
         found.append(Violation("wrong_summary", f"{model.name}: {wrong}"))
     return found
+
+
+def check_frameworks() -> list[Violation]:
+    """Each model's ModelFramework rows (how many of its versions name each framework: kept by
+    the services, models_app.summary) equal what its versions say."""
+    wrong = summary.wrong_frameworks()
+    names = dict(RegisteredModel.objects.filter(pk__in=list(wrong)).values_list("pk", "name"))
+    return [
+        Violation(
+            "wrong_frameworks",
+            f"{names.get(model, model)}: frameworks {kept} (the versions say {true})",
+        )
+        for model, (kept, true) in sorted(wrong.items())
+    ]
 
 
 def check_aliases() -> list[Violation]:

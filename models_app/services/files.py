@@ -3,7 +3,7 @@
 
 from django.core.exceptions import ValidationError
 
-from models_app import inspection, storage
+from models_app import inspection, storage, summary
 from models_app.metadata import (
     VersionMetadata,
     check_unique_paths,
@@ -122,9 +122,11 @@ def fields_from_files(current: dict, inspected: dict, files, adopted) -> dict:
 def apply_filled(version: ModelVersion, filled: dict) -> None:
     if not filled:
         return
+    framework = version.framework
     for name, value in filled.items():
         setattr(version, name, value)
     version.save(update_fields=[*filled, "updated_at"])
+    summary.framework_changed(version.model_id, framework, version.framework)
     if "requirements" in filled:
         version.dependencies.all().delete()
         Dependency.objects.bulk_create(

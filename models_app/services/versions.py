@@ -219,6 +219,7 @@ def version_create(
             )
             if head is None:
                 raise Conflict(f"Model {model.name} was deleted meanwhile.")
+            summary.framework_changed(model.pk, "", version.framework)
             number = version.number
             _write_parents(version, parents)
             Artifact.objects.bulk_create(
@@ -297,6 +298,7 @@ def version_update(*, actor, version: ModelVersion, metadata: VersionMetadata) -
         before = version_state(locked)
         _apply_scalars(locked, metadata)
         locked.save()
+        summary.framework_changed(locked.model_id, before["framework"], locked.framework)
         for related in ("metrics", "params", "tags", "dependencies", "dataset_links"):
             getattr(locked, related).all().delete()
         # Links to deleted parents, and to parents the actor may not view, stay: they could
@@ -417,4 +419,5 @@ def version_delete(*, actor, version: ModelVersion) -> None:
         )
         locked.delete()
         summary.version_removed(locked.model_id, locked.status)
+        summary.framework_changed(locked.model_id, locked.framework, "")
         transaction.on_commit(lambda: storage.delete_quietly(keys))

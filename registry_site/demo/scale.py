@@ -318,9 +318,9 @@ _TABLES = [
 
 
 def refresh_denormalized() -> None:
-    """Recompute whatever the model rows keep about their versions (counters, latest version)
-    from the rows just loaded. Called once at the end of the load, in its transaction: the
-    services keep these columns up to date afterwards (models_app.summary)."""
+    """Recompute whatever the model rows keep about their versions (counters, latest version,
+    the ModelFramework rows) from the rows just loaded. Called once at the end of the load, in
+    its transaction: the services keep them up to date afterwards (models_app.summary)."""
     summary.recompute()
 
 

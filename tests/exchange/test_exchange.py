@@ -29,12 +29,13 @@ from models_app import services, storage
 from models_app.metadata import VersionMetadata
 from models_app.models import (
     Dataset,
+    ModelFramework,
     ModelVersion,
     RegisteredModel,
     ReservedName,
     VersionParent,
 )
-from registry_site.invariants import check_summaries
+from registry_site.invariants import check_frameworks, check_summaries
 from tests import factories
 from tests.exchange.canonical import canonical_dump
 from tests.models_app.test_register import stored_keys, use_local_storage
@@ -549,3 +550,19 @@ def test_an_import_gives_each_model_the_summary_of_its_versions(registry, tmp_pa
     router = RegisteredModel.objects.get(name="router")
     assert (router.latest_number, router.version_count, router.draft_count) == (1, 1, 1)
     assert check_summaries() == []
+
+
+def test_an_import_gives_each_model_the_frameworks_of_its_versions(registry, tmp_path, owner):
+    def frameworks():
+        return set(ModelFramework.objects.values_list("model__name", "framework", "versions"))
+
+    fraud = RegisteredModel.objects.get(name="fraud")
+    factories.version(fraud, fraud.owner, framework="XGBoost")
+    factories.version(fraud, fraud.owner, framework="XGBoost")
+    before = frameworks()
+    assert ("fraud", "XGBoost", 2) in before
+    archive = export(tmp_path)
+    wipe_registry()
+    import_registry(str(archive))
+    assert frameworks() == before
+    assert check_frameworks() == []

@@ -26,10 +26,13 @@ PAGES = [
     *(f"{LIST}?status={status}" for status in ModelVersion.Status.values),
     f"{LIST}?sort=-latest&status=in_review&task=regression",
     f"{LIST}?q=scale-model-12",
+    f"{LIST}?framework=xgboost",
+    f"{LIST}?framework=XGBoost&sort=-latest",
     f"{LIST}?page=30",
     "/reviews/",
     "/api/v1/models",
     "/api/v1/models?sort=-latest&status=approved",
+    "/api/v1/models?framework=xgboost",
 ]
 
 
