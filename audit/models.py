@@ -50,7 +50,15 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["model", "-seq"], name="audit_model_seq_idx"),
             models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),
-            models.Index(fields=["action"], name="audit_action_idx"),
+            # The audit page's filters, newest first (issue 16): an actor's events, and an
+            # action's (equal, or a prefix such as "review.": pattern_ops serves LIKE 'x%'
+            # whatever the database's collation).
+            models.Index(fields=["actor_username", "-seq"], name="audit_actor_seq_idx"),
+            models.Index(
+                fields=["action", "-seq"],
+                name="audit_action_seq_idx",
+                opclasses=["varchar_pattern_ops", "int8_ops"],
+            ),
         ]
 
     def __str__(self) -> str:

@@ -7,7 +7,6 @@ from datetime import datetime, time
 from itertools import batched
 
 from django import forms
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -15,9 +14,14 @@ from django.views.decorators.http import require_GET
 
 from approvals.selectors import audit_events, redact_lineage
 from audit import readable
+from audit.models import AuditEvent
+from core import keyset
 from core.rules import LOGIN, access
 
 PAGE_SIZE = 50
+# Newest first by the chain's sequence number (unique): the keyset of the page's cursors, which
+# the (model, seq), (actor_username, seq) and (action, seq) indexes serve for each filter.
+KEYS = [("seq", True)]
 CSV_COLUMNS = [
     "seq", "created_at", "actor", "action", "model", "target_type", "target_id", "target",
     "reason", "ip_address", "before", "after", "hash",
@@ -67,12 +71,13 @@ def _day(day, at) -> datetime:
 def audit_list(request: HttpRequest) -> HttpResponse:
     """Signed-in users; superusers see all events, others those of models they may view."""
     form, events = filtered_events(request)
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = redact_lineage(page.object_list, request.user)
-    for e in page.object_list:
+    page = _event_page(request, events)
+    page.rows = redact_lineage(page.rows, request.user)
+    for e in page.rows:
         e.lines = readable.lines(e)  # after the redaction
     query = request.GET.copy()
-    query.pop("page", None)
+    for key in ("page", "after", "before"):
+        query.pop(key, None)
     context = {
         "nav_section": "audit",
         "form": form,
@@ -81,6 +86,18 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         "actions": sorted(set(audit_events(request.user).values_list("action", flat=True)[:500])),
     }
     return render(request, "audit/audit.html", context, status=400 if form.errors else 200)
+
+
+def _event_page(request: HttpRequest, events) -> keyset.Page:
+    """The page the Newer/Older links ask for: ``?after=`` / ``?before=`` a cursor (an index
+    seek by seq, as fast deep as on top, with no count of every event); the first page
+    otherwise, and for a cursor that does not decode (as the models list does)."""
+    for direction in ("after", "before"):
+        cursor = request.GET.get(direction)
+        values = keyset.decode(cursor, AuditEvent, KEYS) if cursor else None
+        if values is not None:
+            return keyset.page_after(events, KEYS, PAGE_SIZE, **{direction: values})
+    return keyset.page_after(events, KEYS, PAGE_SIZE)
 
 
 class _Echo:
