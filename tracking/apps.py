@@ -1,4 +1,23 @@
+import time
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def default_experiment(sender, using, apps=None, **kwargs) -> None:
+    """Experiment 0 ("Default") after every migrate and every flush: MLflow clients that set no
+    experiment put their runs there, and `manage.py flush` (also `seed_scale --reset`) empties
+    the table that the data migration filled."""
+    if apps is None:
+        return
+    try:
+        Experiment = apps.get_model("tracking", "Experiment")
+    except LookupError:  # migrated back before the table
+        return
+    stamp = int(time.time() * 1000)
+    Experiment.objects.using(using).get_or_create(
+        pk=0, defaults={"name": "Default", "creation_time": stamp, "last_update_time": stamp}
+    )
 
 
 class TrackingConfig(AppConfig):
@@ -13,3 +32,4 @@ class TrackingConfig(AppConfig):
         # Files logged to runs and logged models take storage: they count against the quota
         # of the user who uploaded them (they belong to no registered model yet).
         quotas.count(by_user=files.tracked_bytes_of_user, by_model=lambda model_id: 0)
+        post_migrate.connect(default_experiment, sender=self)
