@@ -232,8 +232,9 @@ def waiting_count(user) -> int:
     """How many versions wait for ``user`` (versions_waiting_for(user).count()), read from the
     models' in-review counters rather than every version in review: the in-review versions
     of the models ``user`` may review, less those ``user`` registered, submitted or has
-    reviewed already (found through the user's own rows: the partial indexes on the author
-    and the submitter of in-review versions, and on the reviewer's standing reviews).
+    reviewed already (found through the user's own rows: the indexes on the author and the
+    submitter of in-review versions, the reviewer's standing reviews (review_standing_idx)
+    joined to the in-review versions' keys (version_in_review_key_idx), both read alone).
 
     A superuser: one query. Anyone else: two, the ids of the models they may review first,
     then the count with those ids as a literal list. (As one query PostgreSQL guessed the
