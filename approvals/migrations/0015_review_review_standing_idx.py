@@ -5,16 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0014_decisions_via_token'),
-        ('models_app', '0020_modelversion_version_in_review_key_idx'),
+        ("approvals", "0014_decisions_via_token"),
+        ("models_app", "0020_modelversion_version_in_review_key_idx"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='review',
-            index=models.Index(condition=models.Q(('discarded_at__isnull', True)), fields=['reviewer', 'version'], name='review_standing_idx'),
+            model_name="review",
+            index=models.Index(
+                condition=models.Q(("discarded_at__isnull", True)),
+                fields=["reviewer", "version"],
+                name="review_standing_idx",
+            ),
         ),
     ]

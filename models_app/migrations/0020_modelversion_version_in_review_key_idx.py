@@ -5,15 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0019_grid_and_dataset_indexes'),
+        ("models_app", "0019_grid_and_dataset_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='modelversion',
-            index=models.Index(condition=models.Q(('status', 'in_review')), fields=['id', 'model', 'created_by', 'submitted_by'], name='version_in_review_key_idx'),
+            model_name="modelversion",
+            index=models.Index(
+                condition=models.Q(("status", "in_review")),
+                fields=["id", "model", "created_by", "submitted_by"],
+                name="version_in_review_key_idx",
+            ),
         ),
     ]
