@@ -151,6 +151,12 @@ class Review(models.Model):
                 name="review_recent_idx",
                 condition=models.Q(discarded_at__isnull=True),
             ),
+            # The badge: the reviewer's standing reviews, read from the index alone.
+            models.Index(
+                fields=["reviewer", "version"],
+                name="review_standing_idx",
+                condition=models.Q(discarded_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:

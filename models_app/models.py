@@ -320,6 +320,13 @@ class ModelVersion(models.Model):
                 condition=Q(status="in_review"),
             ),
             models.Index(fields=["submitted_by", "-submitted_at"], name="version_submitter_idx"),
+            # The badge: which of a reviewer's reviewed versions are in review, of which model
+            # and whose, from the index alone (approvals.selectors.waiting_count).
+            models.Index(
+                fields=["id", "model", "created_by", "submitted_by"],
+                name="version_in_review_key_idx",
+                condition=Q(status="in_review"),
+            ),
             models.Index(
                 fields=["created_by"],
                 name="version_review_author_idx",

@@ -32,12 +32,14 @@ def inbox(request: HttpRequest) -> HttpResponse:
         decided = decided.filter(version__model__in=visible_models(user))
     decided = decided.select_related("version__model", "reviewer").order_by("-created_at", "-pk")
     due = revalidation_due_for(user)
+    # (The navigation's badge shows the same number: review_count reads it from the request.)
+    request.reviews_waiting = waiting_count(user)
     context = {
         "nav_section": "reviews",
         "revalidation_due": due[:LIMIT],
         "revalidation_due_count": len(due),
         "waiting": list(waiting[:LIMIT]),
-        "waiting_count": waiting_count(user),
+        "waiting_count": request.reviews_waiting,
         "mine": list(mine[:LIMIT]),
         "decided": list(decided[:LIMIT]),
         "Status": ModelVersion.Status,
@@ -50,4 +52,5 @@ def review_count(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"reviews_waiting": waiting_count(user)}
+    counted = getattr(request, "reviews_waiting", None)  # (by the inbox, for this request)
+    return {"reviews_waiting": waiting_count(user) if counted is None else counted}

@@ -13,13 +13,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core import keyset
 from core.errors import Conflict
 from core.rules import DATASET_OWNER, LOGIN, access
 from models_app import selectors, services
-from models_app.models import Dataset
+from models_app.models import Dataset, VersionDataset
 from models_app.views.register import conflict_response
 
 PAGE_SIZE = 25
+# A dataset's links in the order of their index (dataset, -version, role): newest version first.
+LINK_KEYS = (("version_id", True), ("role", False))
 
 
 def _crumbs(*extra) -> list:
@@ -84,8 +87,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Any signed-in user; lists only versions of models they may view, and says nothing
     (not even how many) about the others."""
     dataset = get_object_or_404(Dataset.objects.select_related("created_by", "team"), pk=pk)
-    links = selectors.dataset_links(request.user, dataset)
-    page = Paginator(links, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = _links_page(request, selectors.dataset_links(request.user, dataset))
     return render(
         request,
         "models_app/dataset_detail.html",
@@ -97,6 +99,29 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "may_edit": services.may_correct_dataset(request.user, dataset),
         },
     )
+
+
+def _links_page(request: HttpRequest, links) -> keyset.Page:
+    """The page of links that ``?after=`` / ``?before=`` a cursor asks for (the page's own
+    Next and Previous links: an index seek, as fast deep as on top, and no count of every
+    link); the first page otherwise, and for a cursor that does not decode.
+
+    Two queries: the page's links alone, from the link index, then those links with their
+    versions (joined in the first, PostgreSQL walks the versions' key from the newest down to
+    the page, 15-20 ms on page 200 of 20,000 links)."""
+    bare = links.select_related(None)
+    cursors = {}
+    for direction in ("after", "before"):
+        cursor = request.GET.get(direction)
+        values = keyset.decode(cursor, VersionDataset, LINK_KEYS) if cursor else None
+        if values is not None:
+            cursors = {direction: values}
+            break
+    page = keyset.page_after(bare, LINK_KEYS, PAGE_SIZE, **cursors)
+    if page.rows:
+        loaded = links.in_bulk([link.pk for link in page.rows])
+        page.rows = [loaded[link.pk] for link in page.rows]
+    return page
 
 
 class DatasetEditForm(forms.Form):

@@ -188,7 +188,7 @@ def test_inbox_and_review_page_query_counts_are_constant(
     inbox_count = assert_constant_queries(inbox, grow)  # grows the data between its two counts
     assert count_queries(review) == small_review, "review page queries grew with the data"
     assert inbox_count <= 10
-    assert small_review <= 26
+    assert small_review <= 27  # (26 until the badge read the reviewer's models first)
 
 
 def test_promote_and_rollback_through_the_model_page(
