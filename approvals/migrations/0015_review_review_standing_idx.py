@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("approvals", "0014_decisions_via_token"),
-        ("models_app", "0020_modelversion_version_in_review_key_idx"),
+        ("models_app", "0022_modelversion_version_in_review_key_idx"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("models_app", "0019_grid_and_dataset_indexes"),
+        ("models_app", "0021_model_framework"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
