@@ -129,6 +129,7 @@ def test_compare_query_count_is_constant(
         assert c.get(url).status_code == 200
 
     count = assert_constant_queries(request, lambda: bulk_versions(model, owner, 297))
-    with django_assert_max_num_queries(10):
+    # 11: the navigation's badge reads a non-superuser's reviewable models, then counts over them.
+    with django_assert_max_num_queries(11):
         request()
-    assert count <= 10
+    assert count <= 11
