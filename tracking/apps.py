@@ -1,6 +1,7 @@
 import time
 
 from django.apps import AppConfig
+from django.apps import apps as installed_apps
 from django.db.models.signals import post_migrate
 
 
@@ -8,8 +9,7 @@ def default_experiment(sender, using, apps=None, **kwargs) -> None:
     """Experiment 0 ("Default") after every migrate and every flush: MLflow clients that set no
     experiment put their runs there, and `manage.py flush` (also `seed_scale --reset`) empties
     the table that the data migration filled."""
-    if apps is None:
-        return
+    apps = apps or installed_apps  # flush sends no ``apps``: the installed models then
     try:
         Experiment = apps.get_model("tracking", "Experiment")
     except LookupError:  # migrated back before the table
