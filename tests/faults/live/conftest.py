@@ -40,6 +40,9 @@ RUNS = int(os.environ.get("FAULT_RUNS") or 3)
 TALLY: dict[str, dict[str, float]] = {}
 CURRENT: list[str] = []  # the fault whose run is under way
 
+# The live users' password: they sign decisions with it where the review policy asks.
+PASSWORD = "fault-run-signing-1"  # noqa: S105 (a throw-away cluster's users)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -351,7 +354,7 @@ def live(tmp_path_factory) -> Registry:
             "shell", "-c",
             "from django.contrib.auth.models import User\n"
             "for name in ('owner', 'reviewer'):\n"
-            "    User.objects.create_user(name, f'{name}@example.com', 'not-used-here-x1')",
+            "    User.objects.create_user(name, f'{name}@example.com', '" + PASSWORD + "')",
         )  # fmt: skip
         registry.token = registry.manage(
             "create_token", "owner", "--name", "faults", "--scope", "write"

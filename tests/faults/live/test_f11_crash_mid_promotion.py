@@ -4,10 +4,15 @@ exactly one holder, the one it had; the retry moves it."""
 
 import pytest
 
-from .conftest import RUNS, create_model, timed
+from .conftest import PASSWORD, RUNS, create_model, timed
 
 pytestmark = pytest.mark.faults_live
 POINTS = ("alias-moved", "alias-recorded")
+
+
+def signed(meaning: str) -> dict:
+    """New models' policies require signatures: the caller's password and a meaning."""
+    return {"password": PASSWORD, "meaning": meaning}
 
 
 def approved_versions(registry, model: str, count: int) -> None:
@@ -28,7 +33,7 @@ def approved_versions(registry, model: str, count: int) -> None:
         assert status == 201, body
         status, body = registry.request("POST", f"{at}/submit")
         assert status == 200, body
-        seen = {"content_digest": body["content_digest"]}
+        seen = {"content_digest": body["content_digest"]} | signed("Approved for production use")
         status, body = registry.request(
             "POST", f"{at}/approve", seen, token=registry.reviewer_token
         )
@@ -37,13 +42,17 @@ def approved_versions(registry, model: str, count: int) -> None:
 
 def promote(registry, model: str, number: int):
     return registry.request(
-        "PUT", f"/api/v1/models/{model}/aliases/production", {"version": number}
+        "PUT",
+        f"/api/v1/models/{model}/aliases/production",
+        {"version": number} | signed("Released for use under this alias"),
     )
 
 
 def rollback(registry, model: str):
     return registry.request(
-        "POST", f"/api/v1/models/{model}/aliases/production/rollback", {"reason": "fault run"}
+        "POST",
+        f"/api/v1/models/{model}/aliases/production/rollback",
+        {"reason": "fault run"} | signed("Rolled back to the previous version"),
     )
 
 
