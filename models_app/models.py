@@ -584,8 +584,10 @@ class Artifact(models.Model):
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
     content_type = models.CharField(max_length=200, default="application/octet-stream")
-    # Built from server-generated ids only, never from the client's file name.
-    storage_key = models.CharField(max_length=300, unique=True, editable=False)
+    # Built from server-generated ids only, never from the client's file name. Not unique: the
+    # same stored bytes may back several versions (registered twice from one run or upload) and
+    # the tracked file they came from; bytes are deleted only when no row refers to them.
+    storage_key = models.CharField(max_length=300, db_index=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     # Whose storage quota the file counts against (models_app.quotas): who uploaded it.
     uploaded_by = models.ForeignKey(
