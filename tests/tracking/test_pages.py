@@ -130,6 +130,26 @@ def test_experiment_list_pages_by_cursor(client_for, scientist):
     assert "exp-04" in second and "exp-54" not in second and "Default" in second
 
 
+def test_experiment_page_pages_its_runs_by_cursor(client_for, scientist, experiment):
+    for i in range(55):
+        services.run_create(actor=scientist, experiment=experiment, name=f"r-{i:02d}",
+                            start_time=1_000 + i)  # fmt: skip
+    c = client_for(scientist)
+    first = c.get(experiment_url(experiment)).content.decode()
+    assert ">r-54<" in first and ">r-04<" not in first  # newest first
+    after = re.search(r'href="\?([^"]*)" rel="next"', first).group(1).replace("&amp;", "&")
+    second = c.get(f"{experiment_url(experiment)}?{after}").content.decode()
+    assert ">r-04<" in second and ">r-00<" in second and ">r-54<" not in second
+
+
+def test_the_default_experiment_is_not_shared(client_for, superuser, colleague):
+    default = Experiment.objects.get(pk=DEFAULT_EXPERIMENT_ID)
+    response = client_for(superuser).post(
+        sharing_url(default), {"kind": "user", "name": "colleague", "roles": ["view"]}
+    )
+    assert response.status_code == 400 and "open to everyone" in response.content.decode()
+
+
 def test_experiment_page_lists_runs_tags_and_grants(client_for, scientist, colleague, run):
     experiment = run.experiment
     share(scientist, experiment, colleague)
