@@ -332,6 +332,8 @@ class ModelVersion(models.Model):
                 name="version_review_author_idx",
                 condition=Q(status="in_review"),
             ),
+            # The versions trained by a run (the run page, and who may open it through them).
+            models.Index(fields=["source_run"], name="version_source_run_idx"),
         ]
 
     def __str__(self) -> str:

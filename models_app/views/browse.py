@@ -37,6 +37,7 @@ from models_app.models import (
     VersionDataset,
 )
 from models_app.version_grid import VersionSort
+from tracking import selectors as tracking_selectors
 
 PAGE_SIZE = 25
 MAX_OFFSET_PAGE = 40  # ?page=N of the model list, beyond which only cursors page
@@ -353,6 +354,8 @@ def version_detail(request: HttpRequest, version: ModelVersion) -> HttpResponse:
             "overrides": [r for r in version.reviews.all() if r.override_reason],
             "decisions": version_decisions(version, reviews=version.reviews.all()),
             "timeline": timeline,
+            # Anyone who may view a version may view the run it names (tracking.access).
+            "run_page": tracking_selectors.run_exists(version.source_run),
         },
     )
 
