@@ -199,6 +199,9 @@ def parse_metrics(raw: Any, errors: Errors, name: str = "metrics") -> list[Metri
             errors.add(f"{where}.value", f"{metric_name or 'value'} {e.messages[0]}")
             continue
         step = row.get("step")
+        if isinstance(step, str):  # from a CSV file or a form
+            step = step.strip()
+            step = None if step == "" else int(step) if re.fullmatch(r"-?\d{1,19}", step) else step
         if step is not None and (
             isinstance(step, bool) or not isinstance(step, int) or abs(step) >= 2**63
         ):
