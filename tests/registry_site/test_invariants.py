@@ -302,3 +302,12 @@ def test_a_tracked_file_with_no_owner_or_two_is_named(tracked):
         f"tracked_file_owner: tracked file #{two.pk} both.txt (tracking/both) has run "
         f"{tracked.run.pk} and logged model {tracked.model.pk}",
     ]
+
+
+def test_the_command_names_a_tracking_violation_and_fails(tracked):
+    LatestMetric.objects.filter(run=tracked.run, key="auc").update(value=0.1)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"1 invariant violation") as e:
+        call_command("check_invariants", stdout=out)
+    assert e.value.returncode == 1
+    assert f"latest_metric: run {tracked.run.pk} metric 'auc': latest 0.1" in out.getvalue()
