@@ -18,7 +18,7 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from approvals import expiry
@@ -28,6 +28,7 @@ from audit.models import AuditEvent
 from models_app.access import Role, models_with_role, visible_models
 from models_app.models import ModelVersion, RegisteredModel
 from models_app.names import name_key
+from tracking.access import visible_experiments, visible_logged_models, visible_runs
 
 
 def audit_events(
@@ -39,11 +40,12 @@ def audit_events(
     until: datetime | None = None,
 ) -> QuerySet[AuditEvent]:
     """The audit events ``user`` may read, newest first: superusers every event, everyone
-    else (staff included) the events of models they may view. ``action`` ending in "."
+    else (staff included) the events of models they may view and those of the experiments,
+    runs and logged models they may view (tracking.access). ``action`` ending in "."
     matches every action it starts."""
     events = AuditEvent.objects.all()
     if not user.is_superuser:
-        events = events.filter(model__in=visible_models(user))
+        events = events.filter(Q(model__in=visible_models(user)) | _tracking_targets(user))
     if actor:
         events = events.filter(actor_username=actor)
     if action:
@@ -57,6 +59,18 @@ def audit_events(
     if until is not None:
         events = events.filter(created_at__lte=until)
     return events.order_by("-seq")
+
+
+def _tracking_targets(user) -> Q:
+    """Events whose target is an experiment, run or logged model the user may view (the
+    tracking services record those as their target; they name no registered model). Subqueries
+    on the (target_type, target_id) index: no query of their own."""
+    experiments = visible_experiments(user).values(text_pk=Cast("pk", CharField()))
+    return (
+        Q(target_type="experiment", target_id__in=experiments)
+        | Q(target_type="run", target_id__in=visible_runs(user).values("pk"))
+        | Q(target_type="loggedmodel", target_id__in=visible_logged_models(user).values("pk"))
+    )
 
 
 PRIVATE_VERSION = "a private version"

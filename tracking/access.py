@@ -62,6 +62,26 @@ def visible_experiments(user) -> QuerySet[Experiment]:
     )  # fmt: skip
 
 
+def _visible_items(model, user) -> QuerySet:
+    """Runs or logged models the user may view, as one lazy queryset (for subqueries): those of
+    experiments they may view, except in experiment 0, where only their own; and their own
+    wherever they are."""
+    if not _active(user):
+        return model.objects.none()
+    if user.is_superuser:
+        return model.objects.all()
+    shared = visible_experiments(user).exclude(pk=DEFAULT_EXPERIMENT_ID)
+    return model.objects.filter(Q(experiment__in=shared) | Q(creator=user))
+
+
+def visible_runs(user) -> QuerySet[Run]:
+    return _visible_items(Run, user)
+
+
+def visible_logged_models(user) -> QuerySet[LoggedModel]:
+    return _visible_items(LoggedModel, user)
+
+
 def experiment_roles(user, experiment: Experiment) -> set[Role]:
     """The roles the user holds on the experiment (implied ones included)."""
     if not _active(user):

@@ -47,7 +47,9 @@ WRITERS = {"editor", "superuser"}  # the run's and logged model's creator, and s
 
 def build(world) -> None:
     users = world.users
-    experiment = services.experiment_create(actor=users["manager"], name="matrix-experiment")
+    experiment = services.experiment_create(
+        actor=users["manager"], name="matrix-experiment", tags=[("stage", "dev")]
+    )
     for persona, role in (
         ("viewer", Role.VIEW), ("reviewer", Role.VIEW), ("promoter", Role.VIEW),
         ("editor", Role.EDIT),
@@ -137,6 +139,14 @@ def _rows(api: str) -> dict:
         ),
         "experiment_restore": R(
             EXPERIMENT_MANAGE, "post", json=True, data=lambda w: {"experiment_id": _exp(w)}
+        ),
+        "experiment_set_tag": R(
+            EXPERIMENT_EDIT, "post", json=True,
+            data=lambda w: {"experiment_id": _exp(w), "key": "team", "value": "fraud"},
+        ),
+        "experiment_delete_tag": R(
+            EXPERIMENT_EDIT, "post", json=True,
+            data=lambda w: {"experiment_id": _exp(w), "key": "stage"},
         ),
         "run_create": R(
             EXPERIMENT_EDIT, "post", json=True, data=lambda w: {"experiment_id": _exp(w)}
