@@ -4,9 +4,13 @@ The proxy's namespace has one folder, ``registry/<model>/``, holding:
 - ``registry/<model>/<number>/…``: the files of that version (read-only);
 - ``registry/<model>/<upload id>/…`` (any id that is not a number): files staged by PUT for a
   version still to be registered, visible to the model's editors.
+Runs' and logged models' files live at ``<experiment id>/…`` (``locate_tracked``). Any other
+path (``team-x/uploads/abc/model.pkl``) is an upload owned by whoever first uploaded to it,
+seen by them and superusers only (``locate_upload``).
 
 A version's ``source`` may be ``mlflow-artifacts:/registry/<model>/<upload id>[/sub]`` (the
-staged files under it become the version's files) or an external object-store URI (recorded,
+staged files under it become the version's files), ``mlflow-artifacts:/<any upload path>`` (the
+caller's uploads under it, shared by reference) or an external object-store URI (recorded,
 unverified, no files). Local paths, ``file:`` and ``http(s):`` URLs are refused: the registry
 never reads its own disk or fetches a URL on a client's behalf.
 """
@@ -115,11 +119,20 @@ def locate_tracked(path: str) -> Tracked | None:
     return Tracked(parts[0])  # above any run's or model's files: nothing to list or fetch
 
 
+def locate_upload(path: str) -> str | None:
+    """The path itself when it is an upload's (outside registry/ and outside every run's and
+    logged model's location), else None."""
+    if not path or path.split("/", 1)[0] == "registry" or locate_tracked(path) is not None:
+        return None
+    return path
+
+
 @dataclass(frozen=True)
 class Source:
     uri: str
     external: bool
     location: Location | None = None
+    upload: str = ""  # an upload outside registry/: its path in the proxy's namespace
 
 
 def _allowed_external(uri: str, scheme: str, rest: str) -> str:
@@ -162,6 +175,9 @@ def parse_source(raw: str, *, host: str) -> Source:
                     "only register files uploaded to it."
                 )
         path = check_path(rest.lstrip("/"), "source path")
+        upload = locate_upload(path)
+        if upload is not None:  # files uploaded anywhere else (owner checked on registering)
+            return Source(uri, external=False, upload=upload)
         location = locate(path)
         if location is None or location.number is not None:
             raise invalid(

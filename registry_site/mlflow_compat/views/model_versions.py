@@ -54,8 +54,9 @@ def _answer(version: ModelVersion) -> JsonResponse:
 @for_model(Role.EDIT)
 def create(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """Register a draft version. Edit role. The source is files staged through the artifact
-    proxy (they become the version's files) or an external object-store URI (recorded,
-    unverified, no files)."""
+    proxy (they become the version's files), the caller's own uploads elsewhere in the proxy
+    (superusers: anyone's; shared by reference, the uploads stay) or an external object-store
+    URI (recorded, unverified, no files)."""
     source = parse_source(
         params.text("source", required=True, max_length=MAX_SOURCE_LENGTH),
         host=request.get_host(),
@@ -63,8 +64,10 @@ def create(request: HttpRequest, params: Params, model: RegisteredModel) -> Json
     run_id = params.text("run_id", max_length=500)
     description = params.text("description", max_length=MAX_DESCRIPTION)
     tags = dict(check_tag(k, v) for k, v in params.tags())
-    prefix = None
-    if not source.external:
+    prefix = upload = None
+    if source.upload:
+        upload = source.upload  # the caller's own uploads (version_register checks)
+    elif not source.external:
         uploaded_for = get_model_by_name_for_user(
             request.user, source.location.model_ref, Role.EDIT
         )
@@ -79,7 +82,11 @@ def create(request: HttpRequest, params: Params, model: RegisteredModel) -> Json
         tags[VERIFIED_TAG] = "false"
     metadata = parse_metadata({"description": description, "source_run": run_id, "tags": tags})
     version = mlflow_services.version_register(
-        actor=request.user, model=model, metadata=metadata, staged_prefix=prefix
+        actor=request.user,
+        model=model,
+        metadata=metadata,
+        staged_prefix=prefix,
+        upload_prefix=upload,
     )
     return JsonResponse({"model_version": describe_created(version, metadata.tags)})
 
