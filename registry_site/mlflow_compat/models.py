@@ -50,7 +50,7 @@ class StagedArtifact(models.Model):
     uploaded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["model", "path"]
+        ordering = ["model_id", "path"]  # by the column: no join (FOR UPDATE needs none)
         constraints = [
             models.UniqueConstraint(fields=["model", "path"], name="staged_artifact_unique_path"),
             models.UniqueConstraint(
