@@ -24,6 +24,8 @@ from tests.models_app.test_register import stored_keys, use_local_storage
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 API = "/api/2.0/mlflow"
 SOURCE = "mlflow-artifacts:/team-x/uploads/abc"
+# Measured: a session and user lookup, then one query (the registration: 14 whatever the files).
+LIST_QUERIES, READ_QUERIES, REGISTER_QUERIES = 3, 3, 14
 FILES = {"MLmodel": b"flavors:\n  python_function: {}\n", "data/weights.bin": b"w" * 1000}
 
 
@@ -312,3 +314,23 @@ def test_the_client_uploads_anywhere_registers_twice_and_downloads_the_same_byte
     with pytest.raises(MlflowException):
         outsider_repo.download_artifacts("MLmodel", dst_path=str(tmp_path / "stolen"))
     assert not (tmp_path / "stolen" / "MLmodel").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Constant work whatever the number of files
+
+
+@pytest.mark.parametrize("extra", [0, 12])
+def test_listing_reading_and_registering_an_upload_take_a_constant_number_of_queries(
+    uploaded, extra, django_assert_max_num_queries
+):
+    for i in range(extra):
+        put(uploaded, f"team-x/uploads/abc/more/{i}.bin", b"m")
+    with django_assert_max_num_queries(LIST_QUERIES):
+        assert uploaded.get(ARTIFACTS, {"path": "team-x/uploads/abc"}).status_code == 200
+    with django_assert_max_num_queries(LIST_QUERIES):
+        assert uploaded.get(ARTIFACTS, {"path": ""}).status_code == 200
+    with django_assert_max_num_queries(READ_QUERIES):
+        download(uploaded, "team-x/uploads/abc/MLmodel")
+    with django_assert_max_num_queries(REGISTER_QUERIES):
+        assert register(uploaded, "fraud-detector").status_code == 200
