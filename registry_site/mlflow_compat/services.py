@@ -78,18 +78,27 @@ def staged_put(
 
     def record() -> StagedArtifact:
         with transaction.atomic():
-            if quotas.enabled():
+            if model is not None and quotas.enabled():
                 # Locked first (as every quota check does), so the replaced size is current.
-                if model is not None:
-                    quotas.lock(user=actor, model=model)
-                elif quotas.user_limit():
-                    get_user_model().objects.select_for_update().filter(pk=actor.pk).first()
+                quotas.lock(user=actor, model=model)
                 previous = StagedArtifact.objects.filter(**scope, path=path).first()
                 quotas.check(
                     user=actor,
                     model=model,
                     incoming=incoming.size,
-                    freed_model=previous.size if previous and model is not None else 0,
+                    freed_model=previous.size if previous else 0,
+                    freed_user=previous.size
+                    if previous and previous.uploaded_by_id == actor.pk
+                    else 0,
+                )
+            elif model is None and quotas.user_limit():
+                # An upload of no model counts against its uploader only: their row, locked.
+                get_user_model().objects.select_for_update().filter(pk=actor.pk).first()
+                previous = StagedArtifact.objects.filter(**scope, path=path).first()
+                quotas.precheck(
+                    user=actor,
+                    model=None,
+                    incoming=incoming.size,
                     freed_user=previous.size
                     if previous and previous.uploaded_by_id == actor.pk
                     else 0,

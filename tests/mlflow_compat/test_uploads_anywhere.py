@@ -334,3 +334,21 @@ def test_listing_reading_and_registering_an_upload_take_a_constant_number_of_que
         download(uploaded, "team-x/uploads/abc/MLmodel")
     with django_assert_max_num_queries(REGISTER_QUERIES):
         assert register(uploaded, "fraud-detector").status_code == 200
+
+
+def test_an_upload_over_the_users_quota_is_refused_and_nothing_is_stored(
+    uploaded, editor, settings
+):
+    settings.REGISTRY_QUOTA_MODEL_BYTES = 10**9  # a model quota in force must not matter here
+    used = sum(len(c) for c in FILES.values())
+    settings.REGISTRY_QUOTA_USER_BYTES = used + 5
+    before = list(StagedArtifact.objects.values_list("path", "storage_key"))
+    response = put(uploaded, "team-x/uploads/abc/big.bin", b"x" * 6)
+    assert response.status_code == 413, response.content
+    assert response.json()["error_code"] == "RESOURCE_EXHAUSTED"
+    assert list(StagedArtifact.objects.values_list("path", "storage_key")) == before
+    assert len(stored_keys("artifacts")) == len(FILES)
+    # Replacing a file of one's own frees its size first: this one fits.
+    assert (
+        put(uploaded, "team-x/uploads/abc/MLmodel", b"y" * (len(FILES["MLmodel"]) + 5)).json() == {}
+    )

@@ -184,7 +184,7 @@ def _tracked_file(request: HttpRequest, path: str, tracked: Tracked) -> HttpResp
     return JsonResponse({})
 
 
-def _spooled(request: HttpRequest, path: str) -> storage.IncomingFile:
+def _spooled(request: HttpRequest, path: str, *, freed_user: int = 0) -> storage.IncomingFile:
     """The request body in a temporary file, hashed, within the upload size limit."""
     limit = settings.REGISTRY_MAX_UPLOAD_BYTES
     try:
@@ -194,7 +194,7 @@ def _spooled(request: HttpRequest, path: str) -> storage.IncomingFile:
     if declared > limit:
         raise ApiError("INVALID_PARAMETER_VALUE", f"Uploads are limited to {limit:,} bytes.", 413)
     if declared and quotas.user_limit():  # over quota: refused before the body is read too
-        quotas.precheck(user=request.user, model=None, incoming=declared)
+        quotas.precheck(user=request.user, model=None, incoming=declared, freed_user=freed_user)
     local_path, size, sha256 = storage.spool_stream(request, max_bytes=limit)
     return storage.IncomingFile(
         path=path,
@@ -298,9 +298,9 @@ def _upload_anywhere(request: HttpRequest, path: str) -> HttpResponse:
         raise invalid(" ".join(e.messages)) from None
     # Someone else's path answers as a missing one before the body is read (and again, under
     # lock, in the service).
-    taken = StagedArtifact.objects.filter(model__isnull=True, path=path)
-    if taken.exclude(uploaded_by=request.user).exists():
+    taken = StagedArtifact.objects.filter(model__isnull=True, path=path).first()
+    if taken is not None and taken.uploaded_by_id != request.user.pk:
         raise not_found(f"No file at {path[:200]}.")
-    incoming = _spooled(request, path)
+    incoming = _spooled(request, path, freed_user=taken.size if taken else 0)
     mlflow_services.staged_put(actor=request.user, model=None, path=path, incoming=incoming)
     return JsonResponse({})
