@@ -232,8 +232,9 @@ def release(keys: list[str]) -> list[str]:
     Why this is race-safe against a registration adopting the same bytes at the same moment:
     a new reference to stored bytes is only ever made from an existing, committed row that
     names them (a staged upload, a run's file, another version's artifact), and the adopter
-    locks that row (``SELECT … FOR UPDATE``) in the transaction that inserts its own rows. The
-    service deleting a referring row locks it too, so the two are ordered:
+    locks that row (``SELECT … FOR UPDATE``) in the transaction that inserts its own rows, before
+    reading the file. Deleting (or repointing) that row needs the same row lock (PostgreSQL's
+    DELETE and UPDATE wait for it, cascades included), so the two are ordered:
     - adopter first: the deleter waits for the adopter's commit, so the adopter's new row is
       committed before the deletion is, hence before ``release`` runs and sees it;
     - deleter first: the adopter, once the lock is free, finds the row gone and adopts nothing.
@@ -267,8 +268,8 @@ def store_then_record(key: str, incoming: IncomingFile, record, *, conflict: str
     """Store ``incoming`` under the fresh ``key``, then run ``record()`` (which opens its own
     transaction to write the row naming the key) and return what it returns. If recording
     fails the stored file is deleted (no committed row ever named it); a unique-constraint
-    clash (another request wrote the same path at the same moment) becomes a 409 with
-    ``conflict`` as its message. Either way the pending key is settled and the local file
+    clash (another request wrote the same path at the same moment) becomes a ``Conflict``
+    with that message. Either way the pending key is settled and the local file
     discarded."""
     try:
         store(key, incoming)
