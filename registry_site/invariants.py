@@ -1,8 +1,9 @@
 """What must hold in a registry whatever failed while it ran (``manage.py check_invariants``).
 
-- every artifact row (of any version) and every staged MLflow upload names a stored object of
-  its recorded size and SHA-256;
-- no stored object under ``artifacts/`` without a row once the grace period has passed (an
+- every artifact row (of any version), every staged MLflow upload and every file of a run or
+  logged model names a stored object of its recorded size and SHA-256;
+- no stored object under ``artifacts/`` or ``tracking/`` that no row of any of those tables
+  names (one stored object may back several rows) once the grace period has passed (an
   upload in progress stores its files before the transaction that records them; its pending
   key dates it, as in ``sweep_orphans``);
 - version numbers are unique per model and below the model's next number (never reused);
@@ -32,6 +33,7 @@ and files are hashed in chunks, so memory stays bounded whatever the registry's 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import chain
 
 from django.core.files.storage import default_storage
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery
@@ -48,6 +50,7 @@ from registry_site.mlflow_compat.models import StagedArtifact
 from tracking.models import LatestMetric, LoggedModel, Metric, RunOutput, TrackedFile
 
 PREFIX = "artifacts"
+PREFIXES = (PREFIX, "tracking")  # versions' and staged files; runs' and logged models' files
 BATCH = 500
 DEFAULT_GRACE = timedelta(minutes=60)  # the sweeper's default --min-age-minutes
 
@@ -173,21 +176,30 @@ def check_files(*, verify_digests: bool = True) -> list[Violation]:
                         f"staged upload {r['path']} ({r['storage_key']}) {problem}",
                     )
                 )
+    fields = ["storage_key", "size", "sha256", "path", "run_id", "logged_model_id"]
+    for rows in _by_pk(TrackedFile.objects.all(), fields):
+        for r in rows:
+            problem = _file_problem(
+                r["storage_key"], r["size"], r["sha256"], verify_digests=verify_digests
+            )
+            if problem:
+                owner = f"run {r['run_id']}" if r["run_id"] else f"model {r['logged_model_id']}"
+                found.append(
+                    Violation(
+                        "missing_file" if "missing" in problem else "file_mismatch",
+                        f"{owner}'s file {r['path']} ({r['storage_key']}) {problem}",
+                    )
+                )
     return found
 
 
 def check_orphans(*, grace: timedelta = DEFAULT_GRACE) -> list[Violation]:
-    """Stored objects no row points at, older than ``grace``."""
+    """Stored objects no row points at (artifacts, staged uploads, run files), older than
+    ``grace``."""
     found = []
     cutoff = timezone.now() - grace
-    for keys in batches(walk()):
-        known = set(
-            Artifact.objects.filter(storage_key__in=keys).values_list("storage_key", flat=True)
-        ) | set(
-            StagedArtifact.objects.filter(storage_key__in=keys).values_list(
-                "storage_key", flat=True
-            )
-        )
+    for keys in batches(chain.from_iterable(walk(p) for p in PREFIXES)):
+        known = storage.referenced(keys)
         pending = dict(PendingKey.objects.filter(key__in=keys).values_list("key", "created_at"))
         for key in keys:
             if key in known:
@@ -197,9 +209,7 @@ def check_orphans(*, grace: timedelta = DEFAULT_GRACE) -> list[Violation]:
             except FileNotFoundError:
                 continue  # deleted while we looked
             if stored <= cutoff:
-                found.append(
-                    Violation("orphan_file", f"{key} is stored but no artifact row names it")
-                )
+                found.append(Violation("orphan_file", f"{key} is stored but no row names it"))
     return found
 
 

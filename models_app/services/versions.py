@@ -402,7 +402,7 @@ def artifact_delete(*, actor, artifact: Artifact) -> None:
             before={"path": artifact.path, "sha256": artifact.sha256},
         )
         artifact.delete()
-        transaction.on_commit(lambda: storage.delete_quietly([key]))
+        storage.release_on_commit([key])
 
 
 def version_delete(*, actor, version: ModelVersion) -> None:
@@ -425,4 +425,4 @@ def version_delete(*, actor, version: ModelVersion) -> None:
         locked.delete()
         summary.version_removed(locked.model_id, locked.status)
         summary.framework_changed(locked.model_id, locked.framework, "")
-        transaction.on_commit(lambda: storage.delete_quietly(keys))
+        storage.release_on_commit(keys)

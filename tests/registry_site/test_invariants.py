@@ -111,7 +111,7 @@ def test_an_old_stored_file_without_a_row_is_an_orphan_a_young_one_is_not(regist
     old = default_storage.save(f"artifacts/{model.pk}/stray-old", ContentFile(b"x"))
     default_storage.save(f"artifacts/{model.pk}/stray-new", ContentFile(b"y"))
     age(old, 61)
-    assert violations() == [f"orphan_file: {old} is stored but no artifact row names it"]
+    assert violations() == [f"orphan_file: {old} is stored but no row names it"]
 
 
 def test_a_reused_version_number_is_named(registry):
