@@ -188,6 +188,14 @@ def alias_panel(model, *, at: str = "", alias: str = "") -> dict:
     }
 
 
+def version_approval_expiry(version: ModelVersion, now=None) -> expiry.Expiry:
+    """Whether ``version``'s approval is due for revalidation (the version page's badge): one
+    query for an approved version (its model's policy), none otherwise."""
+    if version.status != ModelVersion.Status.APPROVED:
+        return expiry.NEVER
+    return expiry.expiry_of(version, expiry.valid_days_of(version.model), now)
+
+
 def with_approval_expiry(versions, valid_days: int | None, now=None) -> list[ModelVersion]:
     """The versions as a list, each with ``approval_expiry`` set (for templates), for a
     model whose policy's ``approval_valid_days`` is ``valid_days``."""

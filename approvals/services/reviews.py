@@ -455,9 +455,10 @@ def review_revalidate(
 
 def version_mark_revalidation_due(*, version: ModelVersion, now=None) -> bool:
     """Record ``version.revalidation_due`` (and so its webhooks) for the version's current
-    approval, once: the marker is set by a conditional update in the same transaction, so a
-    second run, or a concurrent one, records nothing. False when the version is not due or
-    was marked for this approval already."""
+    approval, once, as the registry's scheduled work (``chain.SCHEDULED``): the marker is set
+    by a conditional update in the same transaction, so a second run, or a concurrent one,
+    records nothing. False when the version is not due or was marked for this approval
+    already."""
     now = now or timezone.now()
     with transaction.atomic():
         locked = _lock(version)
@@ -474,7 +475,7 @@ def version_mark_revalidation_due(*, version: ModelVersion, now=None) -> bool:
         if not marked:
             return False
         chain.record(
-            actor=None,
+            actor=chain.SCHEDULED,
             action="version.revalidation_due",
             target=locked,
             model=locked.model,
