@@ -376,7 +376,7 @@ def test_the_version_page_shows_revalidation_due_with_the_clock_moved(
         clock.move_to(days=DAYS + 1)
 
     # An approved version's page made 21 queries before the badge; reading the policy's days
-    # (for approved versions only) adds one. A draft's pin (test_browse.py, 20) is unchanged.
+    # adds one (for every version: a draft's pin in test_browse.py went from 20 to 21).
     assert assert_constant_queries(request, grow) <= 22
 
 
