@@ -225,7 +225,6 @@ def alias_delete(
         require(actor, model, Role.EDIT)
         via_token = ""
     with transaction.atomic():
-        RegisteredModel.objects.select_for_update().get(pk=model.pk)
         alias = (
             Alias.objects.select_for_update().filter(model=model, name=name)
             .select_related("version").first()
