@@ -202,6 +202,13 @@ def alias_panel(model, *, at: str = "", alias: str = "") -> dict:
     }
 
 
+def version_approval_expiry(version: ModelVersion, now=None) -> expiry.Expiry:
+    """Whether ``version``'s approval is due for revalidation (the version page's badge): one
+    query (its model's policy), whatever the version's status, so the page's count is the same
+    before and after a decision."""
+    return expiry.expiry_of(version, expiry.valid_days_of(version.model), now)
+
+
 def with_approval_expiry(versions, valid_days: int | None, now=None) -> list[ModelVersion]:
     """The versions as a list, each with ``approval_expiry`` set (for templates), for a
     model whose policy's ``approval_valid_days`` is ``valid_days``."""
@@ -343,6 +350,7 @@ SIGNED_EVENTS = {
     Signature.Action.REJECT: "review.rejected",
     Signature.Action.PROMOTE: "alias.moved",
     Signature.Action.ROLLBACK: "alias.rolled_back",
+    Signature.Action.REMOVE: "alias.removed",
 }
 
 VALID, WITHDRAWN, SUPERSEDED = "valid", "withdrawn", "superseded"
@@ -441,7 +449,11 @@ def signature_problems(signature: Signature, event) -> list[str]:
     if signature.alias_name and after.get("alias") != signature.alias_name:
         problems.append("the alias differs from the one in the audit event")
     linked = signature.review or signature.alias_assignment
-    if linked is not None and linked.version_id != signature.version_id:
+    if (
+        linked is not None
+        and (linked.version_id if linked is signature.review else linked.decided_version_id)
+        != signature.version_id
+    ):
         problems.append("it is linked to a decision on another version")
     return problems
 
@@ -512,17 +524,21 @@ class Decisions:
 
 
 def version_decisions(version: ModelVersion, *, reviews: Iterable[Review] | None = None):
-    """``version``'s signatures, reviews and alias moves onto it, each decision with its
-    signature: four queries (three when the caller passes the reviews it has loaded, with their
-    reviewers). The caller has checked that the user may view the version."""
+    """``version``'s signatures, reviews, alias moves onto it and removals of an alias from it,
+    each decision with its signature: four queries (three when the caller passes the reviews it
+    has loaded, with their reviewers). The caller has checked that the user may view the
+    version."""
     signatures = version_signatures(version)
     if reviews is None:
         reviews = Review.objects.filter(version=version).select_related("reviewer")
     reviews = sorted(reviews, key=lambda r: (r.created_at, r.pk))
     moves = list(
         AliasAssignment.objects.filter(
-            version=version,
-            kind__in=[AliasAssignment.Kind.PROMOTE, AliasAssignment.Kind.ROLLBACK],
+            Q(
+                version=version,
+                kind__in=[AliasAssignment.Kind.PROMOTE, AliasAssignment.Kind.ROLLBACK],
+            )
+            | Q(previous_version=version, kind=AliasAssignment.Kind.REMOVE)
         )
         .select_related("assigned_by")
         .order_by("assigned_at", "pk")

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 from approvals.selectors import (
     alias_panel,
     redact_lineage,
+    version_approval_expiry,
     version_decisions,
     with_approval_expiry,
 )
@@ -332,6 +333,7 @@ def version_detail(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     timeline = redact_lineage(timeline, request.user)  # one query, before the lines
     for event in timeline:
         event.lines = readable.lines(event)
+    version.approval_expiry = version_approval_expiry(version)  # the "revalidation due" badge
     return render(
         request,
         "models_app/version_detail.html",

@@ -259,6 +259,10 @@ class AliasSetIn(SignatureIn):
     note: Text(10_000) = ""
 
 
+class AliasDeleteIn(SignatureIn):
+    """The signature removing production or staging needs (the note stays in the query)."""
+
+
 class RollbackIn(SignatureIn):
     reason: Text(10_000) = ""
 
@@ -402,8 +406,10 @@ class SignatureOut(BaseModel):
     signed_at: datetime = Field(description="The database's clock at signing (UTC).")
     meaning: str
     reason: str
-    action: str = Field(description="approve, reject, promote or rollback.")
-    alias: str = Field(description="The alias moved (promote, rollback); empty for reviews.")
+    action: str = Field(description="approve, reject, promote, rollback or remove.")
+    alias: str = Field(
+        description="The alias moved or removed (promote, rollback, remove); empty for reviews."
+    )
     content_digest: str = Field(description="The content digest the signature covers.")
     standing: str = Field(description="valid, withdrawn or superseded (shown all the same).")
     verifies: bool = Field(description="It matches the audit event written with it.")
