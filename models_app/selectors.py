@@ -3,7 +3,7 @@ MLflow API): each answers only what the user may see."""
 
 import posixpath
 
-from django.db.models import Exists, F, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Exists, F, OuterRef, QuerySet, Value
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 
 from core import keyset
@@ -12,7 +12,6 @@ from models_app.access import visible_models
 from models_app.models import (
     Artifact,
     Dataset,
-    ModelVersion,
     RegisteredModel,
     VersionDataset,
     VersionParent,
@@ -120,18 +119,38 @@ def file_download(artifact: Artifact) -> HttpResponse:
     return response
 
 
+# A dataset's links in the order of their indexes (…, -version, role): newest version first.
+LINK_KEYS = (("version_id", True), ("role", False))
+
+
 def dataset_links(user, dataset: Dataset) -> QuerySet[VersionDataset]:
     """The dataset's links to versions of models ``user`` may view, newest version first, with
-    each version's model and creator. Ordered by the link table's own columns, so a page is
-    read from its index (dataset, version, role) and only that page is joined."""
+    each version's model and creator. Ordered and filtered by the link table's own columns
+    (each link keeps its version's model), so a page is read from the link indexes and only
+    that page is joined."""
     links = VersionDataset.objects.filter(dataset=dataset)
     if not user.is_superuser:
-        # Each link's model looked up by the version's key, not joined: a join lets PostgreSQL
-        # hash every version of every model to count a dataset's 10,000 links (0.8 s).
-        model = ModelVersion.objects.filter(pk=OuterRef("version_id")).order_by().values("model_id")
-        links = links.alias(version_model=Subquery(model)).filter(
-            version_model__in=visible_models(user)
-        )
+        links = links.filter(model__in=visible_models(user))
     return links.select_related("version__model", "version__created_by").order_by(
         "-version_id", "role"
     )
+
+
+def dataset_links_page(
+    user, dataset: Dataset, *, size: int, after: list | None = None, before: list | None = None
+) -> keyset.Page:
+    """One page of dataset_links(user, dataset): the ``size`` links after (or before) a
+    cursor's values (keyset.decode with LINK_KEYS), the first ones without either. An index
+    seek, as fast deep as on top, and no count: a dataset may be linked to 100,000 versions.
+
+    Two queries: the page's links alone, from the link indexes, then those links with their
+    versions (joined in the first, PostgreSQL walks the versions' key from the newest down to
+    the page, 15-20 ms on page 200 of 20,000 links)."""
+    links = dataset_links(user, dataset)
+    page = keyset.page_after(
+        links.select_related(None), LINK_KEYS, size, after=after, before=before
+    )
+    if page.rows:
+        loaded = links.in_bulk([link.pk for link in page.rows])
+        page.rows = [loaded[link.pk] for link in page.rows]
+    return page
