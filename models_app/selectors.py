@@ -3,10 +3,11 @@ MLflow API): each answers only what the user may see."""
 
 import posixpath
 
-from django.db.models import Exists, F, OuterRef, QuerySet, Value
+from django.db.models import BooleanField, Exists, F, OuterRef, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 
-from core import keyset
+from core import keyset, sql
 from models_app import storage, summary
 from models_app.access import visible_models
 from models_app.models import (
@@ -127,10 +128,20 @@ def dataset_links(user, dataset: Dataset) -> QuerySet[VersionDataset]:
     """The dataset's links to versions of models ``user`` may view, newest version first, with
     each version's model and creator. Ordered and filtered by the link table's own columns
     (each link keeps its version's model), so a page is read from the link indexes and only
-    that page is joined."""
+    that page is joined. For a user other than a superuser, reads the ids of the models they
+    may view (one query)."""
     links = VersionDataset.objects.filter(dataset=dataset)
     if not user.is_superuser:
-        links = links.filter(model__in=visible_models(user))
+        # The ids first, then the links with them as a literal list (as the review badge
+        # does): with the models' query inside, PostgreSQL guessed half the models visible
+        # for a reviewer who sees 7 % and compared each link with every one of them (85 ms
+        # for a page of a dataset linked across models, at 1.1 million versions).
+        ids = list(visible_models(user).order_by().values_list("pk", flat=True))
+        # (One array parameter on PostgreSQL: 700 ids as ``IN (%s, …)`` cost 25 ms to bind
+        # and plan, as ``= ANY(array)`` 3 ms.)
+        column = f"{sql.table(VersionDataset)}.{sql.quote('model_id')}"
+        among = RawSQL(*sql.among(column, ids), output_field=BooleanField())  # noqa: S611 (sql.py)
+        links = links.filter(among)
     return links.select_related("version__model", "version__created_by").order_by(
         "-version_id", "role"
     )
