@@ -517,9 +517,8 @@ class VersionDataset(models.Model):
         indexes = [
             # A dataset's page: its newest versions first, one page at a time, before any join.
             models.Index(fields=["dataset", "-version", "role"], name="version_dataset_page_idx"),
-            # The same in the models a user may view: each such model's links to the dataset,
-            # newest first. The model leads, so that the index also finds a model's links when
-            # the model is deleted (its foreign key's check and cascade).
+            # A few models' links to a dataset, newest first; the model leads, so that it also
+            # finds a model's links when the model is deleted (the key's check and cascade).
             models.Index(
                 fields=["model", "dataset", "-version", "role"], name="version_dataset_model_idx"
             ),
