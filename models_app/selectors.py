@@ -189,8 +189,9 @@ def dataset_links_page(
         links.select_related(None), LINK_KEYS, size, after=after, before=before
     )
     if page.rows:
-        loaded = VersionDataset.objects.select_related(
+        with_versions = VersionDataset.objects.select_related(
             "version__model", "version__created_by"
-        ).in_bulk([link.pk for link in page.rows])
+        ).order_by()  # (by key: not joining the datasets for the model's ordering)
+        loaded = with_versions.in_bulk([link.pk for link in page.rows])
         page.rows = [loaded[link.pk] for link in page.rows]
     return page
