@@ -281,7 +281,9 @@ def _version_details(plan: Plan, rows: list, versions: dict, datasets: dict) -> 
         for version, v in rows for n, s in v["dependencies"]
     )  # fmt: skip
     VersionDataset.objects.bulk_create(
-        VersionDataset(version=version, dataset=datasets[name], role=role)
+        VersionDataset(
+            version=version, model_id=version.model_id, dataset=datasets[name], role=role
+        )
         for version, v in rows for name, role in v["datasets"]
     )  # fmt: skip
     parents = {**plan.external_parents, **versions}

@@ -9,6 +9,8 @@
 - version numbers are unique per model and below the model's next number (never reused);
 - each model's summary (latest version number, version count, count per status) is what its
   versions say;
+- each dataset link names its version's model (VersionDataset.model, kept for the dataset
+  pages' visibility check);
 - a protected alias names one version of its own model, an approved one (or one rejected on
   revalidation after it was put there: aliases are not moved on their own);
 - every state change left its audit event: each version its ``version.created``, each version
@@ -45,7 +47,13 @@ from audit.chain import verify_chain
 from audit.models import AuditEvent
 from exchange.models import ImportedAuditEvent, RegistryImport
 from models_app import storage, summary
-from models_app.models import Artifact, ModelVersion, PendingKey, RegisteredModel
+from models_app.models import (
+    Artifact,
+    ModelVersion,
+    PendingKey,
+    RegisteredModel,
+    VersionDataset,
+)
 from registry_site.mlflow_compat.models import StagedArtifact
 from tracking.models import LatestMetric, LoggedModel, Metric, RunOutput, TrackedFile
 
@@ -83,6 +91,7 @@ def check_all(*, grace: timedelta = DEFAULT_GRACE, verify_digests: bool = True) 
         *check_numbers(),
         *check_summaries(),
         *check_frameworks(),
+        *check_dataset_links(),
         *check_aliases(),
         *check_audit(),
         *check_signatures(),
@@ -273,6 +282,22 @@ def check_frameworks() -> list[Violation]:
             f"{names.get(model, model)}: frameworks {kept} (the versions say {true})",
         )
         for model, (kept, true) in sorted(wrong.items())
+    ]
+
+
+def check_dataset_links() -> list[Violation]:
+    """Each dataset link keeps its version's model (set by every writer of links)."""
+    wrong = (
+        VersionDataset.objects.exclude(model_id=F("version__model_id"))
+        .order_by("pk")
+        .values_list("dataset__name", "version__model__name", "version__number", "model__name")
+    )
+    return [
+        Violation(
+            "wrong_link_model",
+            f"dataset {dataset}'s link to {model} v{number} names model {kept}",
+        )
+        for dataset, model, number, kept in wrong.iterator(chunk_size=BATCH)
     ]
 
 

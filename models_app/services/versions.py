@@ -208,7 +208,7 @@ def version_create(
             # the audit chain's head moves in that statement too; otherwise only after those
             # writes, so the registry-wide lock on the head is not held while they run.
             rows = [row for kind in _metadata_rows(version, metadata) for row in kind]
-            rows += datasets.rows()
+            rows += datasets.rows(model.pk)
             more_to_write = parents or files or adopted or datasets.fills
             head = sql.insert_numbered(
                 version,

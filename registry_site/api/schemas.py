@@ -108,6 +108,17 @@ class AuditFilters(PageQuery):
     until: Text(40) = Field("", description="ISO-8601 date or date-time (UTC if no offset).")
 
 
+class LinkPageQuery(BaseModel):
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page (≤ 200).")
+    after: Text(200) = Field("", description="The cursor of a `next` link: the items after it.")
+    before: Text(200) = Field(
+        "", description="The cursor of a `previous` link: the items before it."
+    )
+    page: int | None = Field(
+        None, description="Not accepted: this list pages by cursor (follow `next`)."
+    )
+
+
 class DatasetFilters(PageQuery):
     q: Text(200) = Field("", description="Search names and URIs.")
 
@@ -606,8 +617,12 @@ class DatasetVersionOut(BaseModel):
     role: str
 
 
-class DatasetVersionPage(Page):
+class DatasetVersionPage(BaseModel):
+    """A page of a list that may hold 100,000 items: keyset cursors and no total."""
+
     items: list[DatasetVersionOut]
+    next: str | None = Field(description="The next page's URL, or null on the last page.")
+    previous: str | None = Field(description="The previous page's URL, or null on the first page.")
 
 
 class DatasetDetailOut(DatasetOut):

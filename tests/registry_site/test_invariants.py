@@ -17,7 +17,7 @@ from approvals import services as approvals
 from approvals.models import Alias
 from audit.models import AuditEvent
 from models_app import summary
-from models_app.models import Artifact, ModelVersion, RegisteredModel
+from models_app.models import Artifact, ModelVersion, RegisteredModel, VersionDataset
 from models_app.storage import incoming_from_bytes
 from registry_site import invariants
 from tests import factories
@@ -128,6 +128,15 @@ def test_two_versions_with_one_number_are_named(registry):
         c.execute("ALTER TABLE models_app_modelversion DROP CONSTRAINT version_unique_number")
     ModelVersion.objects.filter(pk=draft.pk).update(number=approved.number)
     assert "duplicate_number: fraud has 2 versions numbered 2" in violations()
+
+
+def test_a_dataset_link_naming_another_model_than_its_versions_is_named(registry, owner):
+    model, draft, approved = registry
+    link = VersionDataset.objects.get(version=approved)
+    assert link.model_id == model.pk  # (as the version service wrote it)
+    other = factories.registered_model(owner, "other")
+    VersionDataset.objects.filter(pk=link.pk).update(model=other)
+    assert violations() == ["wrong_link_model: dataset claims's link to fraud v2 names model other"]
 
 
 def test_a_protected_alias_on_an_unapproved_version_is_named(registry):
