@@ -133,7 +133,9 @@ def table(summaries: dict, rounds: int) -> list[str]:
         for n in names:
             cells += [cell(summaries[n][row], rounds, q, digits) for q in (50, 95)]
         line = f"| {row} | " + " | ".join(cells) + " |"
-        if len(names) == 2:
+        if len(names) == 2 and row.startswith("client imports"):
+            line += " – |"  # the same client either way
+        elif len(names) == 2:
             a, b = summaries["registry"][row][0], summaries["mlflow"][row][0]
             ratio = f"{pct(a, 50) / pct(b, 50):.2f}" if a and b and pct(b, 50) else "–"
             line += f" {ratio} |"
