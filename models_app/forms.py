@@ -57,6 +57,8 @@ class MetricRowForm(RowForm):
     name = forms.CharField(max_length=250, required=False)
     value = forms.CharField(max_length=100, required=False)
     split = forms.CharField(max_length=100, required=False, help_text="e.g. test")
+    # The training step the value was logged at (kept from an MLflow run when editing).
+    step = forms.IntegerField(required=False, min_value=-(2**63) + 1, max_value=2**63 - 1)
 
     def clean_value(self):
         raw = self.cleaned_data.get("value", "")
@@ -281,9 +283,11 @@ class VersionFormBundle:
         doc["signature"] = cleaned["signature"]
         rows = {name: formset.rows() for name, formset in self.sets.items()}
         self._rows = {name: [form for form, _ in pairs] for name, pairs in rows.items()}
-        metrics = [{k: r[k] for k in ("name", "value", "split")} for _, r in rows["metrics"]]
+        metrics = [
+            {k: r.get(k) for k in ("name", "value", "split", "step")} for _, r in rows["metrics"]
+        ]
         for m in cleaned["metrics_file"]:
-            metrics.append({"name": m.name, "value": m.value, "split": m.split})
+            metrics.append({"name": m.name, "value": m.value, "split": m.split, "step": m.step})
             self._rows["metrics"].append(None)  # errors on these go to the file field
         doc["metrics"] = metrics
         doc["params"] = [{"key": r["key"], "value": r["value"]} for _, r in rows["params"]]
@@ -343,9 +347,14 @@ def version_initial(version, user) -> dict:
     return {
         "form": form,
         "metrics": [
-            {"name": m.name, "value": repr(m.value), "split": m.split}
+            {
+                "name": m.name,
+                "value": repr(m.value),
+                "split": m.split,
+                "step": "" if m.step is None else m.step,
+            }
             for m in version.metrics.all()
-        ],
+        ],  # fmt: skip
         "params": [{"key": p.key, "value": p.value} for p in version.params.all()],
         "tags": [{"key": t.key, "value": t.value} for t in version.tags.all()],
         "datasets": [

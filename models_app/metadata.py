@@ -33,6 +33,7 @@ class MetricIn:
     name: str
     value: float
     split: str = ""
+    step: int | None = None  # the training step it was logged at (from a run), if known
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,8 @@ def _key_value_rows(
 
 
 def parse_metrics(raw: Any, errors: Errors, name: str = "metrics") -> list[MetricIn]:
-    """Accepts {"accuracy": 0.9} or [{"name": "accuracy", "value": 0.9, "split": "test"}]."""
+    """Accepts {"accuracy": 0.9} or [{"name": "accuracy", "value": 0.9, "split": "test"}]
+    (each row may also give the ``step`` it was logged at)."""
     if raw in (None, ""):
         return []
     if isinstance(raw, dict):
@@ -196,12 +198,21 @@ def parse_metrics(raw: Any, errors: Errors, name: str = "metrics") -> list[Metri
         except ValidationError as e:
             errors.add(f"{where}.value", f"{metric_name or 'value'} {e.messages[0]}")
             continue
+        step = row.get("step")
+        if isinstance(step, str):  # from a CSV file or a form
+            step = step.strip()
+            step = None if step == "" else int(step) if re.fullmatch(r"-?\d{1,19}", step) else step
+        if step is not None and (
+            isinstance(step, bool) or not isinstance(step, int) or abs(step) >= 2**63
+        ):
+            errors.add(f"{where}.step", "must be a whole number (the training step)")
+            continue
         if (metric_name, split) in seen:
             errors.add(where, f"{metric_name} ({split or 'no split'}) appears twice")
             continue
         seen.add((metric_name, split))
         if metric_name:
-            metrics.append(MetricIn(metric_name, value, split))
+            metrics.append(MetricIn(metric_name, value, split, step))
     return metrics
 
 

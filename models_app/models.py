@@ -395,6 +395,9 @@ class Metric(models.Model):
     name = models.CharField(max_length=250)
     value = models.FloatField()
     split = models.CharField(max_length=100, blank=True, help_text="e.g. test, validation")
+    # The training step the value was logged at, when it came from a run (MLflow's latest
+    # value of the metric); empty when given without one.
+    step = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["name", "split"]

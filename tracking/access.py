@@ -132,6 +132,11 @@ def _sees_item(user, experiment: Experiment, creator_id: int) -> bool:
     return Role.VIEW in experiment_roles(user, experiment)
 
 
+def may_view_item(user, item: Run | LoggedModel) -> bool:
+    """Whether the user may view this run or logged model (its experiment selected)."""
+    return _active(user) and _sees_item(user, item.experiment, item.creator_id)
+
+
 def _check_item(user, experiment: Experiment, creator_id: int, *, write: bool, what: str) -> None:
     if not _active(user) or not _sees_item(user, experiment, creator_id):
         raise Http404(f"No such {what}.")

@@ -69,7 +69,10 @@ def _resolve_parents(meta: VersionMetadata, *, actor) -> list:
 def _metadata_rows(version: ModelVersion, meta: VersionMetadata) -> list[list]:
     """The version's metrics, params, tags and dependencies as new rows, a list per kind."""
     return [
-        [Metric(version=version, name=m.name, value=m.value, split=m.split) for m in meta.metrics],
+        [
+            Metric(version=version, name=m.name, value=m.value, split=m.split, step=m.step)
+            for m in meta.metrics
+        ],
         [Param(version=version, key=k, value=v) for k, v in meta.params.items()],
         [VersionTag(version=version, key=k, value=v) for k, v in meta.tags.items()],
         [
@@ -116,7 +119,9 @@ def version_state(version: ModelVersion) -> dict:
             "commit": version.source_commit,
         },
         "metrics": [
-            {"name": m.name, "value": m.value, "split": m.split} for m in version.metrics.all()
+            {"name": m.name, "value": m.value, "split": m.split}
+            | ({"step": m.step} if m.step is not None else {})
+            for m in version.metrics.all()
         ],
         "params": {p.key: p.value for p in version.params.all()},
         "tags": {t.key: t.value for t in version.tags.all()},

@@ -90,7 +90,8 @@ def version_summary(request: HttpRequest, version: ModelVersion) -> dict:
         "decided_at": version.decided_at,
         "content_digest": version.content_digest,
         "metrics": [
-            {"name": m.name, "value": m.value, "split": m.split} for m in version.metrics.all()
+            {"name": m.name, "value": m.value, "split": m.split, "step": m.step}
+            for m in version.metrics.all()
         ],
         "url": api_url(request, "version", version.model.slug, version.number),
     }

@@ -311,6 +311,7 @@ class MetricOut(BaseModel):
     name: str
     value: float
     split: str
+    step: int | None = None  # the training step, for metrics taken from an MLflow run
 
 
 class ModelOut(BaseModel):

@@ -7,6 +7,7 @@ Role checks happen in the views through the access helpers, and again in the app
 services they call.
 """
 
+import dataclasses
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -23,6 +24,7 @@ from models_app.access import Role, require
 from models_app.metadata import VersionMetadata, parse_metadata
 from models_app.models import ModelVersion, RegisteredModel
 from registry_site.mlflow_compat.models import StagedArtifact
+from tracking.models import TrackedFile
 
 
 def staged_bytes_of_user(user_id: int) -> int:
@@ -169,6 +171,55 @@ def version_register(
             raise Conflict("Those files were registered by someone else meanwhile.") from None
         if rows:
             StagedArtifact.objects.filter(pk__in=[r.pk for r in rows]).delete()
+    return version
+
+
+def version_register_from_tracking(
+    *,
+    actor,
+    model: RegisteredModel,
+    metadata: VersionMetadata,
+    file_ids: list[int],
+    prefix: str,
+    source: dict,
+) -> ModelVersion:
+    """A new draft version whose files are tracked files of a run or logged model, adopted by
+    reference: the version's files point at the same stored bytes (same keys, digests and
+    sizes) and the tracked files stay as they are. ``prefix``: their folder, left out of the
+    version's paths. ``source`` (the URI, run and logged model) goes into the audit log with the
+    version. The caller has checked that ``actor`` may read them."""
+    with transaction.atomic():
+        # Locked, and read again: a file replaced since the caller looked is taken as it is now.
+        rows = list(
+            TrackedFile.objects.select_for_update().filter(pk__in=file_ids).order_by("path")
+        )
+        if len(rows) != len(file_ids):
+            raise Conflict("Files of that run or logged model changed meanwhile; try again.")
+        adopt = [
+            storage.StoredFile(
+                path=row.path[len(prefix) + 1 :] if prefix else row.path,
+                storage_key=row.storage_key,
+                size=row.size,
+                sha256=row.sha256,
+                content_type=row.content_type,
+                uploaded_by_id=row.uploaded_by_id,
+                stored_at=row.uploaded_at,
+            )
+            for row in rows
+        ]
+        if prefix and any(row.path == prefix for row in rows):  # the source is one file
+            adopt = [dataclasses.replace(adopt[0], path=prefix.rsplit("/", 1)[-1])]
+        with transaction.atomic(savepoint=False):
+            version = services.version_create(
+                actor=actor, model=model, metadata=metadata, adopt=adopt
+            )
+        chain.record(
+            actor=actor,
+            action="version.registered_from_run",
+            target=version,
+            model=model,
+            after={**source, "files": [f.path for f in adopt]},
+        )
     return version
 
 

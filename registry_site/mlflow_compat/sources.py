@@ -6,7 +6,9 @@ The proxy's namespace has one folder, ``registry/<model>/``, holding:
   version still to be registered, visible to the model's editors.
 
 A version's ``source`` may be ``mlflow-artifacts:/registry/<model>/<upload id>[/sub]`` (the
-staged files under it become the version's files) or an external object-store URI (recorded,
+staged files under it become the version's files), a run's or logged model's files in the
+tracking store (``runs:/…``, ``models:/m-…`` or their ``mlflow-artifacts:`` location: the version
+adopts them by reference, see ``tracking_source``) or an external object-store URI (recorded,
 unverified, no files). Local paths, ``file:`` and ``http(s):`` URLs are refused: the registry
 never reads its own disk or fetches a URL on a client's behalf.
 """
@@ -116,10 +118,69 @@ def locate_tracked(path: str) -> Tracked | None:
 
 
 @dataclass(frozen=True)
+class FromTracking:
+    """A source in the tracking store: a run's files under ``path``, or a logged model's files
+    (under ``path`` inside them). ``experiment_id`` when the URI names one (it must match)."""
+
+    run_id: str = ""
+    model_id: str = ""
+    path: str = ""
+    experiment_id: str = ""
+
+
+@dataclass(frozen=True)
 class Source:
     uri: str
     external: bool
     location: Location | None = None
+    tracked: FromTracking | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources in the tracking store (runs:/, models:/m-…, a run's or logged model's mlflow-artifacts
+# location): kept apart from the upload folders above.
+
+_MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def tracking_source(uri: str, scheme: str, rest: str) -> Source | None:
+    """``runs:/<run id>[/<path>]``, ``models:/m-<id>`` or (``rest`` a checked proxy path)
+    ``<experiment>/<run id>/artifacts[/<path>]`` or
+    ``<experiment>/models/<m-id>/artifacts[/<path>]``; None for anything else."""
+    if scheme == "mlflow-artifacts":
+        tracked = locate_tracked(rest)
+        if tracked is None:
+            return None
+        if not (tracked.run_id or tracked.model_id):
+            raise invalid(
+                f"Source {uri[:100]!r} is not a run's or a logged model's artifact location "
+                "(<experiment>/<run id>/artifacts/… or <experiment>/models/<model id>/artifacts)."
+            )
+        return Source(
+            uri,
+            external=False,
+            tracked=FromTracking(
+                run_id=tracked.run_id,
+                model_id=tracked.model_id,
+                path=tracked.rest,
+                experiment_id=tracked.experiment_id,
+            ),
+        )
+    if scheme not in ("runs", "models"):
+        return None
+    path = check_path(rest.lstrip("/").rstrip("/"), "source path")
+    head, _, tail = path.partition("/")
+    if scheme == "models" and _MODEL_ID.match(head) and not tail:
+        return Source(uri, external=False, tracked=FromTracking(model_id=head))
+    if scheme == "runs" and _RUN_ID.match(head):
+        return Source(uri, external=False, tracked=FromTracking(run_id=head, path=tail))
+    if scheme == "models":
+        raise invalid(
+            f"Source {uri[:100]!r}: a models: source is a logged model, models:/m-<32 hex "
+            "digits>. To copy a registered version, download it and register the files."
+        )
+    raise invalid(f"Source {uri[:100]!r}: a runs: source is runs:/<run id>/<path in the run>.")
 
 
 def _allowed_external(uri: str, scheme: str, rest: str) -> str:
@@ -162,6 +223,8 @@ def parse_source(raw: str, *, host: str) -> Source:
                     "only register files uploaded to it."
                 )
         path = check_path(rest.lstrip("/"), "source path")
+        if (tracked := tracking_source(uri, scheme, path)) is not None:
+            return tracked
         location = locate(path)
         if location is None or location.number is not None:
             raise invalid(
@@ -179,12 +242,8 @@ def parse_source(raw: str, *, host: str) -> Source:
             "files for a client. Upload the files through the artifact proxy "
             "(mlflow-artifacts:/registry/<model>/<upload id>/…) and register that URI."
         )
-    if scheme in ("runs", "models"):
-        raise invalid(
-            f"'{scheme}:' sources need an MLflow tracking server, which this registry is not. "
-            "Upload the files through the artifact proxy "
-            "(mlflow-artifacts:/registry/<model>/<upload id>/…) and register that URI."
-        )
+    if (tracked := tracking_source(uri, scheme, rest)) is not None:
+        return tracked
     raise invalid(
         f"Unsupported source scheme '{scheme}'. Use mlflow-artifacts:/registry/<model>/<upload "
         f"id> or an object-store URI ({', '.join(sorted(EXTERNAL_SCHEMES))})."

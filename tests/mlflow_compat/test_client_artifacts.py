@@ -170,7 +170,7 @@ def test_registering_files_uploaded_for_another_model_or_nothing_is_refused(
         ("C:\\models\\m", "is a local path"),
         ("http://169.254.169.254/latest/meta-data/", "'http' sources are refused"),
         ("https://example.org/model.tar.gz", "'https' sources are refused"),
-        ("runs:/abc123/model", "need an MLflow tracking server"),
+        ("runs:/abc123/model", "a runs: source is runs:/<run id>/<path in the run>"),
         ("ftp://example.org/m", "'ftp' sources are refused"),
         ("mlflow-artifacts:/registry/fraud-detector/1", "is not a folder of uploaded files"),
         ("mlflow-artifacts:/registry/fraud-detector/%2e%2e/other", "must not contain '..'"),

@@ -160,3 +160,16 @@ def test_datasets_and_parents_are_capped_like_the_other_lists():
     parents = [{"model": "m", "version": i} for i in range(1, MAX_PARENTS + 2)]
     assert f"at most {MAX_PARENTS} parent" in errors_of({"parents": parents})["parents"][0]
     assert parse_metadata({"datasets": many[:MAX_DATASETS]}).datasets[-1].name == "d49"
+
+
+def test_a_metric_may_carry_its_training_step():
+    meta = parse_metadata(
+        {"metrics": [{"name": "auc", "value": 0.9, "step": 3}, {"name": "f1", "value": 1}]}
+    )
+    assert [(m.name, m.step) for m in meta.metrics] == [("auc", 3), ("f1", None)]
+    from_csv = parse_metrics_file(b"name,value,step\nauc,0.9,12\nf1,0.5,\n")
+    assert [(m.name, m.step) for m in from_csv] == [("auc", 12), ("f1", None)]
+    for bad in ("x", 1.5, True, 2**63):
+        with pytest.raises(ValidationError) as refused:
+            parse_metadata({"metrics": [{"name": "auc", "value": 0.9, "step": bad}]})
+        assert "whole number" in str(refused.value)

@@ -363,6 +363,19 @@ def test_edit_form_is_prefilled_and_saves_new_metadata(client_for, editor, owner
     assert version.framework == "sklearn"
 
 
+def test_editing_a_draft_keeps_each_metrics_step_and_shows_it(client_for, editor, owner, model):
+    metrics = [{"name": "auc", "value": 0.93, "step": 7}, {"name": "f1", "value": 1}]
+    version = factories.version(model, owner, metrics=metrics)
+    url = reverse("models_app:version_edit", args=[model.slug, version.number])
+    assert client_for(editor).post(url, edit_data(version, description="New")).status_code == 302
+    assert sorted(version.metrics.values_list("name", "step")) == [("auc", 7), ("f1", None)]
+    page = client_for(editor).get(version.get_absolute_url()).content.decode()
+    assert "at step 7" in page and page.count("at step") == 1
+    bad = edit_data(version, metrics=[{"name": "auc", "value": "0.9", "step": "x"}])
+    assert client_for(editor).post(url, bad).status_code == 400
+    assert sorted(version.metrics.values_list("name", "step")) == [("auc", 7), ("f1", None)]
+
+
 def test_edit_refuses_a_bad_value_and_changes_nothing(client_for, editor, owner, model):
     version = factories.version(model, owner, metrics={"auc": 0.9})
     url = reverse("models_app:version_edit", args=[model.slug, version.number])

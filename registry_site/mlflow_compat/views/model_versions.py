@@ -18,7 +18,7 @@ from core.rules import LOGIN, MODEL_ALIAS, access
 from models_app.access import Role, get_model_by_name_for_user, visible_models
 from models_app.metadata import parse_metadata
 from models_app.models import ModelVersion, RegisteredModel
-from registry_site.mlflow_compat import cache, filters
+from registry_site.mlflow_compat import cache, filters, tracked_sources
 from registry_site.mlflow_compat import services as mlflow_services
 from registry_site.mlflow_compat.protocol import Params, endpoint, invalid
 from registry_site.mlflow_compat.serializers import (
@@ -40,6 +40,7 @@ from registry_site.mlflow_compat.views.common import (
     refuse_unsigned,
     version_of,
 )
+from tracking import resume
 
 MAX_DESCRIPTION = 20000
 MAX_RESULTS = 200000  # what stock MLflow accepts
@@ -63,6 +64,8 @@ def create(request: HttpRequest, params: Params, model: RegisteredModel) -> Json
     run_id = params.text("run_id", max_length=500)
     description = params.text("description", max_length=MAX_DESCRIPTION)
     tags = dict(check_tag(k, v) for k, v in params.tags())
+    if source.tracked is not None:
+        return _create_from_tracking(request, model, source, run_id, description, tags)
     prefix = None
     if not source.external:
         uploaded_for = get_model_by_name_for_user(
@@ -82,6 +85,44 @@ def create(request: HttpRequest, params: Params, model: RegisteredModel) -> Json
         actor=request.user, model=model, metadata=metadata, staged_prefix=prefix
     )
     return JsonResponse({"model_version": describe_created(version, metadata.tags)})
+
+
+def _create_from_tracking(
+    request: HttpRequest,
+    model: RegisteredModel,
+    source,
+    run_id: str,
+    description: str,
+    tags: dict[str, str],
+) -> JsonResponse:
+    """Register a run's or logged model's files (adopted by reference), the metadata the
+    request leaves empty taken from the run (tracking.resume)."""
+    found = tracked_sources.resolve(request.user, source, run_id=run_id)
+    run = found.run
+    document = {"description": description, "tags": {**tags, SOURCE_TAG: source.uri}}
+    if run is not None:
+        document = resume.fill(document, resume.resume_of(run, found.logged_model))
+    elif found.logged_model is not None:
+        document["params"] = {p.key: p.value for p in found.logged_model.params.all()}
+    metadata = parse_metadata(document)
+    version = mlflow_services.version_register_from_tracking(
+        actor=request.user,
+        model=model,
+        metadata=metadata,
+        file_ids=found.file_ids,
+        prefix=found.prefix,
+        source={
+            "source": source.uri,
+            "run": run.pk if run is not None else "",
+            "logged_model": found.logged_model.pk if found.logged_model else "",
+        },
+    )
+    described = describe_created(version, metadata.tags)
+    if run is not None:
+        described["run_id"] = run.pk
+    if found.logged_model is not None:
+        described["model_id"] = found.logged_model.pk
+    return JsonResponse({"model_version": described})
 
 
 @endpoint("GET")
