@@ -586,14 +586,17 @@ class Contents:
             "comments": [self._comment(Record(x, f"{where} comment")) for x in r.items("comments")],
         }
 
-    def _metrics(self, r: Record, where: str) -> list[tuple[str, str, float]]:
+    def _metrics(self, r: Record, where: str) -> list[tuple[str, str, float, int | None]]:
         metrics = []
         for m in r.items("metrics"):
             m = Record(m, f"{where} metric")
             value = m.get("value", float)
             if not math.isfinite(value):
                 raise ExchangeError(f"{m.where}: value must be finite.")
-            metrics.append((m.text("name", 250), m.text("split", 100, optional=True), value))
+            step = m.get("step", int, optional=True)
+            if step is not None and abs(step) >= 2**63:
+                raise ExchangeError(f"{m.where}: step is out of range.")
+            metrics.append((m.text("name", 250), m.text("split", 100, optional=True), value, step))
         return metrics
 
     def _artifact(self, a: Record, model: str, number: int) -> ArchiveArtifact:

@@ -246,6 +246,7 @@ def version_record(version: ModelVersion, names: Names, member_of=None) -> dict:
         "source_commit": version.source_commit,
         "metrics": [
             {"name": m.name, "value": m.value, "split": m.split}
+            | ({"step": m.step} if m.step is not None else {})  # from an MLflow run
             for m in sorted(version.metrics.all(), key=lambda m: (m.name, m.split))
         ],
         "params": {p.key: p.value for p in version.params.all()},

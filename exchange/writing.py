@@ -265,8 +265,8 @@ def _versions(plan: Plan, models: dict, users: dict) -> tuple[list, dict]:
 def _version_details(plan: Plan, rows: list, versions: dict, datasets: dict) -> None:
     """Metrics, parameters, tags, dependencies, datasets and parents of each version."""
     Metric.objects.bulk_create(
-        Metric(version=version, name=n, split=s, value=x)
-        for version, v in rows for n, s, x in v["metrics"]
+        Metric(version=version, name=n, split=s, value=x, step=step)
+        for version, v in rows for n, s, x, step in v["metrics"]
     )  # fmt: skip
     Param.objects.bulk_create(
         Param(version=version, key=k, value=x)

@@ -92,7 +92,7 @@ def test_versions_list_newest_first_with_a_status_filter(api_client, viewer, mod
     c = api_client(viewer)
     body = c.get("/api/v1/models/fraud/versions").json()
     assert [v["number"] for v in body["items"]] == [3, 2, 1]
-    assert body["items"][0]["metrics"] == [{"name": "auc", "value": 0.8, "split": ""}]
+    assert body["items"][0]["metrics"] == [{"name": "auc", "value": 0.8, "split": "", "step": None}]
     in_review = c.get("/api/v1/models/fraud/versions?status=in_review").json()
     assert [v["number"] for v in in_review["items"]] == [2]
 
