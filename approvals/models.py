@@ -179,8 +179,10 @@ class Signature(models.Model):
         REJECT = "reject", "Rejection"
         PROMOTE = "promote", "Alias move"
         ROLLBACK = "rollback", "Rollback"
+        REMOVE = "remove", "Alias removal"
 
-    # The version signed for. Kept as names as well, so a signature outlives its version's row.
+    # The version signed for (for a removal, the version the alias left). Kept as names as
+    # well, so a signature outlives its version's row.
     version = models.ForeignKey(
         "models_app.ModelVersion",
         on_delete=models.SET_NULL,
@@ -342,6 +344,12 @@ class AliasAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model}@{self.alias_name} → {self.version} ({self.kind})"
+
+    @property
+    def decided_version_id(self) -> int | None:
+        """The version this entry is a decision about (and a signature of it is for): the one
+        the alias was put on, or for a removal the one it left."""
+        return self.previous_version_id if self.kind == self.Kind.REMOVE else self.version_id
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from approvals import expiry
@@ -28,6 +28,7 @@ from audit.models import AuditEvent
 from models_app.access import Role, models_with_role, visible_models
 from models_app.models import ModelVersion, RegisteredModel
 from models_app.names import name_key
+from tracking.access import visible_experiments, visible_logged_models, visible_runs
 
 
 def audit_events(
@@ -39,11 +40,12 @@ def audit_events(
     until: datetime | None = None,
 ) -> QuerySet[AuditEvent]:
     """The audit events ``user`` may read, newest first: superusers every event, everyone
-    else (staff included) the events of models they may view. ``action`` ending in "."
+    else (staff included) the events of models they may view and those of the experiments,
+    runs and logged models they may view (tracking.access). ``action`` ending in "."
     matches every action it starts."""
     events = AuditEvent.objects.all()
     if not user.is_superuser:
-        events = events.filter(model__in=visible_models(user))
+        events = events.filter(Q(model__in=visible_models(user)) | _tracking_targets(user))
     if actor:
         events = events.filter(actor_username=actor)
     if action:
@@ -57,6 +59,18 @@ def audit_events(
     if until is not None:
         events = events.filter(created_at__lte=until)
     return events.order_by("-seq")
+
+
+def _tracking_targets(user) -> Q:
+    """Events whose target is an experiment, run or logged model the user may view (the
+    tracking services record those as their target; they name no registered model). Subqueries
+    on the (target_type, target_id) index: no query of their own."""
+    experiments = visible_experiments(user).values(text_pk=Cast("pk", CharField()))
+    return (
+        Q(target_type="experiment", target_id__in=experiments)
+        | Q(target_type="run", target_id__in=visible_runs(user).values("pk"))
+        | Q(target_type="loggedmodel", target_id__in=visible_logged_models(user).values("pk"))
+    )
 
 
 PRIVATE_VERSION = "a private version"
@@ -186,6 +200,13 @@ def alias_panel(model, *, at: str = "", alias: str = "") -> dict:
             else None
         ),
     }
+
+
+def version_approval_expiry(version: ModelVersion, now=None) -> expiry.Expiry:
+    """Whether ``version``'s approval is due for revalidation (the version page's badge): one
+    query (its model's policy), whatever the version's status, so the page's count is the same
+    before and after a decision."""
+    return expiry.expiry_of(version, expiry.valid_days_of(version.model), now)
 
 
 def with_approval_expiry(versions, valid_days: int | None, now=None) -> list[ModelVersion]:
@@ -329,6 +350,7 @@ SIGNED_EVENTS = {
     Signature.Action.REJECT: "review.rejected",
     Signature.Action.PROMOTE: "alias.moved",
     Signature.Action.ROLLBACK: "alias.rolled_back",
+    Signature.Action.REMOVE: "alias.removed",
 }
 
 VALID, WITHDRAWN, SUPERSEDED = "valid", "withdrawn", "superseded"
@@ -427,7 +449,11 @@ def signature_problems(signature: Signature, event) -> list[str]:
     if signature.alias_name and after.get("alias") != signature.alias_name:
         problems.append("the alias differs from the one in the audit event")
     linked = signature.review or signature.alias_assignment
-    if linked is not None and linked.version_id != signature.version_id:
+    if (
+        linked is not None
+        and (linked.version_id if linked is signature.review else linked.decided_version_id)
+        != signature.version_id
+    ):
         problems.append("it is linked to a decision on another version")
     return problems
 
@@ -498,17 +524,21 @@ class Decisions:
 
 
 def version_decisions(version: ModelVersion, *, reviews: Iterable[Review] | None = None):
-    """``version``'s signatures, reviews and alias moves onto it, each decision with its
-    signature: four queries (three when the caller passes the reviews it has loaded, with their
-    reviewers). The caller has checked that the user may view the version."""
+    """``version``'s signatures, reviews, alias moves onto it and removals of an alias from it,
+    each decision with its signature: four queries (three when the caller passes the reviews it
+    has loaded, with their reviewers). The caller has checked that the user may view the
+    version."""
     signatures = version_signatures(version)
     if reviews is None:
         reviews = Review.objects.filter(version=version).select_related("reviewer")
     reviews = sorted(reviews, key=lambda r: (r.created_at, r.pk))
     moves = list(
         AliasAssignment.objects.filter(
-            version=version,
-            kind__in=[AliasAssignment.Kind.PROMOTE, AliasAssignment.Kind.ROLLBACK],
+            Q(
+                version=version,
+                kind__in=[AliasAssignment.Kind.PROMOTE, AliasAssignment.Kind.ROLLBACK],
+            )
+            | Q(previous_version=version, kind=AliasAssignment.Kind.REMOVE)
         )
         .select_related("assigned_by")
         .order_by("assigned_at", "pk")

@@ -115,6 +115,28 @@ def _advance_head(model_id: int | None) -> tuple:
     return rows[0]
 
 
+@dataclass(frozen=True)
+class _Scheduled:
+    label: str
+
+
+# The actor of what the registry does by itself, on a schedule (``manage.py`` jobs run by cron
+# or the webhook worker), with no person behind it: ``record(actor=SCHEDULED, ...)`` stores no
+# user and this label as the name, which the audit page, its CSV, the API and the version
+# page's timeline show as they show a username. No username can be confused with it (Django's
+# allow no spaces or brackets). ``actor=None`` stays for a visitor who is not signed in.
+SCHEDULED = _Scheduled("registry (scheduled)")
+ANONYMOUS = "(anonymous)"
+
+
+def _actor_name(actor) -> str:
+    if actor is None:
+        return ANONYMOUS
+    if isinstance(actor, _Scheduled):
+        return actor.label
+    return actor.get_username()
+
+
 def record(
     *,
     actor,
@@ -127,6 +149,7 @@ def record(
     head: tuple | None = None,
 ) -> AuditEvent:
     """Append one event. ``target`` is any model instance (its type, id and str are kept).
+    ``actor``: the user, ``None`` for a visitor not signed in, or ``SCHEDULED``.
 
     ``head``: the row ``head_step(model's id)`` returned in this transaction, when the caller
     moved the head itself; moved here otherwise."""
@@ -138,8 +161,8 @@ def record(
     # change in the registry waits on it.
     # JSON round trip so the stored value and the hashed value are the same (dates, Decimals).
     event = AuditEvent(
-        actor=actor if actor is not None and actor.is_authenticated else None,
-        actor_username=actor.get_username() if actor is not None else "(anonymous)",
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        actor_username=_actor_name(actor),
         action=action,
         model=model,
         target_type=target._meta.model_name if target is not None else "",

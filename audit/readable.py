@@ -144,7 +144,7 @@ def _alias(before: dict, after: dict) -> list[str] | None:
     if not isinstance(name, str):
         return None
     old, new = before.get("version"), after.get("version")
-    if not after:
+    if new is None:  # removed (a signed removal's event carries its signature in ``after``)
         return [f"{name}: v{old} removed"]
     return [f"{name}: {f'v{old}' if old is not None else '—'} → v{new}"]
 

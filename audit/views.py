@@ -1,4 +1,5 @@
-"""The audit log: superusers see every event, others the events of models they may view, with
+"""The audit log: superusers see every event, others the events of models they may view and of
+the experiments, runs and logged models they may view (approvals.selectors.audit_events), with
 the parent versions they may not view redacted (approvals.selectors.redact_lineage)."""
 
 import csv
@@ -69,7 +70,8 @@ def _day(day, at) -> datetime:
 @access(LOGIN)
 @require_GET
 def audit_list(request: HttpRequest) -> HttpResponse:
-    """Signed-in users; superusers see all events, others those of models they may view."""
+    """Signed-in users; superusers see all events, others those of the models and the
+    experiments (with their runs and logged models) they may view."""
     form, events = filtered_events(request)
     page = _event_page(request, events)
     page.rows = redact_lineage(page.rows, request.user)

@@ -124,6 +124,7 @@ class Targets:
     compare_ids: list[int]
     holdout_id: int
     big_train_id: int
+    big_train_last: str  # the cursor whose next page is the big training set's last
     team: str
     owner: str
 
@@ -134,13 +135,17 @@ def find_targets(env: dict) -> Targets:
     script = (
         "from models_app.models import ModelVersion as V, Dataset as D, RegisteredModel as M\n"
         "from registry_site.demo import scale as s\n"
+        "from core import keyset\n"
+        "from models_app.selectors import LINK_KEYS\n"
         "big = M.objects.get(name=s.BIG_MODEL)\n"
         "review = V.objects.filter(model=big, status='in_review').order_by('-number').first()\n"
         "top = V.objects.filter(model=big).order_by('-number').values_list('number', 'id')[:2]\n"
         "team = M.objects.filter(team__isnull=False).order_by('pk').first()\n"
+        "bt = D.objects.get(name=s.BIG_TRAIN)\n"
+        "oldest = bt.version_links.order_by('version_id', 'role')[25]\n"
         "print(big.name, review.number if review else 0, top[0][0], top[0][1], top[1][1],\n"
         "      D.objects.get(name=s.HOLDOUT).pk, D.objects.get(name=s.BIG_TRAIN).pk,\n"
-        "      team.team.name, team.owner.username)\n"
+        "      team.team.name, team.owner.username, keyset.encode(oldest, LINK_KEYS))\n"
     )
     out = manage(env, "shell", "-v0", "-c", script).splitlines()[-1].split()
     return Targets(
@@ -152,6 +157,7 @@ def find_targets(env: dict) -> Targets:
         big_train_id=int(out[6]),
         team=out[7],
         owner=out[8],
+        big_train_last=out[9],
     )
 
 
@@ -184,7 +190,11 @@ def pages(t: Targets) -> list[tuple[str, str, bool]]:
         ("datasets list", "/datasets/"),
         ("dataset linked across models", f"/datasets/{t.holdout_id}/"),
         ("dataset of the big model", f"/datasets/{t.big_train_id}/"),
-        ("dataset of the big model, last page", f"/datasets/{t.big_train_id}/?page=100000"),
+        # (A dataset's pages seek by cursor: its last page is the one after the 26th-oldest link.)
+        (
+            "dataset of the big model, last page",
+            f"/datasets/{t.big_train_id}/?after={t.big_train_last}",
+        ),
         ("big model", big),
         ("big model sorted by a metric", f"{big}?sort=-metric:auc@test"),
         ("big model, last page", f"{big}?page=100000"),
@@ -199,6 +209,10 @@ def pages(t: Targets) -> list[tuple[str, str, bool]]:
         ("API models", "/api/v1/models"),
         ("API dataset linked across models", f"/api/v1/datasets/{t.holdout_id}"),
         ("API dataset of the big model", f"/api/v1/datasets/{t.big_train_id}"),
+        (
+            "API dataset of the big model, last page",
+            f"/api/v1/datasets/{t.big_train_id}?after={t.big_train_last}",
+        ),
         ("MLflow registered-models/search", f"{mlflow}registered-models/search?max_results=100"),
         (
             "MLflow model-versions/search",
@@ -279,7 +293,9 @@ class PeakMemory:
         self._thread.join()
 
 
-def run(env: dict, repeat: int, personas: list[str]) -> tuple[list[Row], dict]:
+def run(
+    env: dict, repeat: int, personas: list[str], only: list[str] | None = None
+) -> tuple[list[Row], dict]:
     targets = find_targets(env)
     port = int(env["PORT"])
     args = [str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py"]
@@ -303,13 +319,16 @@ def run(env: dict, repeat: int, personas: list[str]) -> tuple[list[Row], dict]:
             ).strip()  # fmt: skip
             client.request("GET", "/")  # the worker's first request (imports, connection)
             for label, path, api in pages(targets):
+                if only and not any(word in label for word in only):
+                    continue
                 row = Row(persona, label, path)
                 measure(client, row, repeat, api)
                 rows.append(row)
                 print(_line(row), flush=True)
-            row = Row(
-                persona, "big model's CSV export", f"/models/{targets.big_model}/versions.csv"
-            )
+            label = "big model's CSV export"
+            if only and not any(word in label for word in only):
+                continue
+            row = Row(persona, label, f"/models/{targets.big_model}/versions.csv")
             with PeakMemory(server.pid) as memory:
                 measure(client, row, 1, False)
             row.peak_mib = memory.peak_kib / 1024
@@ -384,6 +403,12 @@ def main() -> int:
     parser.add_argument("--jit", choices=["on", "off"], help="PostgreSQL JIT (DATABASE_JIT).")
     parser.add_argument("--port", type=int, default=0, help="Port to serve on (a free one).")
     parser.add_argument("--out", help="Write the markdown table here too.")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="Only the pages whose label contains TEXT (repeatable), e.g. --only dataset.",
+    )
     args = parser.parse_args()
     repeat = 3 if args.quick or args.smoke else args.repeat
     data_dir = temp_data_dir()
@@ -407,7 +432,7 @@ def main() -> int:
         where = args.database_url.rsplit("@", 1)[-1]
     personas = args.persona or list(PERSONAS)
     started = time.monotonic()
-    rows, info = run(env, repeat, personas)
+    rows, info = run(env, repeat, personas, args.only)
     text = (
         f"Measured with `bench/pages.py` on {where}, {repeat} requests per page"
         + (f", JIT {args.jit}" if args.jit else "")

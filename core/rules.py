@@ -75,3 +75,6 @@ EXPERIMENT_EDIT = "experiment:edit"
 EXPERIMENT_MANAGE = "experiment:manage"
 RUN_VIEW = "run:view"
 RUN_WRITE = "run:write"
+# The dashboard's run page: who may view the run through its experiment (RUN_VIEW), and also
+# whoever may view a version registered from the run (tracking.access.get_run_for_page).
+RUN_PAGE = "run:page"

@@ -446,7 +446,7 @@ class Contents:
             },
             "aliases": [self._alias(Record(a, f"{r.where} alias")) for a in r.items("aliases")],
             "alias_history": [
-                self._signed_for((name, a["version_number"]), [a])[0]
+                self._signed_for((name, _signed_number(a)), [a])[0]
                 for a in (
                     self._assignment(Record(h, f"{r.where} alias history"))
                     for h in r.items("alias_history")
@@ -688,6 +688,14 @@ class Contents:
             "body": x.text("body"),
             "created_at": x.when("created_at"),
         }
+
+
+def _signed_number(assignment: dict) -> int | None:
+    """The version number an alias history entry's signature is for: for a removal, the
+    version the alias left."""
+    if assignment["kind"] == AliasAssignment.Kind.REMOVE:
+        return assignment["previous_number"]
+    return assignment["version_number"]
 
 
 def _as_signature(s: dict, version_digest: str) -> Signature:

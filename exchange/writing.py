@@ -281,7 +281,9 @@ def _version_details(plan: Plan, rows: list, versions: dict, datasets: dict) -> 
         for version, v in rows for n, s in v["dependencies"]
     )  # fmt: skip
     VersionDataset.objects.bulk_create(
-        VersionDataset(version=version, dataset=datasets[name], role=role)
+        VersionDataset(
+            version=version, model_id=version.model_id, dataset=datasets[name], role=role
+        )
         for version, v in rows for name, role in v["datasets"]
     )  # fmt: skip
     parents = {**plan.external_parents, **versions}
@@ -470,7 +472,7 @@ def _signatures(signed: list[tuple], users: dict, batch: RegistryImport) -> None
     history and its version's content digest), naming their events in the imported batch."""
     Signature.objects.bulk_create(
         Signature(
-            version=decision.version,
+            version=_signed_version(decision),
             model_name=s["model_name"],
             version_number=s["version_number"],
             action=s["action"],
@@ -490,6 +492,13 @@ def _signatures(signed: list[tuple], users: dict, batch: RegistryImport) -> None
         )
         for decision, s in signed
     )
+
+
+def _signed_version(decision):
+    """The version a decision's signature is for: for an alias's removal, the one it left."""
+    if isinstance(decision, AliasAssignment) and decision.kind == AliasAssignment.Kind.REMOVE:
+        return decision.previous_version
+    return decision.version
 
 
 def _create_keeping_times(model_class, pairs: list, fields: list[str]) -> list:

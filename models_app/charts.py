@@ -56,8 +56,10 @@ def line_chart(
     higher_is_better: bool | None = None,
     width: int = WIDTH,
     height: int = HEIGHT,
+    unit: str = "version",
 ) -> SafeString:
-    """An accessible SVG line chart; one point is drawn as a single dot."""
+    """An accessible SVG line chart; one point is drawn as a single dot. ``unit`` names what
+    the points are, for the summary read out ("3 versions", "200 points")."""
     plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
     values = [p.value for p in points]
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
@@ -76,7 +78,7 @@ def line_chart(
     direction = ""
     if higher_is_better is not None:
         direction = "↑ higher is better" if higher_is_better else "↓ lower is better"
-    summary = f"{title}: {len(points)} version{'s' if len(points) != 1 else ''}"
+    summary = f"{title}: {len(points)} {unit}{'s' if len(points) != 1 else ''}"
     if values:
         summary += f", from {format_metric(low)} to {format_metric(high)}"
     parts = [

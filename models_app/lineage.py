@@ -386,7 +386,7 @@ class DerivedVersion:
 def dataset_links(dataset: Dataset, user) -> QuerySet:
     """Every use of the dataset by a version the user may view, with ``in_production``."""
     return (
-        VersionDataset.objects.filter(dataset=dataset, version__model__in=visible_models(user))
+        VersionDataset.objects.filter(dataset=dataset, model__in=visible_models(user))
         .select_related("version__model", "version__created_by")
         .annotate(in_production=_production("version_id"))
         .order_by("version__model__name_key", "-version__number", "role")

@@ -332,6 +332,8 @@ class ModelVersion(models.Model):
                 name="version_review_author_idx",
                 condition=Q(status="in_review"),
             ),
+            # The versions trained by a run (the run page, and who may open it through them).
+            models.Index(fields=["source_run"], name="version_source_run_idx"),
         ]
 
     def __str__(self) -> str:
@@ -501,6 +503,13 @@ class VersionDataset(models.Model):
     dataset = models.ForeignKey(
         Dataset, on_delete=models.PROTECT, related_name="version_links", db_index=False
     )
+    # The version's model, kept on the link (set by whoever writes it; check_invariants
+    # compares): "this dataset's links in the models the user may view" is then read from the
+    # link index alone, without looking up each link's version (100,000 of them for a big
+    # dataset). A version never changes model.
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.TRAIN)
 
     class Meta:
@@ -513,6 +522,11 @@ class VersionDataset(models.Model):
         indexes = [
             # A dataset's page: its newest versions first, one page at a time, before any join.
             models.Index(fields=["dataset", "-version", "role"], name="version_dataset_page_idx"),
+            # A few models' links to a dataset, newest first; the model leads, so that it also
+            # finds a model's links when the model is deleted (the key's check and cascade).
+            models.Index(
+                fields=["model", "dataset", "-version", "role"], name="version_dataset_model_idx"
+            ),
         ]
 
     def __str__(self) -> str:

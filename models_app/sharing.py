@@ -4,12 +4,14 @@ Roles are stored as guardian object permissions (see models_app.access). Each ch
 model row, refuses to leave the model without a manager, and is audited in its transaction.
 """
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_with_perms, remove_perm
+from guardian.shortcuts import assign_perm, get_users_with_perms, remove_perm
+from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
 
 from audit import chain
 from core.errors import Conflict
@@ -48,13 +50,50 @@ def _roles_from_perms(perms) -> set[Role]:
 
 def grants_for(model: RegisteredModel) -> list[Grant]:
     """Everyone holding a role on the model directly: teams first, then users, by name."""
-    groups = get_groups_with_perms(model, attach_perms=True)
-    users = get_users_with_perms(model, attach_perms=True, with_group_users=False)
-    rows = [Grant(g, _roles_from_perms(p)) for g, p in groups.items()]
-    rows.sort(key=lambda g: g.name.lower())
-    user_rows = [Grant(u, _roles_from_perms(p)) for u, p in users.items()]
-    user_rows.sort(key=lambda g: g.name.lower())
-    return [g for g in rows + user_rows if g.roles]
+    return grants_of(model, perm_of=lambda role: role.perm)
+
+
+def grants_of(obj, *, perm_of: Callable[[Role], str]) -> list[Grant]:
+    """Everyone holding a role directly on ``obj`` (a model, an experiment: anything whose
+    roles are guardian permissions named ``perm_of(role)`` kept in its own foreign-key
+    tables): teams first, then users, by name. Two queries however many grants."""
+    by_codename = {perm_of(role): role for role in Role}
+    held: dict[tuple[str, int], Grant] = {}
+    for table, who in (
+        (get_group_obj_perms_model(obj), "group"),
+        (get_user_obj_perms_model(obj), "user"),
+    ):
+        rows = table.objects.filter(content_object=obj).select_related(who, "permission")
+        for row in rows:
+            role = by_codename.get(row.permission.codename)
+            if role is not None:
+                principal = getattr(row, who)
+                held.setdefault((who, principal.pk), Grant(principal, set())).roles.add(role)
+    return sorted(held.values(), key=lambda g: (g.kind == "user", g.name.lower()))
+
+
+def roles_from_form(values: Iterable[str]) -> set[Role]:
+    """The roles ticked on a sharing form; an unknown one is a form error."""
+    chosen = set()
+    for value in values:
+        try:
+            chosen.add(Role(value))
+        except ValueError:
+            raise ValidationError({"roles": [f"Unknown role {value!r}."]}) from None
+    return chosen
+
+
+def grant_from_form(data: Mapping) -> tuple[User | Group, set[Role]]:
+    """Who (``kind`` user or team, ``name``) and which roles (at least one) a sharing form
+    asks for; ValidationError by field otherwise. ``data`` is request.POST."""
+    kind = data.get("kind", "user")
+    if kind not in ("user", "team"):
+        raise ValidationError({"kind": ["Choose a user or a team."]})
+    principal = find_principal(kind, data.get("name", ""))
+    roles = roles_from_form(data.getlist("roles"))
+    if not roles:
+        raise ValidationError({"roles": ["Pick at least one role (or use Remove)."]})
+    return principal, roles
 
 
 def find_principal(kind: str, name: str) -> User | Group:

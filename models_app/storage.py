@@ -22,10 +22,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 
-from core.errors import StorageFull, StorageUnavailable, UploadTooLarge
-from models_app.models import PendingKey
+from core.errors import Conflict, StorageFull, StorageUnavailable, UploadTooLarge
+from models_app.models import Artifact, PendingKey
 
 logger = logging.getLogger(__name__)
 
@@ -185,9 +185,111 @@ def _write(key: str, incoming: IncomingFile) -> None:
         raise RuntimeError(f"storage renamed {key} to {saved}")
 
 
+# ---------------------------------------------------------------------------------------------
+# Shared bytes: one stored file, several rows
+
+
+# Tables of other apps whose rows name stored files by their ``storage_key`` (the MLflow
+# proxy's staged uploads, the tracking app's run files), registered from AppConfig.ready():
+# this module imports no higher layer.
+_referrers: list = []
+REFERENCE_BATCH = 300  # keys per statement: a few tables x 300 stays under SQLite's limits
+
+
+def refer(model) -> None:
+    """Declare a table whose ``storage_key`` column names stored files: ``release`` keeps
+    every file one of its rows names (call from AppConfig.ready())."""
+    if model not in _referrers:
+        _referrers.append(model)
+
+
+def referring_models() -> list:
+    return [Artifact, *_referrers]
+
+
+def referenced(keys: list[str]) -> set[str]:
+    """The keys among ``keys`` that a row of any referring table names.
+
+    One statement per batch (a UNION over the tables), so every table is read in the same
+    snapshot even under READ COMMITTED: see ``release`` for why that matters."""
+    found: set[str] = set()
+    keys = list(dict.fromkeys(keys))
+    for start in range(0, len(keys), REFERENCE_BATCH):
+        batch = keys[start : start + REFERENCE_BATCH]
+        queries = [
+            m.objects.filter(storage_key__in=batch).order_by().values_list("storage_key", flat=True)
+            for m in referring_models()
+        ]
+        found.update(queries[0].union(*queries[1:], all=True).order_by())
+    return found
+
+
+def release(keys: list[str]) -> list[str]:
+    """Delete the stored files among ``keys`` that no row refers to any more; keep the others.
+    Call it after the commit that deleted (or repointed) the rows that named them, i.e. from
+    ``transaction.on_commit``. Returns the keys whose files were deleted.
+
+    Why this is race-safe against a registration adopting the same bytes at the same moment:
+    a new reference to stored bytes is only ever made from an existing, committed row that
+    names them (a staged upload, a run's file, another version's artifact), and the adopter
+    locks that row (``SELECT … FOR UPDATE``) in the transaction that inserts its own rows, before
+    reading the file. Deleting (or repointing) that row needs the same row lock (PostgreSQL's
+    DELETE and UPDATE wait for it, cascades included), so the two are ordered:
+    - adopter first: the deleter waits for the adopter's commit, so the adopter's new row is
+      committed before the deletion is, hence before ``release`` runs and sees it;
+    - deleter first: the adopter, once the lock is free, finds the row gone and adopts nothing.
+    ``release`` reads every referring table in one statement (``referenced``): one snapshot,
+    taken after the deletion committed. If no row names a key in it, no row ever can again
+    (nothing is left to adopt from; keys are fresh random ids), so deleting the file next is
+    safe. Reading the tables one query at a time would not be: an adoption committed between
+    the query on artifacts and the query on staged uploads, with its staged row expired meanwhile,
+    would be missed by both. A failure to read leaves the files (the sweep takes real orphans)."""
+    keys = list(dict.fromkeys(k for k in keys if k))
+    if not keys or not _db_usable():
+        return []
+    try:
+        kept = referenced(keys)
+    except DatabaseError:
+        logger.exception("could not check references of %d stored file(s); kept", len(keys))
+        return []
+    gone = [k for k in keys if k not in kept]
+    delete_quietly(gone)
+    return gone
+
+
+def release_on_commit(keys: list[str]) -> None:
+    """``release`` once the current transaction commits (nothing if it rolls back)."""
+    keys = list(keys)
+    if keys:
+        transaction.on_commit(lambda: release(keys))
+
+
+def store_then_record(key: str, incoming: IncomingFile, record, *, conflict: str):
+    """Store ``incoming`` under the fresh ``key``, then run ``record()`` (which opens its own
+    transaction to write the row naming the key) and return what it returns. If recording
+    fails the stored file is deleted (no committed row ever named it); a unique-constraint
+    clash (another request wrote the same path at the same moment) becomes a ``Conflict``
+    with that message. Either way the pending key is settled and the local file
+    discarded."""
+    try:
+        store(key, incoming)
+        return record()
+    except IntegrityError:
+        delete_quietly([key])
+        raise Conflict(conflict) from None
+    except BaseException:
+        delete_quietly([key])
+        raise
+    finally:
+        settle([key])
+        incoming.discard()
+
+
 def delete_quietly(keys: list[str]) -> None:
-    """Delete stored files whose rows are gone (or were never committed). A failure is logged
-    and the key kept as a pending delete, which ``sweep_orphans`` retries."""
+    """Delete stored files now, whoever refers to them: only for keys no committed row ever
+    named (a store whose transaction failed or rolled back), and for ``release``. Files a row
+    named go through ``release``, which keeps those another row still names. A failure is
+    logged and the key kept as a pending delete, which ``sweep_orphans`` retries."""
     failed = []
     for key in keys:
         try:

@@ -1,20 +1,28 @@
 """What must hold in a registry whatever failed while it ran (``manage.py check_invariants``).
 
-- every artifact row (of any version) and every staged MLflow upload names a stored object of
-  its recorded size and SHA-256;
-- no stored object under ``artifacts/`` without a row once the grace period has passed (an
+- every artifact row (of any version), every staged MLflow upload and every file of a run or
+  logged model names a stored object of its recorded size and SHA-256;
+- no stored object under ``artifacts/`` or ``tracking/`` that no row of any of those tables
+  names (one stored object may back several rows) once the grace period has passed (an
   upload in progress stores its files before the transaction that records them; its pending
   key dates it, as in ``sweep_orphans``);
 - version numbers are unique per model and below the model's next number (never reused);
 - each model's summary (latest version number, version count, count per status) is what its
   versions say;
+- each dataset link names its version's model (VersionDataset.model, kept for the dataset
+  pages' visibility check);
 - a protected alias names one version of its own model, an approved one (or one rejected on
   revalidation after it was put there: aliases are not moved on their own);
 - every state change left its audit event: each version its ``version.created``, each version
   in review, approved, rejected or archived the event that put it there, each alias the move
   that points it at its version; and the audit chain verifies;
 - every electronic signature verifies against the audit event written with it (the checks of
-  ``manage.py verify_signatures``: ``approvals.selectors.signature_problems``).
+  ``manage.py verify_signatures``: ``approvals.selectors.signature_problems``);
+- the tracking data holds together: each run's latest value of a metric is the latest point of
+  that metric's history (by step, then timestamp, then value, NaN lowest, as MLflow ranks
+  them: ``tracking.services.runs._rank``), and each metric with a history has one; a run's
+  output and a logged model's source run are in the logged model's experiment; a tracked file
+  belongs to exactly one run or logged model.
 
 Versions and aliases that came in with ``import_registry`` keep their history in the imported
 audit batch rather than in this registry's chain, so their events are not looked for here
@@ -27,9 +35,10 @@ and files are hashed in chunks, so memory stays bounded whatever the registry's 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import chain
 
 from django.core.files.storage import default_storage
-from django.db.models import Count, F, Max
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from approvals.models import Alias
@@ -38,10 +47,18 @@ from audit.chain import verify_chain
 from audit.models import AuditEvent
 from exchange.models import ImportedAuditEvent, RegistryImport
 from models_app import storage, summary
-from models_app.models import Artifact, ModelVersion, PendingKey, RegisteredModel
+from models_app.models import (
+    Artifact,
+    ModelVersion,
+    PendingKey,
+    RegisteredModel,
+    VersionDataset,
+)
 from registry_site.mlflow_compat.models import StagedArtifact
+from tracking.models import LatestMetric, LoggedModel, Metric, RunOutput, TrackedFile
 
 PREFIX = "artifacts"
+PREFIXES = (PREFIX, "tracking")  # versions' and staged files; runs' and logged models' files
 BATCH = 500
 DEFAULT_GRACE = timedelta(minutes=60)  # the sweeper's default --min-age-minutes
 
@@ -74,9 +91,11 @@ def check_all(*, grace: timedelta = DEFAULT_GRACE, verify_digests: bool = True) 
         *check_numbers(),
         *check_summaries(),
         *check_frameworks(),
+        *check_dataset_links(),
         *check_aliases(),
         *check_audit(),
         *check_signatures(),
+        *check_tracking(),
     ]
 
 
@@ -166,21 +185,30 @@ def check_files(*, verify_digests: bool = True) -> list[Violation]:
                         f"staged upload {r['path']} ({r['storage_key']}) {problem}",
                     )
                 )
+    fields = ["storage_key", "size", "sha256", "path", "run_id", "logged_model_id"]
+    for rows in _by_pk(TrackedFile.objects.all(), fields):
+        for r in rows:
+            problem = _file_problem(
+                r["storage_key"], r["size"], r["sha256"], verify_digests=verify_digests
+            )
+            if problem:
+                owner = f"run {r['run_id']}" if r["run_id"] else f"model {r['logged_model_id']}"
+                found.append(
+                    Violation(
+                        "missing_file" if "missing" in problem else "file_mismatch",
+                        f"{owner}'s file {r['path']} ({r['storage_key']}) {problem}",
+                    )
+                )
     return found
 
 
 def check_orphans(*, grace: timedelta = DEFAULT_GRACE) -> list[Violation]:
-    """Stored objects no row points at, older than ``grace``."""
+    """Stored objects no row points at (artifacts, staged uploads, run files), older than
+    ``grace``."""
     found = []
     cutoff = timezone.now() - grace
-    for keys in batches(walk()):
-        known = set(
-            Artifact.objects.filter(storage_key__in=keys).values_list("storage_key", flat=True)
-        ) | set(
-            StagedArtifact.objects.filter(storage_key__in=keys).values_list(
-                "storage_key", flat=True
-            )
-        )
+    for keys in batches(chain.from_iterable(walk(p) for p in PREFIXES)):
+        known = storage.referenced(keys)
         pending = dict(PendingKey.objects.filter(key__in=keys).values_list("key", "created_at"))
         for key in keys:
             if key in known:
@@ -190,9 +218,7 @@ def check_orphans(*, grace: timedelta = DEFAULT_GRACE) -> list[Violation]:
             except FileNotFoundError:
                 continue  # deleted while we looked
             if stored <= cutoff:
-                found.append(
-                    Violation("orphan_file", f"{key} is stored but no artifact row names it")
-                )
+                found.append(Violation("orphan_file", f"{key} is stored but no row names it"))
     return found
 
 
@@ -256,6 +282,22 @@ def check_frameworks() -> list[Violation]:
             f"{names.get(model, model)}: frameworks {kept} (the versions say {true})",
         )
         for model, (kept, true) in sorted(wrong.items())
+    ]
+
+
+def check_dataset_links() -> list[Violation]:
+    """Each dataset link keeps its version's model (set by every writer of links)."""
+    wrong = (
+        VersionDataset.objects.exclude(model_id=F("version__model_id"))
+        .order_by("pk")
+        .values_list("dataset__name", "version__model__name", "version__number", "model__name")
+    )
+    return [
+        Violation(
+            "wrong_link_model",
+            f"dataset {dataset}'s link to {model} v{number} names model {kept}",
+        )
+        for dataset, model, number, kept in wrong.iterator(chunk_size=BATCH)
     ]
 
 
@@ -403,3 +445,137 @@ def check_signatures() -> list[Violation]:
         for s in all_signatures(batch_size=BATCH)
         if not s.verifies
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracking
+
+
+def check_tracking() -> list[Violation]:
+    return [
+        *check_latest_metrics(),
+        *check_run_outputs(),
+        *check_source_runs(),
+        *check_tracked_file_owners(),
+    ]
+
+
+def _shown(value: float, is_nan: bool) -> str:
+    return "NaN" if is_nan else repr(value)
+
+
+# MLflow's order, highest first: step, timestamp, a number above NaN, then the value (NaN is
+# stored as 0 with is_nan set, so among NaNs the value ties).
+LATEST_FIRST = ("-step", "-timestamp", "is_nan", "-value", "-pk")
+
+
+def check_latest_metrics() -> list[Violation]:
+    """Each LatestMetric row equals the latest point of its metric's history (one query per
+    batch: the latest point comes from the (run, key) index), and each metric logged to a run
+    has its LatestMetric row."""
+    found = []
+    top = Metric.objects.filter(run=OuterRef("run"), key=OuterRef("key")).order_by(*LATEST_FIRST)
+    latest = LatestMetric.objects.annotate(
+        **{
+            f"top_{f}": Subquery(top.values(f)[:1])
+            for f in ("step", "timestamp", "is_nan", "value")
+        }
+    )
+    fields = ["run_id", "key", "step", "timestamp", "is_nan", "value"]
+    tops = ["top_step", "top_timestamp", "top_is_nan", "top_value"]
+    for rows in _by_pk(latest, fields + tops):
+        for r in rows:
+            label = f"run {r['run_id']} metric {r['key']!r}"
+            if r["top_step"] is None:
+                found.append(
+                    Violation("latest_metric", f"{label} has a latest value but no history")
+                )
+                continue
+            kept = (r["step"], r["timestamp"], r["is_nan"], 0.0 if r["is_nan"] else r["value"])
+            true = (
+                r["top_step"],
+                r["top_timestamp"],
+                r["top_is_nan"],
+                0.0 if r["top_is_nan"] else r["top_value"],
+            )
+            if kept != true:
+                found.append(
+                    Violation(
+                        "latest_metric",
+                        f"{label}: latest {_shown(kept[3], kept[2])} at step {kept[0]}, "
+                        f"time {kept[1]}; the history says {_shown(true[3], true[2])} at step "
+                        f"{true[0]}, time {true[1]}",
+                    )
+                )
+    unkept = (
+        Metric.objects.exclude(
+            Exists(LatestMetric.objects.filter(run=OuterRef("run"), key=OuterRef("key")))
+        )
+        .values_list("run_id", "key")
+        .distinct()
+        .order_by("run_id", "key")
+    )
+    for run_id, key in unkept.iterator(chunk_size=BATCH):
+        found.append(
+            Violation(
+                "latest_metric", f"run {run_id} metric {key!r} has a history but no latest value"
+            )
+        )
+    return found
+
+
+def check_run_outputs() -> list[Violation]:
+    """A run's output is a logged model of the run's own experiment."""
+    wrong = (
+        RunOutput.objects.exclude(logged_model__experiment_id=F("run__experiment_id"))
+        .order_by("pk")
+        .values_list(
+            "run_id", "run__experiment_id", "logged_model_id", "logged_model__experiment_id"
+        )
+    )
+    return [
+        Violation(
+            "output_elsewhere",
+            f"run {run_id} (experiment {run_exp}) outputs logged model {model_id} of "
+            f"experiment {model_exp}",
+        )
+        for run_id, run_exp, model_id, model_exp in wrong.iterator(chunk_size=BATCH)
+    ]
+
+
+def check_source_runs() -> list[Violation]:
+    """A logged model's source run is a run of the logged model's experiment."""
+    wrong = (
+        LoggedModel.objects.filter(source_run__isnull=False)
+        .exclude(source_run__experiment_id=F("experiment_id"))
+        .order_by("pk")
+        .values_list("pk", "experiment_id", "source_run_id", "source_run__experiment_id")
+    )
+    return [
+        Violation(
+            "source_run_elsewhere",
+            f"logged model {model_id} (experiment {model_exp}) comes from run {run_id} of "
+            f"experiment {run_exp}",
+        )
+        for model_id, model_exp, run_id, run_exp in wrong.iterator(chunk_size=BATCH)
+    ]
+
+
+def check_tracked_file_owners() -> list[Violation]:
+    """A tracked file belongs to exactly one run or logged model (a database constraint too:
+    this finds rows written past it)."""
+    wrong = (
+        TrackedFile.objects.filter(
+            Q(run__isnull=True, logged_model__isnull=True)
+            | Q(run__isnull=False, logged_model__isnull=False)
+        )
+        .order_by("pk")
+        .values_list("pk", "path", "storage_key", "run_id", "logged_model_id")
+    )
+    found = []
+    for pk, path, key, run_id, model_id in wrong.iterator(chunk_size=BATCH):
+        owners = f"run {run_id} and logged model {model_id}" if run_id else "no run or logged model"
+        found.append(
+            Violation("tracked_file_owner", f"tracked file #{pk} {path} ({key}) has {owners}")
+        )
+    return found

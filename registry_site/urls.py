@@ -38,4 +38,5 @@ urlpatterns = [
     path("api/3.0/", include("registry_site.mlflow_compat.urls_v3")),
     path("", include("approvals.urls")),
     path("", include("models_app.urls")),
+    path("", include("tracking.urls")),
 ]

@@ -212,7 +212,7 @@ def expected(rule: R, persona: str, held: set[Role]) -> str:
     if rule.need in (PUBLIC, LOGIN):
         return "allowed"
     if rule.need in tracking_matrix.RULES:  # the experiment's grants, whatever the model's
-        return tracking_matrix.expected(rule.need, persona)
+        return tracking_matrix.expected(rule.need, persona, held)
     if rule.need == DATASET_OWNER:
         return "allowed" if persona in DATASET_OWNERS else "403"
     if Role.VIEW not in held:

@@ -11,11 +11,16 @@ creator (and superusers) may write to it. Who may not see something gets the sam
 something that does not exist; who sees it but lacks the right gets 403.
 """
 
+from collections.abc import Callable
+from functools import wraps
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import Http404
+from django.http import Http404, HttpRequest
+from django.views.decorators.http import require_http_methods
 
-from models_app.access import Role
+from core.rules import RUN_PAGE, access
+from models_app.access import Role, visible_versions
 from tracking.models import (
     DEFAULT_EXPERIMENT_ID,
     Experiment,
@@ -55,6 +60,26 @@ def visible_experiments(user) -> QuerySet[Experiment]:
             group__user=user, permission__codename=perm(Role.VIEW)
         ).values("content_object_id"))
     )  # fmt: skip
+
+
+def _visible_items(model, user) -> QuerySet:
+    """Runs or logged models the user may view, as one lazy queryset (for subqueries): those of
+    experiments they may view, except in experiment 0, where only their own; and their own
+    wherever they are."""
+    if not _active(user):
+        return model.objects.none()
+    if user.is_superuser:
+        return model.objects.all()
+    shared = visible_experiments(user).exclude(pk=DEFAULT_EXPERIMENT_ID)
+    return model.objects.filter(Q(experiment__in=shared) | Q(creator=user))
+
+
+def visible_runs(user) -> QuerySet[Run]:
+    return _visible_items(Run, user)
+
+
+def visible_logged_models(user) -> QuerySet[LoggedModel]:
+    return _visible_items(LoggedModel, user)
 
 
 def experiment_roles(user, experiment: Experiment) -> set[Role]:
@@ -176,6 +201,32 @@ def get_run_for_user(user, run_id: str, *, write: bool = False) -> Run:
     return run
 
 
+def get_run_for_page(user, run_id: str) -> Run:
+    """The run for its dashboard page: visible to who may view it through its experiment (as
+    ``get_run_for_user``) and to whoever may view a version registered from it (a version
+    whose ``source_run`` is this run's id), so a version's reviewers see how it was trained.
+    404 for everyone else, as for a run that does not exist. ``run.sees_experiment`` says
+    whether the user may also open its experiment's page (the roles read are kept on the
+    experiment for the view)."""
+    run = None
+    if len(run_id) == RUN_ID_LENGTH and _active(user):
+        run = Run.objects.select_related("experiment", "creator").filter(pk=run_id).first()
+    if run is None:
+        raise Http404(f"Run {run_id[:40]!r} not found.")
+    experiment = run.experiment
+    roles = experiment_roles(user, experiment)
+    experiment.user_roles, experiment.roles_of = roles, user.pk
+    run.sees_experiment = Role.VIEW in roles
+    through_experiment = (
+        user.is_superuser
+        or run.creator_id == user.pk
+        or (run.sees_experiment and not experiment.is_default)
+    )
+    if not through_experiment and not visible_versions(user).filter(source_run=run.pk).exists():
+        raise Http404(f"Run {run_id[:40]!r} not found.")
+    return run
+
+
 def get_logged_model_for_user(user, model_id: str, *, write: bool = False) -> LoggedModel:
     """Like get_run_for_user, for a logged model ("m-" + 32 hex digits)."""
     found = None
@@ -204,3 +255,36 @@ def visible_items_q(user, experiments: list[Experiment]) -> Q:
     if len(shared) != len(experiments):
         q |= Q(experiment_id=DEFAULT_EXPERIMENT_ID, creator=user)
     return q
+
+
+# ---------------------------------------------------------------------------------------------
+# Routes of the dashboard's pages: one decorator declares a view's rule (for the URL walk of
+# the permission matrix) and enforces it, as models_app.access.model_route does for models.
+
+
+def experiment_route(role: Role, *, methods: list[str]) -> Callable:
+    """A page of one experiment, addressed by the URL's ``experiment_id``: signed in (else the
+    login page), the method (else 405), then the experiment fetched through
+    ``get_experiment_for_user`` with ``role`` (404 for who may not view it, 403 without the
+    role) and handed to the view in place of the id."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def fetching(request: HttpRequest, experiment_id: str, **kwargs):
+            experiment = get_experiment_for_user(request.user, experiment_id, role)
+            return view(request, experiment, **kwargs)
+
+        return access(f"experiment:{role.value}")(require_http_methods(methods)(fetching))
+
+    return decorator
+
+
+def run_page_route(view: Callable) -> Callable:
+    """The run page, addressed by the URL's ``run_id``: signed in, GET or HEAD, the run fetched
+    through ``get_run_for_page`` (404 for who may see neither it nor a version from it)."""
+
+    @wraps(view)
+    def fetching(request: HttpRequest, run_id: str, **kwargs):
+        return view(request, get_run_for_page(request.user, run_id), **kwargs)
+
+    return access(RUN_PAGE)(require_http_methods(["GET", "HEAD"])(fetching))

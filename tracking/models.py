@@ -21,6 +21,22 @@ class Lifecycle(models.TextChoices):
     DELETED = "deleted"
 
 
+class KeyValue(models.Model):
+    """A key and its value, unique per owner (the subclass names the owner and the
+    constraint): the shape MLflow gives tags and params of experiments, runs and logged models.
+    Abstract, so each keeps its own table."""
+
+    key = models.CharField(max_length=250)
+    value = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class Experiment(models.Model):
     name = models.CharField(max_length=500, unique=True)
     lifecycle_stage = models.CharField(
@@ -70,19 +86,13 @@ class ExperimentGroupObjectPermission(GroupObjectPermissionBase):
         verbose_name = "role of a team on an experiment"
 
 
-class ExperimentTag(models.Model):
+class ExperimentTag(KeyValue):
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="tags")
-    key = models.CharField(max_length=250)
-    value = models.TextField(blank=True)
 
-    class Meta:
-        ordering = ["key"]
+    class Meta(KeyValue.Meta):
         constraints = [
             models.UniqueConstraint(fields=["experiment", "key"], name="experiment_tag_unique_key")
         ]
-
-    def __str__(self) -> str:
-        return self.key
 
 
 class Run(models.Model):
@@ -118,30 +128,19 @@ class Run(models.Model):
         return f"mlflow-artifacts:/{self.experiment_id}/{self.id}/artifacts"
 
 
-class RunParam(models.Model):
+class RunParam(KeyValue):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="params")
-    key = models.CharField(max_length=250)
-    value = models.TextField()
+    value = models.TextField()  # required (a tag's may be blank)
 
-    class Meta:
-        ordering = ["key"]
+    class Meta(KeyValue.Meta):
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="run_param_unique_key")]
 
-    def __str__(self) -> str:
-        return self.key
 
-
-class RunTag(models.Model):
+class RunTag(KeyValue):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags")
-    key = models.CharField(max_length=250)
-    value = models.TextField(blank=True)
 
-    class Meta:
-        ordering = ["key"]
+    class Meta(KeyValue.Meta):
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="run_tag_unique_key")]
-
-    def __str__(self) -> str:
-        return self.key
 
 
 class Metric(models.Model):
@@ -246,38 +245,27 @@ class LoggedModel(models.Model):
         return f"mlflow-artifacts:/{self.experiment_id}/models/{self.id}/artifacts"
 
 
-class LoggedModelParam(models.Model):
+class LoggedModelParam(KeyValue):
     logged_model = models.ForeignKey(LoggedModel, on_delete=models.CASCADE, related_name="params")
-    key = models.CharField(max_length=250)
-    value = models.TextField()
+    value = models.TextField()  # as RunParam
 
-    class Meta:
-        ordering = ["key"]
+    class Meta(KeyValue.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["logged_model", "key"], name="logged_model_param_unique_key"
             )
         ]
 
-    def __str__(self) -> str:
-        return self.key
 
-
-class LoggedModelTag(models.Model):
+class LoggedModelTag(KeyValue):
     logged_model = models.ForeignKey(LoggedModel, on_delete=models.CASCADE, related_name="tags")
-    key = models.CharField(max_length=250)
-    value = models.TextField(blank=True)
 
-    class Meta:
-        ordering = ["key"]
+    class Meta(KeyValue.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["logged_model", "key"], name="logged_model_tag_unique_key"
             )
         ]
-
-    def __str__(self) -> str:
-        return self.key
 
 
 class RunOutput(models.Model):

@@ -1,11 +1,20 @@
 """Reads of the tracking data that more than one interface needs (the MLflow API now, the
 run page and registration from a run later): each in a constant number of queries."""
 
-from django.db.models import Prefetch, QuerySet
+from dataclasses import dataclass
 
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from core import sql
+from models_app.access import visible_versions
+from models_app.models import ModelVersion
+from tracking.access import RUN_ID_LENGTH, visible_experiments, visible_items_q
 from tracking.models import (
+    DEFAULT_EXPERIMENT_ID,
     Experiment,
     LatestMetric,
+    Lifecycle,
     LoggedModel,
     Metric,
     Run,
@@ -56,3 +65,114 @@ def files_of(owner: Run | LoggedModel) -> QuerySet[TrackedFile]:
     if isinstance(owner, Run):
         return TrackedFile.objects.filter(run=owner)
     return TrackedFile.objects.filter(logged_model=owner)
+
+
+# ---------------------------------------------------------------------------------------------
+# The dashboard's pages (tracking/views): experiments, an experiment's runs, a run.
+
+CHART_POINTS = 200  # at most this many points (and the last one) per metric chart
+CHART_KEYS = 20  # charts for at most this many metrics of a run (the table lists them all)
+RUN_METRIC_COLUMNS = 4  # latest metrics shown as columns of an experiment's runs
+
+
+def experiments_for_list(user, *, deleted: bool = False) -> QuerySet[Experiment]:
+    """The experiments the user may view (deleted ones only with ``deleted``), with their
+    creator and the number of runs the user may see in each (in experiment 0, their own)."""
+    runs = Run.objects.filter(experiment=OuterRef("pk"), lifecycle_stage=Lifecycle.ACTIVE)
+    if not user.is_superuser:
+        runs = runs.filter(~Q(experiment_id=DEFAULT_EXPERIMENT_ID) | Q(creator=user))
+    count = runs.order_by().values("experiment").annotate(n=Count("*")).values("n")
+    experiments = visible_experiments(user).select_related("creator")
+    if not deleted:
+        experiments = experiments.filter(lifecycle_stage=Lifecycle.ACTIVE)
+    return experiments.annotate(run_count=Coalesce(Subquery(count, output_field=IntegerField()), 0))
+
+
+def experiment_runs(user, experiment: Experiment, *, deleted: bool = False) -> QuerySet[Run]:
+    """The runs of an experiment the user may view (it is one they may view), with creator."""
+    runs = Run.objects.filter(visible_items_q(user, [experiment])).select_related("creator")
+    if not deleted:
+        runs = runs.filter(lifecycle_stage=Lifecycle.ACTIVE)
+    return runs
+
+
+def attach_metric_columns(runs: list[Run]) -> list[str]:
+    """The first few metric keys (by name) logged by these runs, and each run's latest value
+    of them as ``run.metric_cells`` (None where it has none): two queries however many."""
+    ids = [run.pk for run in runs]
+    keys = list(
+        LatestMetric.objects.filter(run_id__in=ids)
+        .order_by("key")
+        .values_list("key", flat=True)
+        .distinct()[:RUN_METRIC_COLUMNS]
+    )
+    found = {}
+    if keys:
+        for metric in LatestMetric.objects.filter(run_id__in=ids, key__in=keys):
+            found[metric.run_id, metric.key] = metric
+    for run in runs:
+        run.metric_cells = [found.get((run.pk, key)) for key in keys]
+    return keys
+
+
+@dataclass(frozen=True)
+class Sample:
+    step: int
+    value: float
+    is_nan: bool
+
+
+@dataclass(frozen=True)
+class Series:
+    key: str
+    total: int  # points logged
+    samples: list[Sample]  # at most CHART_POINTS + 1 of them, in step order
+
+
+def metric_series(run: Run, keys: list[str], *, points: int = CHART_POINTS) -> list[Series]:
+    """Each metric's history, downsampled in the database to one point every
+    ceil(total / points) (and always the last one), in one query: a run with 100,000 values
+    of a metric sends at most ``points`` + 1 of them here."""
+    if not keys:
+        return []
+    key, stamp = sql.quote("key"), sql.quote("timestamp")
+    where, params = sql.among(f"m.{key}", keys)
+    rows = sql.fetch(
+        f"SELECT k, step, value, is_nan, n FROM ("  # noqa: S608 (names from metadata)
+        f"SELECT m.{key} AS k, m.step, m.value, m.is_nan, "
+        f"ROW_NUMBER() OVER (PARTITION BY m.{key} ORDER BY m.step, m.{stamp}, m.id) AS rn, "
+        f"COUNT(*) OVER (PARTITION BY m.{key}) AS n "
+        f"FROM {sql.table(Metric)} m WHERE m.run_id = %s AND {where}"
+        ") t WHERE (rn - 1) %% ((n + %s - 1) / %s) = 0 OR rn = n ORDER BY k, rn",
+        [run.pk, *params, points, points],
+    )
+    by_key: dict[str, Series] = {}
+    for k, step, value, is_nan, total in rows:
+        series = by_key.setdefault(k, Series(k, total, []))
+        series.samples.append(Sample(step, value, bool(is_nan)))
+    return [by_key[k] for k in sorted(by_key)]
+
+
+def run_logged_models(run: Run) -> list[LoggedModel]:
+    """The logged models made from the run or output by it, with their files."""
+    outputs = RunOutput.objects.filter(run=run).values("logged_model_id")
+    return list(
+        LoggedModel.objects.filter(Q(source_run=run) | Q(pk__in=outputs))
+        .prefetch_related(Prefetch("files", queryset=TrackedFile.objects.order_by("path")))
+        .order_by("creation_time", "id")
+    )
+
+
+def versions_from_run(user, run_id: str) -> QuerySet[ModelVersion]:
+    """The versions registered from this run that the user may view, with their model."""
+    return (
+        visible_versions(user)
+        .filter(source_run=run_id)
+        .select_related("model")
+        .order_by("model__name", "number")
+    )
+
+
+def run_exists(run_id: str) -> bool:
+    """Whether a run has this id (a version's ``source_run`` may name one)."""
+    return len(run_id) == RUN_ID_LENGTH and Run.objects.filter(pk=run_id).exists()

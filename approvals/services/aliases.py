@@ -188,20 +188,69 @@ def alias_rollback(
     return entry
 
 
-def alias_delete(*, actor, model: RegisteredModel, name: str, note: str = "") -> None:
-    name = _validate_alias_name(name)
+def _removal_checked(actor, model, name: str) -> ModelVersion:
+    """Whoever may not remove the alias, or an alias that is not there, is told so before
+    being asked to sign; the version it points at now, which the signature is for."""
     require(actor, model, Role.PROMOTE if name in Alias.PROTECTED_NAMES else Role.EDIT)
+    alias = Alias.objects.filter(model=model, name=name).select_related("version").first()
+    if alias is None:
+        raise Conflict(f"{model.name} has no alias {name}.")
+    return alias.version
+
+
+def alias_delete(
+    *,
+    actor,
+    model: RegisteredModel,
+    name: str,
+    note: str = "",
+    signature: SignatureInput | None = None,
+    via_token: str = "",
+) -> None:
+    """Remove an alias; its history stays. Edit role, promote for production and staging,
+    whose removal is signed where the policy requires signatures, as moving them is: the
+    signature is for the version the alias leaves, and is refused (409, nothing removed) if
+    the alias moved to another version between signing and removing."""
+    name = _validate_alias_name(name)
+    note = (note or "").strip()
+    signed, seen = None, None
+    if name in Alias.PROTECTED_NAMES:
+        seen = _removal_checked(actor, model, name)
+        signed = signatures.signature_verify(
+            actor=actor, signature=signature, action=Signature.Action.REMOVE,
+            policy=gates.policy_for(model), target=seen, model=model, via_token=via_token,
+        )  # fmt: skip
+        via_token = via_token if signed is None else ""
+    else:
+        require(actor, model, Role.EDIT)
+        via_token = ""
     with transaction.atomic():
-        alias = Alias.objects.select_for_update().filter(model=model, name=name).first()
+        alias = (
+            Alias.objects.select_for_update().filter(model=model, name=name)
+            .select_related("version").first()
+        )  # fmt: skip
         if alias is None:
             raise Conflict(f"{model.name} has no alias {name}.")
-        AliasAssignment.objects.create(
-            model=model, alias_name=name, version=None, previous_version=alias.version,
-            previous_number=alias.version.number, kind=AliasAssignment.Kind.REMOVE,
-            note=note, assigned_by=actor, assigned_at=timezone.now(),
+        version = alias.version
+        if signed is not None and version.pk != seen.pk:
+            raise Conflict(
+                f"{name} moved to version {version.number} since you signed its removal from "
+                f"version {seen.number}; nothing was removed. Reload and sign again."
+            )
+        entry = AliasAssignment.objects.create(
+            model=model, alias_name=name, version=None, previous_version=version,
+            previous_number=version.number, kind=AliasAssignment.Kind.REMOVE,
+            note=note, assigned_by=actor, assigned_at=timezone.now(), via_token=via_token,
         )  # fmt: skip
-        chain.record(
-            actor=actor, action="alias.removed", target=alias.version, model=model,
-            before={"alias": name, "version": alias.version.number}, reason=note,
+        signing = signatures.audit_fields(signed, via_token=via_token)
+        event = chain.record(
+            actor=actor, action="alias.removed", target=version, model=model,
+            before={"alias": name, "version": version.number},
+            after={"alias": name, "version": None, **signing} if signing else None,
+            reason=note,
+        )  # fmt: skip
+        signatures.signature_record(
+            signed, event=event, version=version, content_digest=version.content_digest,
+            reason=note, alias_assignment=entry,
         )  # fmt: skip
         alias.delete()

@@ -151,6 +151,37 @@ def _record_approval(actor, locked: ModelVersion, review: Review, failed, signed
         )
 
 
+def _approve_in_round(
+    actor, locked: ModelVersion, roles: set[Role], *, seen: str, reason: str,
+    override_reason: str, via_token: str, signed, round_: int = 0,
+) -> tuple[Review, int, bool]:  # fmt: skip
+    """The steps a first approval and a revalidating one share, inside the decision's
+    transaction on the locked version: the gates re-checked with the files re-read (refused
+    unless they pass or an allowed override is given), the review of round ``round_``
+    recorded with its audit event and signature, then the round's approvals counted. Returns
+    the review, that count and whether it reaches the policy's quorum. (A version in review
+    has reviews of round 0 only: rounds 1+ are revalidations of an approved version, which
+    never goes back to review.)"""
+    policy = gates.policy_for(locked.model)
+    results, failed = _gates_or_refuse(locked, policy, roles, override_reason)
+    review = _create_review(
+        version=locked,
+        reviewer=actor,
+        decision=Review.Decision.APPROVE,
+        reason=reason,
+        override_reason=override_reason if failed else "",
+        gates=[r.as_dict() for r in results],
+        content_digest=seen,
+        round=round_,
+        via_token=via_token,
+    )
+    _record_approval(actor, locked, review, failed, signed)
+    approvals = Review.objects.filter(
+        version=locked, round=round_, decision=Review.Decision.APPROVE, discarded_at__isnull=True
+    ).count()
+    return review, approvals, approvals >= policy.required_approvals
+
+
 class StaleContent(Conflict):
     """The version's content is not what the reviewer saw (its digest differs)."""
 
@@ -250,23 +281,11 @@ def review_approve(
             raise _refuse(locked, "approved (only versions in review can be)")
         roles = _check_reviewer(actor, locked)
         seen = _check_content(locked, content_digest)
-        policy = gates.policy_for(locked.model)
-        results, failed = _gates_or_refuse(locked, policy, roles, override_reason)
-        review = _create_review(
-            version=locked,
-            reviewer=actor,
-            decision=Review.Decision.APPROVE,
-            reason=reason,
-            override_reason=override_reason if failed else "",
-            gates=[r.as_dict() for r in results],
-            content_digest=seen,
-            via_token=via_token,
-        )
-        _record_approval(actor, locked, review, failed, signed)
-        approvals = Review.objects.filter(
-            version=locked, decision=Review.Decision.APPROVE, discarded_at__isnull=True
-        ).count()
-        if approvals >= policy.required_approvals:
+        review, approvals, quorum = _approve_in_round(
+            actor, locked, roles, seen=seen, reason=reason, override_reason=override_reason,
+            via_token=via_token, signed=signed,
+        )  # fmt: skip
+        if quorum:
             flipped = ModelVersion.objects.filter(pk=locked.pk, status=S.IN_REVIEW).update(
                 status=S.APPROVED, decided_at=timezone.now()
             )
@@ -413,24 +432,11 @@ def review_revalidate(
             )  # fmt: skip
             transaction.on_commit(lambda: notify.decided(review.pk))
             return review
-        policy = gates.policy_for(locked.model)
-        results, failed = _gates_or_refuse(locked, policy, roles, override_reason)
-        review = _create_review(
-            version=locked,
-            reviewer=actor,
-            decision=decision,
-            reason=reason,
-            override_reason=override_reason if failed else "",
-            gates=[r.as_dict() for r in results],
-            content_digest=seen,
-            round=round_,
-            via_token=via_token,
-        )
-        _record_approval(actor, locked, review, failed, signed)
-        approvals = Review.objects.filter(
-            version=locked, round=round_, decision=decision, discarded_at__isnull=True
-        ).count()
-        if approvals >= policy.required_approvals:
+        review, approvals, quorum = _approve_in_round(
+            actor, locked, roles, seen=seen, reason=reason, override_reason=override_reason,
+            via_token=via_token, signed=signed, round_=round_,
+        )  # fmt: skip
+        if quorum:
             renewed = ModelVersion.objects.filter(
                 pk=locked.pk, status=S.APPROVED, review_round=locked.review_round
             ).update(decided_at=now, review_round=round_, revalidation_marked_at=None)
@@ -449,9 +455,10 @@ def review_revalidate(
 
 def version_mark_revalidation_due(*, version: ModelVersion, now=None) -> bool:
     """Record ``version.revalidation_due`` (and so its webhooks) for the version's current
-    approval, once: the marker is set by a conditional update in the same transaction, so a
-    second run, or a concurrent one, records nothing. False when the version is not due or
-    was marked for this approval already."""
+    approval, once, as the registry's scheduled work (``chain.SCHEDULED``): the marker is set
+    by a conditional update in the same transaction, so a second run, or a concurrent one,
+    records nothing. False when the version is not due or was marked for this approval
+    already."""
     now = now or timezone.now()
     with transaction.atomic():
         locked = _lock(version)
@@ -468,7 +475,7 @@ def version_mark_revalidation_due(*, version: ModelVersion, now=None) -> bool:
         if not marked:
             return False
         chain.record(
-            actor=None,
+            actor=chain.SCHEDULED,
             action="version.revalidation_due",
             target=locked,
             model=locked.model,

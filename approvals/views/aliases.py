@@ -94,11 +94,13 @@ def rollback(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
 
 @model_route(Role.VIEW, rule=MODEL_ALIAS, methods=["POST"])
 def alias_delete(request: HttpRequest, model: RegisteredModel, name: str) -> HttpResponse:
-    """Edit role (promote for protected aliases): remove an alias; its history stays."""
+    """Edit role (promote for protected aliases): remove an alias; its history stays. Removing
+    production or staging is signed where the policy requires signatures."""
     return _done(
         request, model,
         lambda: services.alias_delete(
-            actor=request.user, model=model, name=name, note=request.POST.get("note", "")
+            actor=request.user, model=model, name=name, note=request.POST.get("note", ""),
+            signature=signature_from(request),
         ),
         f"Alias {name} removed.",
     )  # fmt: skip

@@ -155,10 +155,13 @@ class DatasetLinks:
     new: list[Dataset] = field(default_factory=list)
     fills: list[tuple[Dataset, dict]] = field(default_factory=list)
 
-    def rows(self, version: ModelVersion | None = None) -> list[VersionDataset]:
-        """The links, once every dataset has its primary key."""
+    def rows(self, model_id: int, version: ModelVersion | None = None) -> list[VersionDataset]:
+        """The links of a version of model ``model_id``, once every dataset has its primary
+        key (each link keeps its version's model: VersionDataset.model)."""
         return [
-            VersionDataset(version=version, dataset=self.known[d.name], role=d.role)
+            VersionDataset(
+                version=version, model_id=model_id, dataset=self.known[d.name], role=d.role
+            )
             for d in self.refs
         ]
 
@@ -285,4 +288,4 @@ def datasets_write(links: DatasetLinks, *, actor) -> None:
 
 def links_insert(links: DatasetLinks, version: ModelVersion) -> None:
     """The version's dataset links in one INSERT."""
-    sql.insert(links.rows(version))
+    sql.insert(links.rows(version.model_id, version))

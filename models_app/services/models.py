@@ -228,7 +228,7 @@ def model_delete(*, actor, model: RegisteredModel, reason: str = "") -> None:
         # Links from other models' versions stay, without the key (VersionParent.parent).
         VersionParent.objects.filter(child__model=model).delete()
         model.delete()
-        transaction.on_commit(lambda: storage.delete_quietly(keys))
+        storage.release_on_commit(keys)
 
 
 def name_release(*, actor, reserved: ReservedName) -> None:

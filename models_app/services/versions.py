@@ -208,7 +208,7 @@ def version_create(
             # the audit chain's head moves in that statement too; otherwise only after those
             # writes, so the registry-wide lock on the head is not held while they run.
             rows = [row for kind in _metadata_rows(version, metadata) for row in kind]
-            rows += datasets.rows()
+            rows += datasets.rows(model.pk)
             more_to_write = parents or files or adopted or datasets.fills
             head = sql.insert_numbered(
                 version,
@@ -402,7 +402,7 @@ def artifact_delete(*, actor, artifact: Artifact) -> None:
             before={"path": artifact.path, "sha256": artifact.sha256},
         )
         artifact.delete()
-        transaction.on_commit(lambda: storage.delete_quietly([key]))
+        storage.release_on_commit([key])
 
 
 def version_delete(*, actor, version: ModelVersion) -> None:
@@ -425,4 +425,4 @@ def version_delete(*, actor, version: ModelVersion) -> None:
         locked.delete()
         summary.version_removed(locked.model_id, locked.status)
         summary.framework_changed(locked.model_id, locked.framework, "")
-        transaction.on_commit(lambda: storage.delete_quietly(keys))
+        storage.release_on_commit(keys)

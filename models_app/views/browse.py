@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 from approvals.selectors import (
     alias_panel,
     redact_lineage,
+    version_approval_expiry,
     version_decisions,
     with_approval_expiry,
 )
@@ -37,6 +38,7 @@ from models_app.models import (
     VersionDataset,
 )
 from models_app.version_grid import VersionSort
+from tracking import selectors as tracking_selectors
 
 PAGE_SIZE = 25
 MAX_OFFSET_PAGE = 40  # ?page=N of the model list, beyond which only cursors page
@@ -331,6 +333,7 @@ def version_detail(request: HttpRequest, version: ModelVersion) -> HttpResponse:
     timeline = redact_lineage(timeline, request.user)  # one query, before the lines
     for event in timeline:
         event.lines = readable.lines(event)
+    version.approval_expiry = version_approval_expiry(version)  # the "revalidation due" badge
     return render(
         request,
         "models_app/version_detail.html",
@@ -353,6 +356,8 @@ def version_detail(request: HttpRequest, version: ModelVersion) -> HttpResponse:
             "overrides": [r for r in version.reviews.all() if r.override_reason],
             "decisions": version_decisions(version, reviews=version.reviews.all()),
             "timeline": timeline,
+            # Anyone who may view a version may view the run it names (tracking.access).
+            "run_page": tracking_selectors.run_exists(version.source_run),
         },
     )
 

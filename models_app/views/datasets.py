@@ -21,8 +21,6 @@ from models_app.models import Dataset, VersionDataset
 from models_app.views.register import conflict_response
 
 PAGE_SIZE = 25
-# A dataset's links in the order of their index (dataset, -version, role): newest version first.
-LINK_KEYS = (("version_id", True), ("role", False))
 
 
 def _crumbs(*extra) -> list:
@@ -87,7 +85,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Any signed-in user; lists only versions of models they may view, and says nothing
     (not even how many) about the others."""
     dataset = get_object_or_404(Dataset.objects.select_related("created_by", "team"), pk=pk)
-    page = _links_page(request, selectors.dataset_links(request.user, dataset))
+    page = _links_page(request, dataset)
     return render(
         request,
         "models_app/dataset_detail.html",
@@ -101,27 +99,18 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _links_page(request: HttpRequest, links) -> keyset.Page:
+def _links_page(request: HttpRequest, dataset: Dataset) -> keyset.Page:
     """The page of links that ``?after=`` / ``?before=`` a cursor asks for (the page's own
-    Next and Previous links: an index seek, as fast deep as on top, and no count of every
-    link); the first page otherwise, and for a cursor that does not decode.
-
-    Two queries: the page's links alone, from the link index, then those links with their
-    versions (joined in the first, PostgreSQL walks the versions' key from the newest down to
-    the page, 15-20 ms on page 200 of 20,000 links)."""
-    bare = links.select_related(None)
-    cursors = {}
+    Next and Previous links); the first page otherwise, and for a cursor that does not
+    decode, as on the dashboard's other keyset pages."""
     for direction in ("after", "before"):
         cursor = request.GET.get(direction)
-        values = keyset.decode(cursor, VersionDataset, LINK_KEYS) if cursor else None
+        values = keyset.decode(cursor, VersionDataset, selectors.LINK_KEYS) if cursor else None
         if values is not None:
-            cursors = {direction: values}
-            break
-    page = keyset.page_after(bare, LINK_KEYS, PAGE_SIZE, **cursors)
-    if page.rows:
-        loaded = links.in_bulk([link.pk for link in page.rows])
-        page.rows = [loaded[link.pk] for link in page.rows]
-    return page
+            return selectors.dataset_links_page(
+                request.user, dataset, size=PAGE_SIZE, **{direction: values}
+            )
+    return selectors.dataset_links_page(request.user, dataset, size=PAGE_SIZE)
 
 
 class DatasetEditForm(forms.Form):

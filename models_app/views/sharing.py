@@ -8,17 +8,7 @@ from django.shortcuts import redirect, render
 from core.errors import Conflict
 from models_app.access import Role, model_route
 from models_app.models import RegisteredModel
-from models_app.sharing import find_principal, grants_for, sharing_set
-
-
-def _roles_from_post(request: HttpRequest) -> set[Role]:
-    chosen = set()
-    for value in request.POST.getlist("roles"):
-        try:
-            chosen.add(Role(value))
-        except ValueError:
-            raise ValidationError({"roles": [f"Unknown role {value!r}."]}) from None
-    return chosen
+from models_app.sharing import find_principal, grant_from_form, grants_for, sharing_set
 
 
 @model_route(Role.MANAGE, methods=["GET", "POST"])
@@ -26,14 +16,8 @@ def model_sharing(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     """List and change grants. Outsiders 404; viewers without manage 403."""
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
-        kind = request.POST.get("kind", "user")
         try:
-            if kind not in ("user", "team"):
-                raise ValidationError({"kind": ["Choose a user or a team."]})
-            principal = find_principal(kind, request.POST.get("name", ""))
-            roles = _roles_from_post(request)
-            if not roles:
-                raise ValidationError({"roles": ["Pick at least one role (or use Remove)."]})
+            principal, roles = grant_from_form(request.POST)
             sharing_set(actor=request.user, model=model, principal=principal, roles=roles)
         except ValidationError as e:
             errors = e.message_dict
@@ -46,6 +30,11 @@ def model_sharing(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
         "model": model,
         "grants": grants_for(model),
         "roles": list(Role),
+        "access_note": (
+            "Being internal, every signed-in user may also view this model."
+            if model.visibility == RegisteredModel.Visibility.INTERNAL
+            else ""
+        ),
         "errors": errors,
         "posted": request.POST if errors else {},
         "nav_section": "models",

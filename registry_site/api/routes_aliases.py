@@ -18,6 +18,7 @@ from . import present
 from .helpers import deciding_token, model_for, paginate, requires, signature_of
 from .schemas import (
     ERRORS,
+    AliasDeleteIn,
     AliasHistoryPage,
     AliasListOut,
     AliasOut,
@@ -124,11 +125,21 @@ def set_alias(request: HttpRequest, name: str, alias: str, payload: AliasSetIn):
 @router.delete(AliasPath, response={204: None, **ERRORS}, url_name="alias")
 @requires(MODEL_ALIAS)
 def delete_alias(
-    request: HttpRequest, name: str, alias: str, note: str = Query("", max_length=1000)
+    request: HttpRequest,
+    name: str,
+    alias: str,
+    note: str = Query("", max_length=1000),
+    payload: AliasDeleteIn | None = None,
 ):
-    """Edit role (promote for protected aliases). The history stays."""
+    """Edit role (promote for protected aliases). The history stays. Removing production or
+    staging is signed where the policy requires signatures: ``password`` and ``meaning`` (one
+    of the policy's promotion meanings) in a JSON body; no body otherwise."""
     model = model_for(request)
-    services.alias_delete(actor=request.user, model=model, name=alias, note=note)
+    services.alias_delete(
+        actor=request.user, model=model, name=alias, note=note,
+        signature=signature_of(request, payload) if payload is not None else None,
+        via_token=deciding_token(request),
+    )  # fmt: skip
     return Status(204, None)
 
 

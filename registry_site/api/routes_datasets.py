@@ -2,6 +2,7 @@
 versions is scoped to the models the caller may view. Their owners (who registered them,
 members of their team, superusers) may correct them."""
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
@@ -9,9 +10,10 @@ from ninja import Path, Query, Router
 from ninja.decorators import decorate_view
 from ninja.responses import Status
 
+from core import keyset
 from core.rules import DATASET_OWNER, LOGIN
 from models_app import selectors, services
-from models_app.models import Dataset
+from models_app.models import Dataset, VersionDataset
 
 from .helpers import MAX_ID, api_url, paginate, requires, team_for
 from .idempotency import KeyHeader, idempotent
@@ -23,7 +25,7 @@ from .schemas import (
     DatasetOut,
     DatasetPage,
     DatasetPatchIn,
-    PageQuery,
+    LinkPageQuery,
 )
 
 router = Router(tags=["datasets"])
@@ -76,24 +78,54 @@ def create_dataset(
 def get_dataset(
     request: HttpRequest,
     dataset_id: int = Path(..., ge=1, le=MAX_ID),
-    paging: Query[PageQuery] = None,
+    paging: Query[LinkPageQuery] = None,
 ):
-    """Signed-in users. ``versions`` lists (paginated) only versions of models you may view,
-    and says nothing, not even how many, about the others."""
+    """Signed-in users. ``versions`` lists only versions of models you may view, newest first,
+    and says nothing, not even how many, about the others. It pages by cursor (``next``,
+    ``previous``) and has no ``count``: a dataset may be linked to 100,000 versions."""
+    if paging.page not in (None, 1):
+        raise ValidationError(
+            {"page": ["A dataset's versions page by cursor: follow the `next` link."]}
+        )
+    if paging.after and paging.before:
+        raise ValidationError({"before": ["Give `after` or `before`, not both."]})
+    cursors = {}
+    for direction in ("after", "before"):
+        cursor = getattr(paging, direction)
+        if cursor:
+            values = keyset.decode(cursor, VersionDataset, selectors.LINK_KEYS)
+            if values is None:
+                message = (
+                    f"`{direction}` is not a cursor of this list: follow a `next` or "
+                    "`previous` link as it is."
+                )
+                raise ValidationError({direction: [message]})
+            cursors[direction] = values
     dataset = get_object_or_404(Dataset.objects.select_related("created_by", "team"), pk=dataset_id)
-    links = selectors.dataset_links(request.user, dataset)
-    versions = paginate(
-        request,
-        links,
-        limit=paging.limit,
-        page=paging.page,
-        serialize=lambda rows: (
+    page = selectors.dataset_links_page(request.user, dataset, size=paging.limit, **cursors)
+    versions = {
+        "items": [
             {"model": link.version.model.name, "number": link.version.number,
              "status": link.version.status, "role": link.role}
-            for link in rows
-        ),
-    )  # fmt: skip
+            for link in page.rows
+        ],
+        "next": _cursor_url(request, paging.limit, "after", page.next_cursor),
+        "previous": _cursor_url(request, paging.limit, "before", page.previous_cursor),
+    }  # fmt: skip
     return _dataset_out(request, dataset) | {"versions": versions}
+
+
+def _cursor_url(request: HttpRequest, limit: int, direction: str, value: str | None) -> str | None:
+    """This list's URL for the items ``direction`` ("after", "before") cursor ``value``; None
+    without a cursor."""
+    if value is None:
+        return None
+    query = request.GET.copy()
+    for name in ("after", "before", "page"):
+        query.pop(name, None)
+    query[direction] = value
+    query["limit"] = str(limit)
+    return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
 
 
 @router.patch("/{dataset_id}", response={200: DatasetOut, **ERRORS}, url_name="dataset")

@@ -108,6 +108,17 @@ class AuditFilters(PageQuery):
     until: Text(40) = Field("", description="ISO-8601 date or date-time (UTC if no offset).")
 
 
+class LinkPageQuery(BaseModel):
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page (≤ 200).")
+    after: Text(200) = Field("", description="The cursor of a `next` link: the items after it.")
+    before: Text(200) = Field(
+        "", description="The cursor of a `previous` link: the items before it."
+    )
+    page: int | None = Field(
+        None, description="Not accepted: this list pages by cursor (follow `next`)."
+    )
+
+
 class DatasetFilters(PageQuery):
     q: Text(200) = Field("", description="Search names and URIs.")
 
@@ -259,6 +270,10 @@ class AliasSetIn(SignatureIn):
     note: Text(10_000) = ""
 
 
+class AliasDeleteIn(SignatureIn):
+    """The signature removing production or staging needs (the note stays in the query)."""
+
+
 class RollbackIn(SignatureIn):
     reason: Text(10_000) = ""
 
@@ -402,8 +417,10 @@ class SignatureOut(BaseModel):
     signed_at: datetime = Field(description="The database's clock at signing (UTC).")
     meaning: str
     reason: str
-    action: str = Field(description="approve, reject, promote or rollback.")
-    alias: str = Field(description="The alias moved (promote, rollback); empty for reviews.")
+    action: str = Field(description="approve, reject, promote, rollback or remove.")
+    alias: str = Field(
+        description="The alias moved or removed (promote, rollback, remove); empty for reviews."
+    )
     content_digest: str = Field(description="The content digest the signature covers.")
     standing: str = Field(description="valid, withdrawn or superseded (shown all the same).")
     verifies: bool = Field(description="It matches the audit event written with it.")
@@ -600,8 +617,12 @@ class DatasetVersionOut(BaseModel):
     role: str
 
 
-class DatasetVersionPage(Page):
+class DatasetVersionPage(BaseModel):
+    """A page of a list that may hold 100,000 items: keyset cursors and no total."""
+
     items: list[DatasetVersionOut]
+    next: str | None = Field(description="The next page's URL, or null on the last page.")
+    previous: str | None = Field(description="The previous page's URL, or null on the first page.")
 
 
 class DatasetDetailOut(DatasetOut):

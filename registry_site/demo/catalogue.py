@@ -8,6 +8,7 @@ import json
 from django.contrib.auth.models import Group, User
 from guardian.shortcuts import assign_perm
 
+from approvals import services as workflow
 from models_app import services, storage
 from models_app.access import Role
 from models_app.metadata import parse_metadata
@@ -161,6 +162,7 @@ def _readmission_risk(users: dict[str, User]) -> RegisteredModel:
             "datasets": [{"name": "discharges-2024", "uri": "postgres://ehr/discharges_2024",
                           "rows": 182_004, "role": "train"}],
         }, [_file("model.skops", b"skops-demo-archive-" + bytes([i]) * 64)])  # fmt: skip
+    reviews.readmission_release(model, users)
     return model
 
 
@@ -263,10 +265,12 @@ def _ticket_triage_lite(users: dict[str, User]) -> RegisteredModel:
     return model
 
 
-# In this order: lineage points at models seeded before.
+# In this order: lineage points at models seeded before. readmission-risk is seeded first,
+# 120 days ago, after the teams (its approval is due for revalidation now), so the audit
+# chain's times follow its order.
 MODELS = {
-    "card-fraud-detector": _card_fraud_detector,
     "readmission-risk": _readmission_risk,
+    "card-fraud-detector": _card_fraud_detector,
     "support-ticket-encoder": _support_ticket_encoder,
     "ticket-router": _ticket_router,
     "ticket-triage-lite": _ticket_triage_lite,
@@ -274,9 +278,16 @@ MODELS = {
 
 
 def seed_catalogue(users: dict[str, User]) -> list[RegisteredModel]:
-    """Create each demo model that does not exist yet; return the ones created."""
+    """Create each demo model that does not exist yet; return the ones created. Then record
+    what the scheduled job would (``version.revalidation_due`` for readmission-risk v2, as
+    the registry's scheduled work), so the demo's audit log shows it at once."""
     created = []
     for name, seed in MODELS.items():
         if not RegisteredModel.objects.filter(name_key=name_key(name)).exists():
-            created.append(seed(users))
+            if name == "readmission-risk":
+                with reviews.days_ago(reviews.HISTORY_STARTS_DAYS_AGO):
+                    created.append(seed(users))
+            else:
+                created.append(seed(users))
+    workflow.revalidation_mark_due()
     return created

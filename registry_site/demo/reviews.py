@@ -1,8 +1,14 @@
 """The demo's review history: policies, reviews, comments and aliases, written through the
 review workflow's services like any user's. Signatures are on in the demo's policies, so every
-decision below is an electronic signature, made with the demo user's password."""
+decision below is an electronic signature, made with the demo user's password, except on
+readmission-risk, whose approval the demo dates in the past (below)."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from approvals import services as reviews
 from models_app.models import ModelVersion, RegisteredModel
@@ -17,6 +23,49 @@ def signed(meaning: str) -> reviews.SignatureInput:
 TECHNICAL = "Reviewed — technical"
 FOR_PRODUCTION = "Approved for production use"
 RELEASED = "Released for use under this alias"
+
+
+@contextmanager
+def days_ago(days: int) -> Iterator[None]:
+    """Everything that asks Django for the time inside the block (``timezone.now``: creation
+    times, decisions, audit events) happens ``days`` days ago. Only for the start of the demo's
+    history (the teams, then readmission-risk), seeded before everything else, so the audit
+    chain's times still follow its order."""
+    real = timezone.now
+    timezone.now = lambda: real() - timedelta(days=days)
+    try:
+        yield
+    finally:
+        timezone.now = real
+
+
+READMISSION_VALID_DAYS = 90
+# The demo's teams are formed and readmission-risk approved this long ago: past its 90 days.
+HISTORY_STARTS_DAYS_AGO = 120
+
+
+def readmission_release(model: RegisteredModel, users: dict[str, User]) -> None:
+    """A regulated model whose approvals expire after 90 days (approval_valid_days,
+    docs/approval-expiry.md): v2 was approved and put in production 120 days ago (the caller
+    runs this inside ``days_ago``), so it is due for revalidation now. Its policy does not ask
+    for signatures, as for models that existed before signatures: a signature's time is the
+    database's clock, which the demo cannot (and must not) date in the past."""
+    dana, rita = users["dana"], users["rita"]
+    reviews.policy_update(
+        actor=dana,
+        model=model,
+        required_approvals=1,
+        approval_valid_days=READMISSION_VALID_DAYS,
+        signatures_required=False,
+    )
+    v2 = model.versions.get(number=2)
+    reviews.version_submit(actor=dana, version=v2)
+    reviews.review_approve(
+        actor=rita, version=v2, reason="Calibrated on the 2024 discharges; Brier 0.17."
+    )
+    reviews.alias_set(
+        actor=dana, model=model, name="production", version=v2, note="First clinical release"
+    )
 
 
 def fraud_review_history(model: RegisteredModel, users: dict[str, User]) -> None:

@@ -498,7 +498,7 @@ def _load(sizes: Sizes, progress, rng: random.Random) -> Result:  # noqa: PLR091
     contributors = _Table(VersionContributor, ["id", "version", "user", "first_at"])
     metrics = _Table(Metric, ["id", "version", "name", "value", "split"])
     params = _Table(Param, ["id", "version", "key", "value"])
-    links = _Table(VersionDataset, ["id", "version", "dataset", "role"])
+    links = _Table(VersionDataset, ["id", "version", "model", "dataset", "role"])
     reviews = _Table(
         Review,
         ["id", "version", "reviewer", "decision", "reason", "gates", "content_digest",
@@ -639,7 +639,7 @@ def _version(m: _Model, number, at, serial, rng, audit, names, holdout, dataset_
     for k, v in param_rows:
         params.add((ids[params].take(), vid, k, v))
     for d, role in dataset_rows:
-        links.add((ids[links].take(), vid, d, role))
+        links.add((ids[links].take(), vid, m.id, d, role))
 
     who = {"actor_id": author, "actor_name": names[author], "model_id": m.id,
            "target_id": vid, "target_label": label}  # fmt: skip

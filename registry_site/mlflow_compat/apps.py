@@ -8,8 +8,11 @@ class MlflowCompatConfig(AppConfig):
 
     def ready(self) -> None:
         # start-up: both use the models, which are loaded only now
-        from models_app import quotas  # start-up
+        from models_app import quotas, storage  # start-up
         from registry_site.mlflow_compat import services  # start-up
+        from registry_site.mlflow_compat.models import StagedArtifact  # start-up
 
         # Staged uploads take storage before any version adopts them: they count too.
         quotas.count(by_user=services.staged_bytes_of_user, by_model=services.staged_bytes_of_model)
+        # A staged upload's bytes may back versions too: released only when no row names them.
+        storage.refer(StagedArtifact)

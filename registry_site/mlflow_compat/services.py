@@ -8,11 +8,14 @@ services they call.
 """
 
 import dataclasses
+import uuid
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Exists, OuterRef, Sum
+from django.http import Http404
 from django.utils import timezone
 
 from approvals.models import Alias
@@ -22,13 +25,21 @@ from core.errors import Conflict
 from models_app import quotas, services, storage
 from models_app.access import Role, require
 from models_app.metadata import VersionMetadata, parse_metadata
-from models_app.models import ModelVersion, RegisteredModel
+from models_app.models import Artifact, ModelVersion, RegisteredModel
 from registry_site.mlflow_compat.models import StagedArtifact
 from tracking.models import TrackedFile
 
 
 def staged_bytes_of_user(user_id: int) -> int:
-    return StagedArtifact.objects.filter(uploaded_by_id=user_id).aggregate(n=Sum("size"))["n"] or 0
+    """Bytes a user staged that no version refers to yet (once a version adopts an upload,
+    its bytes count as the version's artifacts: not twice)."""
+    adopted = Artifact.objects.filter(storage_key=OuterRef("storage_key"))
+    return (
+        StagedArtifact.objects.filter(uploaded_by_id=user_id)
+        .exclude(Exists(adopted))
+        .aggregate(n=Sum("size"))["n"]
+        or 0
+    )
 
 
 def staged_bytes_of_model(model_id: int) -> int:
@@ -40,21 +51,39 @@ def _under(rows, prefix: str) -> list[StagedArtifact]:
     return [r for r in rows if r.path == prefix or r.path.startswith(prefix + "/")]
 
 
+def uploads_of(actor):
+    """The uploads outside registry/ that ``actor`` may see: their own (superusers: all)."""
+    rows = StagedArtifact.objects.filter(model__isnull=True)
+    return rows if actor.is_superuser else rows.filter(uploaded_by=actor)
+
+
+def upload_storage_key(user_id: int) -> str:
+    """Server ids only, under artifacts/ (which the sweep walks), never the client's path."""
+    return f"artifacts/uploads/{user_id}/{uuid.uuid4().hex}"
+
+
 def staged_put(
-    *, actor, model: RegisteredModel, path: str, incoming: storage.IncomingFile
+    *, actor, model: RegisteredModel | None, path: str, incoming: storage.IncomingFile
 ) -> StagedArtifact:
-    """Store an uploaded file for ``model`` at ``path`` (relative to registry/<model>/),
-    replacing what was there (the old bytes are deleted once the new row is committed).
-    Edit role."""
-    require(actor, model, Role.EDIT)
-    key = storage.new_storage_key(model.pk)
-    try:
-        storage.store(key, incoming)
+    """Store an uploaded file at ``path``, replacing what was there (the old bytes are released
+    once the new row is committed: kept while a version refers to them).
+
+    With ``model``: ``path`` is relative to registry/<model>/; edit role. Without: an upload
+    anywhere else in the namespace, owned by its first uploader; a path someone else uploaded
+    to does not exist for anyone else (404, superusers included: only the owner replaces)."""
+    if model is not None:
+        require(actor, model, Role.EDIT)
+        key = storage.new_storage_key(model.pk)
+    else:
+        key = upload_storage_key(actor.pk)
+    scope = {"model": model} if model is not None else {"model__isnull": True}
+
+    def record() -> StagedArtifact:
         with transaction.atomic():
-            if quotas.enabled():
+            if model is not None and quotas.enabled():
                 # Locked first (as every quota check does), so the replaced size is current.
                 quotas.lock(user=actor, model=model)
-                previous = StagedArtifact.objects.filter(model=model, path=path).first()
+                previous = StagedArtifact.objects.filter(**scope, path=path).first()
                 quotas.check(
                     user=actor,
                     model=model,
@@ -64,9 +93,21 @@ def staged_put(
                     if previous and previous.uploaded_by_id == actor.pk
                     else 0,
                 )
-            staged = (
-                StagedArtifact.objects.select_for_update().filter(model=model, path=path).first()
-            )
+            elif model is None and quotas.user_limit():
+                # An upload of no model counts against its uploader only: their row, locked.
+                get_user_model().objects.select_for_update().filter(pk=actor.pk).first()
+                previous = StagedArtifact.objects.filter(**scope, path=path).first()
+                quotas.precheck(
+                    user=actor,
+                    model=None,
+                    incoming=incoming.size,
+                    freed_user=previous.size
+                    if previous and previous.uploaded_by_id == actor.pk
+                    else 0,
+                )
+            staged = StagedArtifact.objects.select_for_update().filter(**scope, path=path).first()
+            if model is None and staged is not None and staged.uploaded_by_id != actor.pk:
+                raise Http404(f"No file at {path[:200]}.")  # someone else's: not revealed
             replaced = staged.storage_key if staged else None
             if staged is None:
                 staged = StagedArtifact(model=model, path=path)
@@ -80,46 +121,61 @@ def staged_put(
             chain.record(
                 actor=actor,
                 action="mlflow.file_staged",
-                target=model,
+                target=model if model is not None else staged,
                 model=model,
                 after={"path": path, "sha256": incoming.sha256, "size": incoming.size},
             )
-            if replaced:
-                transaction.on_commit(lambda: storage.delete_quietly([replaced]))
-    except IntegrityError:
-        storage.delete_quietly([key])
-        raise Conflict(f"{path} was uploaded by someone else at the same moment.") from None
-    except BaseException:
-        storage.delete_quietly([key])
-        raise
-    finally:
-        storage.settle([key])
-        incoming.discard()
-    return staged
+            if replaced:  # a version may have adopted the replaced bytes: kept then
+                storage.release_on_commit([replaced])
+        return staged
+
+    return storage.store_then_record(
+        key, incoming, record, conflict=f"{path} was uploaded by someone else at the same moment."
+    )
 
 
-def staged_delete(*, actor, model: RegisteredModel, prefix: str) -> int:
-    """Delete the staged file at ``prefix`` or every staged file under it. Edit role."""
-    require(actor, model, Role.EDIT)
+def staged_delete(*, actor, model: RegisteredModel | None, prefix: str) -> int:
+    """Delete the staged file at ``prefix`` or every staged file under it (with ``model``:
+    edit role; without: the caller's own uploads only). Their bytes are released: kept while a
+    version refers to them."""
+    if model is not None:
+        require(actor, model, Role.EDIT)
+        rows = StagedArtifact.objects.filter(model=model)
+    else:
+        rows = StagedArtifact.objects.filter(model__isnull=True, uploaded_by=actor)
     with transaction.atomic():
-        rows = _under(
-            StagedArtifact.objects.select_for_update().filter(model=model, path__startswith=prefix),
-            prefix,
-        )
+        rows = _under(rows.select_for_update().filter(path__startswith=prefix), prefix)
         if not rows:
             return 0
         keys = [r.storage_key for r in rows]
         chain.record(
             actor=actor,
             action="mlflow.staged_deleted",
-            target=model,
+            target=model if model is not None else rows[0],
             model=model,
             before={"files": [r.path for r in rows]},
         )
-        if rows:
-            StagedArtifact.objects.filter(pk__in=[r.pk for r in rows]).delete()
-        transaction.on_commit(lambda: storage.delete_quietly(keys))
+        StagedArtifact.objects.filter(pk__in=[r.pk for r in rows]).delete()
+        storage.release_on_commit(keys)
     return len(rows)
+
+
+def _adoptable(rows: list[StagedArtifact], prefix: str) -> list[storage.StoredFile]:
+    adopt = []
+    for row in rows:
+        relative = row.path[len(prefix) + 1 :] or row.path.rsplit("/", 1)[-1]
+        adopt.append(
+            storage.StoredFile(
+                path=relative,
+                storage_key=row.storage_key,
+                size=row.size,
+                sha256=row.sha256,
+                content_type=row.content_type,
+                uploaded_by_id=row.uploaded_by_id,
+                stored_at=row.uploaded_at,
+            )
+        )
+    return adopt
 
 
 def version_register(
@@ -128,9 +184,21 @@ def version_register(
     model: RegisteredModel,
     metadata: VersionMetadata,
     staged_prefix: str | None = None,
+    upload_prefix: str | None = None,
 ) -> ModelVersion:
-    """A new draft version; with ``staged_prefix`` the files staged under it become its files
-    (same keys, same digests) and stop being staged, in the same transaction."""
+    """A new draft version.
+
+    ``staged_prefix``: the files staged for ``model`` under registry/<model>/<prefix> become
+    its files (same keys, same digests) and stop being staged, in the same transaction.
+
+    ``upload_prefix``: the caller's own uploads (superusers: anyone's) at or under that path
+    outside registry/ become its files by reference: the version's artifacts name the same
+    stored bytes (nothing is copied) and the uploads stay, so the same source may be registered
+    again. Someone else's uploads, or none, are a 404, as for a path that does not exist.
+
+    The staged rows are locked (``FOR UPDATE``) while the version's rows are written: a
+    concurrent delete or expiry of them waits, so ``storage.release`` after it sees the new
+    artifacts and keeps the bytes."""
     with transaction.atomic():
         adopt, rows = [], []
         if staged_prefix is not None:
@@ -149,19 +217,20 @@ def version_register(
                         ]
                     }
                 )
-            for row in rows:
-                relative = row.path[len(staged_prefix) + 1 :] or row.path.rsplit("/", 1)[-1]
-                adopt.append(
-                    storage.StoredFile(
-                        path=relative,
-                        storage_key=row.storage_key,
-                        size=row.size,
-                        sha256=row.sha256,
-                        content_type=row.content_type,
-                        uploaded_by_id=row.uploaded_by_id,
-                        stored_at=row.uploaded_at,
-                    )
+            adopt = _adoptable(rows, staged_prefix)
+        elif upload_prefix is not None:
+            uploads = _under(
+                uploads_of(actor)
+                .select_for_update(of=("self",))
+                .filter(path__startswith=upload_prefix),
+                upload_prefix,
+            )
+            if not uploads:
+                raise Http404(
+                    f"No files were uploaded to {upload_prefix[:200]}. Upload them first "
+                    "(they stay for a day after their last upload)."
                 )
+            adopt = _adoptable(uploads, upload_prefix)
         try:  # the Conflict rolls the whole transaction back: no savepoint needed
             with transaction.atomic(savepoint=False):
                 version = services.version_create(
@@ -224,11 +293,12 @@ def version_register_from_tracking(
 
 
 def staged_expire(*, older_than: datetime, dry_run: bool = False) -> list[str]:
-    """Forget staged uploads last uploaded before ``older_than`` that no version adopted, and
-    delete their files once that is committed. Returns their storage keys."""
+    """Forget staged uploads last uploaded before ``older_than``, and release their files once
+    that is committed: the bytes a version (or a run's file) refers to stay. Returns their
+    storage keys."""
     with transaction.atomic():
         rows = list(
-            StagedArtifact.objects.select_for_update()
+            StagedArtifact.objects.select_for_update(of=("self",))
             .filter(uploaded_at__lt=older_than)
             .select_related("model")
             .order_by("model_id", "path")
@@ -236,21 +306,22 @@ def staged_expire(*, older_than: datetime, dry_run: bool = False) -> list[str]:
         keys = [r.storage_key for r in rows]
         if dry_run or not rows:
             return keys
-        by_model: dict[int, list[StagedArtifact]] = {}
+        by_model: dict[int | None, list[StagedArtifact]] = {}
         for row in rows:
             by_model.setdefault(row.model_id, []).append(row)
         for group in by_model.values():
             chain.record(
                 actor=None,
                 action="mlflow.staged_expired",
-                target=group[0].model,
+                target=group[0].model or group[0],
                 model=group[0].model,
                 before={"files": [r.path for r in group]},
-                reason="Uploaded through the MLflow artifact proxy and not registered in time.",
+                reason="Uploaded through the MLflow artifact proxy and not registered in time."
+                if group[0].model_id
+                else "Uploaded through the MLflow artifact proxy a day ago or more.",
             )
-        if rows:
-            StagedArtifact.objects.filter(pk__in=[r.pk for r in rows]).delete()
-        transaction.on_commit(lambda: storage.delete_quietly(keys))
+        StagedArtifact.objects.filter(pk__in=[r.pk for r in rows]).delete()
+        storage.release_on_commit(keys)
     return keys
 
 

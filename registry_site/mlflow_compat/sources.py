@@ -4,9 +4,13 @@ The proxy's namespace has one folder, ``registry/<model>/``, holding:
 - ``registry/<model>/<number>/…``: the files of that version (read-only);
 - ``registry/<model>/<upload id>/…`` (any id that is not a number): files staged by PUT for a
   version still to be registered, visible to the model's editors.
+Runs' and logged models' files live at ``<experiment id>/…`` (``locate_tracked``). Any other
+path (``team-x/uploads/abc/model.pkl``) is an upload owned by whoever first uploaded to it,
+seen by them and superusers only (``locate_upload``).
 
 A version's ``source`` may be ``mlflow-artifacts:/registry/<model>/<upload id>[/sub]`` (the
-staged files under it become the version's files), a run's or logged model's files in the
+staged files under it become the version's files), ``mlflow-artifacts:/<any upload path>`` (the
+caller's uploads under it, shared by reference), a run's or logged model's files in the
 tracking store (``runs:/…``, ``models:/m-…`` or their ``mlflow-artifacts:`` location: the version
 adopts them by reference, see ``tracking_source``) or an external object-store URI (recorded,
 unverified, no files). Local paths, ``file:`` and ``http(s):`` URLs are refused: the registry
@@ -117,6 +121,14 @@ def locate_tracked(path: str) -> Tracked | None:
     return Tracked(parts[0])  # above any run's or model's files: nothing to list or fetch
 
 
+def locate_upload(path: str) -> str | None:
+    """The path itself when it is an upload's (outside registry/ and outside every run's and
+    logged model's location), else None."""
+    if not path or path.split("/", 1)[0] == "registry" or locate_tracked(path) is not None:
+        return None
+    return path
+
+
 @dataclass(frozen=True)
 class FromTracking:
     """A source in the tracking store: a run's files under ``path``, or a logged model's files
@@ -133,6 +145,7 @@ class Source:
     uri: str
     external: bool
     location: Location | None = None
+    upload: str = ""  # an upload outside registry/: its path in the proxy's namespace
     tracked: FromTracking | None = None
 
 
@@ -225,6 +238,9 @@ def parse_source(raw: str, *, host: str) -> Source:
         path = check_path(rest.lstrip("/"), "source path")
         if (tracked := tracking_source(uri, scheme, path)) is not None:
             return tracked
+        upload = locate_upload(path)
+        if upload is not None:  # files uploaded anywhere else (owner checked on registering)
+            return Source(uri, external=False, upload=upload)
         location = locate(path)
         if location is None or location.number is not None:
             raise invalid(

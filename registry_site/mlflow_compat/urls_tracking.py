@@ -17,6 +17,12 @@ urlpatterns = [
     path(experiment + "update", experiments.update, name="experiment_update"),
     path(experiment + "delete", experiments.delete, name="experiment_delete"),
     path(experiment + "restore", experiments.restore, name="experiment_restore"),
+    path(experiment + "set-experiment-tag", experiments.set_tag, name="experiment_set_tag"),
+    path(
+        experiment + "delete-experiment-tag",
+        experiments.delete_tag,
+        name="experiment_delete_tag",
+    ),
     path(run + "create", runs.create, name="run_create"),
     path(run + "get", runs.get, name="run_get"),
     path(run + "update", runs.update, name="run_update"),

@@ -165,3 +165,65 @@ def test_alias_moves_and_rollback_are_signed(api_client, editor, reviewer, promo
     # Ordinary aliases are not signed.
     assert send(api_client(editor), "put", ALIASES + "/champion", {"version": 2}).status_code == 200
     assert Signature.objects.count() == 5
+
+
+def test_removing_production_is_signed(api_client, editor, reviewer, promoter, signed_model):
+    v = workflow.version_submit(actor=editor, version=good_version(signed_model, editor))
+    workflow.review_approve(
+        actor=reviewer, version=v, signature=factories.signing("Reviewed — technical")
+    )
+    released = "Released for use under this alias"
+    workflow.alias_set(
+        actor=promoter, model=signed_model, name="production", version=v,
+        signature=factories.signing(released),
+    )  # fmt: skip
+    token = api_client(promoter)
+    url = ALIASES + "/production?note=Retired"
+    unsigned = send(token, "delete", url)  # no body, as before signatures
+    assert unsigned.status_code == 400 and error_of(unsigned)["field"] == "password"
+    assert "token alone cannot sign" in error_of(unsigned)["message"]
+    wrong = send(token, "delete", url, {"password": "not-mine", "meaning": released})
+    assert wrong.status_code == 400 and error_of(wrong)["field"] == "password"
+    meaning = send(token, "delete", url, {"password": factories.PASSWORD, "meaning": "LGTM"})
+    assert meaning.status_code == 400 and error_of(meaning)["field"] == "meaning"
+    unknown = send(token, "delete", url, {"password": factories.PASSWORD, "reason": "x"})
+    assert unknown.status_code == 400  # unknown fields are refused, nothing removed
+    assert send(token, "get", ALIASES + "/production").status_code == 200
+    assert not Signature.objects.filter(action="remove").exists()
+    assert FailedSignIn.objects.get(user=promoter).failures == 1
+
+    removed = send(token, "delete", url, {"password": factories.PASSWORD, "meaning": released})
+    assert removed.status_code == 204, removed.content
+    assert send(token, "get", ALIASES + "/production").status_code == 404
+    signature = Signature.objects.get(action="remove")
+    assert signature.alias_name == "production" and signature.reason == "Retired"
+    assert signature.audit_hash == AuditEvent.objects.get(action="alias.removed").hash
+    detail = send(token, "get", V1).json()
+    assert [s["action"] for s in detail["signatures"]] == ["approve", "promote", "remove"]
+    history = send(token, "get", ALIASES + "/production/history").json()
+    assert history["items"][0]["kind"] == "remove"
+
+
+def test_an_ordinary_alias_is_removed_without_a_body(api_client, editor, signed_model):
+    v = good_version(signed_model, editor)
+    workflow.alias_set(actor=editor, model=signed_model, name="champion", version=v)
+    response = send(api_client(editor), "delete", ALIASES + "/champion")
+    assert response.status_code == 204
+    assert not Signature.objects.exists()
+
+
+def test_a_token_removes_production_alone_where_machine_decisions_are_allowed(
+    api_client, editor, reviewer, promoter, signed_model
+):
+    ReviewPolicy.objects.filter(model=signed_model).update(machine_decisions_allowed=True)
+    v = workflow.version_submit(actor=editor, version=good_version(signed_model, editor))
+    workflow.review_approve(actor=reviewer, version=v, via_token="ci (k1)")
+    workflow.alias_set(
+        actor=promoter, model=signed_model, name="production", version=v, via_token="ci (k1)"
+    )
+    response = send(api_client(promoter), "delete", ALIASES + "/production")
+    assert response.status_code == 204, response.content
+    entry = AliasAssignment.objects.get(kind="remove")
+    assert entry.via_token.startswith("test-write-") and not Signature.objects.exists()
+    event = AuditEvent.objects.get(action="alias.removed")
+    assert event.after["via_token"] == entry.via_token

@@ -326,6 +326,60 @@ def test_the_webhook_worker_also_marks_due_versions(model, owner, editor, review
     assert AuditEvent.objects.filter(action="version.revalidation_due").count() == 1
 
 
+def test_revalidation_due_is_recorded_as_the_registrys_scheduled_work(
+    client_for, model, owner, editor, reviewer, clock
+):
+    set_valid_days(model, DAYS)
+    v = approved(model, editor, reviewer)
+    clock.move_to(days=DAYS + 1)
+    assert mark_due() == "1 version marked revalidation due.\n"
+    event = AuditEvent.objects.get(action="version.revalidation_due")
+    assert event.actor_id is None and event.actor_username == "registry (scheduled)"
+    c = client_for(owner)
+
+    def row(html: str) -> str:
+        start = html.index("version.revalidation_due")
+        return html[html.rindex("<tr", 0, start) : html.index("</tr>", start)]
+
+    assert "registry (scheduled)" in row(c.get(reverse("approvals:audit")).content.decode())
+    assert "(anonymous)" not in row(c.get(reverse("approvals:audit")).content.decode())
+    csv_text = b"".join(c.get(reverse("approvals:audit_csv")).streaming_content).decode()
+    line = next(x for x in csv_text.splitlines() if "version.revalidation_due" in x)
+    assert line.split(",")[2] == "registry (scheduled)"
+    assert "registry (scheduled)" in row(c.get(v.get_absolute_url()).content.decode())
+
+
+def test_the_version_page_shows_revalidation_due_with_the_clock_moved(
+    client_for, model, owner, editor, reviewer, viewer, assert_constant_queries, clock
+):
+    set_valid_days(model, DAYS)
+    factories.grant(viewer, model, "view")
+    v = approved(model, editor, reviewer)
+    c = client_for(viewer)
+    clock.move_to(days=DAYS - 1)
+    html = c.get(v.get_absolute_url()).content.decode()
+    assert 'class="pill due"' not in html
+    assert "the approval is valid until" in html
+    clock.move_to(days=DAYS + 1)
+    html = c.get(v.get_absolute_url()).content.decode()
+    heading = html[html.index("<h1>") : html.index("</h1>")]
+    assert 'class="pill due"' in heading and "revalidation due" in heading
+    assert "the approval expired" in html and page("review", v) in html
+
+    def request():
+        assert c.get(v.get_absolute_url()).status_code == 200
+
+    def grow():
+        clock.move_to(days=0)
+        for i in range(3):
+            approved(model, editor, reviewer, auc=0.91 + 0.001 * i)
+        clock.move_to(days=DAYS + 1)
+
+    # An approved version's page made 21 queries before the badge; reading the policy's days
+    # adds one (for every version: a draft's pin in test_browse.py went from 20 to 21).
+    assert assert_constant_queries(request, grow) <= 22
+
+
 # ---------------------------------------------------------------------------------------------
 # Revalidating
 

@@ -13,6 +13,7 @@ from django.urls import reverse
 from approvals import services
 from approvals.models import Alias, AliasAssignment, Review, ReviewPolicy, Signature
 from audit.models import AuditEvent, FailedSignIn
+from core.errors import Conflict
 from models_app.models import ModelVersion
 from tests import factories
 from tests.approvals.conftest import good_version
@@ -405,3 +406,163 @@ def test_a_revalidation_round_is_signed(submitted, reviewer, reviewer2):
     event = AuditEvent.objects.get(action="version.revalidation_rejected")
     assert rejection.signature.audit_seq == event.seq
     assert event.after["signature_meaning"] == "Rejected — not fit for use"
+
+
+# ---------------------------------------------------------------------------------------------
+# Removing production or staging is signed as moving them is
+
+
+RELEASED = "Released for use under this alias"
+
+
+@pytest.fixture
+def in_production(signed_model, editor, reviewer, promoter):
+    v = services.version_submit(actor=editor, version=good_version(signed_model, editor))
+    services.review_approve(actor=reviewer, version=v, signature=sign())
+    services.alias_set(
+        actor=promoter, model=signed_model, name="production", version=v, signature=sign(RELEASED)
+    )
+    return ModelVersion.objects.get(pk=v.pk)
+
+
+def test_removing_production_unsigned_or_with_a_wrong_password_records_nothing(
+    in_production, promoter
+):
+    model = in_production.model
+    before, events = counts(), AuditEvent.objects.count()
+    with pytest.raises(ValidationError) as refused:
+        services.alias_delete(actor=promoter, model=model, name="production")
+    assert "password" in refused.value.message_dict
+    with pytest.raises(ValidationError) as refused:  # an approval meaning does not sign it
+        services.alias_delete(actor=promoter, model=model, name="production", signature=sign())
+    assert "Released for use under this alias" in " ".join(refused.value.message_dict["meaning"])
+    assert AuditEvent.objects.count() == events
+    with pytest.raises(ValidationError) as refused:
+        services.alias_delete(
+            actor=promoter, model=model, name="production",
+            signature=sign(RELEASED, password="not-mine"),
+        )  # fmt: skip
+    assert "That password is not correct" in " ".join(refused.value.message_dict["password"])
+    assert counts() == before
+    assert Alias.objects.filter(model=model, name="production").exists()
+    refusal = AuditEvent.objects.filter(seq__gt=events).exclude(action="auth.sign_in_failed")
+    assert [(e.action, e.after["action"]) for e in refusal] == [("signature.refused", "remove")]
+    assert FailedSignIn.objects.get(user=promoter).failures == 1
+
+
+def test_removing_production_with_the_password_records_a_signature_that_verifies(
+    in_production, promoter
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from registry_site import invariants
+
+    promoter.first_name, promoter.last_name = "Pat", "Promoter"
+    promoter.save()
+    model = in_production.model
+    services.alias_delete(
+        actor=promoter, model=model, name="production", note="Withdrawn from service.",
+        signature=sign(RELEASED),
+    )  # fmt: skip
+    assert not Alias.objects.filter(model=model, name="production").exists()
+    entry = AliasAssignment.objects.get(kind=AliasAssignment.Kind.REMOVE)
+    signature = Signature.objects.get(action=Signature.Action.REMOVE)
+    event = AuditEvent.objects.get(action="alias.removed")
+    assert signature.alias_assignment == entry and signature.alias_name == "production"
+    assert signature.version == in_production and signature.version_number == in_production.number
+    assert signature.content_digest == in_production.content_digest
+    assert signature.printed_name == "Pat Promoter" and signature.meaning == RELEASED
+    assert signature.reason == "Withdrawn from service." == event.reason
+    assert (signature.audit_seq, signature.audit_hash) == (event.seq, event.hash)
+    assert event.after["signature_meaning"] == RELEASED and event.after["alias"] == "production"
+    assert event.before == {"alias": "production", "version": in_production.number}
+    out = StringIO()
+    call_command("verify_signatures", stdout=out)
+    assert "Signatures OK: 3 verified." in out.getvalue()  # approval, move, removal
+    assert invariants.check_signatures() == []
+    assert invariants.check_all(verify_digests=False) == []
+
+
+def test_removing_an_ordinary_alias_is_not_signed(in_production, editor):
+    model = in_production.model
+    services.alias_set(actor=editor, model=model, name="champion", version=in_production)
+    services.alias_delete(actor=editor, model=model, name="champion")
+    assert not Signature.objects.filter(action=Signature.Action.REMOVE).exists()
+    assert AuditEvent.objects.get(action="alias.removed").after is None
+
+
+def test_a_removal_signed_for_one_version_does_not_remove_another(
+    in_production, editor, reviewer, promoter, monkeypatch
+):
+    """Between signing (before the transaction) and removing, production moved: the
+    signature named the version it left, so the removal is refused and nothing changes."""
+    from approvals.services import signatures
+
+    model = in_production.model
+    v2 = services.version_submit(actor=editor, version=good_version(model, editor, 0.93))
+    services.review_approve(actor=reviewer, version=v2, signature=sign())
+    real = signatures.signature_verify
+
+    def verify_then_someone_moves_production(**kwargs):
+        verified = real(**kwargs)
+        if kwargs["action"] == Signature.Action.REMOVE:
+            monkeypatch.setattr(signatures, "signature_verify", real)
+            services.alias_set(
+                actor=promoter, model=model, name="production", version=v2,
+                signature=sign(RELEASED),
+            )  # fmt: skip
+        return verified
+
+    monkeypatch.setattr(signatures, "signature_verify", verify_then_someone_moves_production)
+    before = counts()
+    with pytest.raises(Conflict, match="moved to version 2 since you signed"):
+        services.alias_delete(
+            actor=promoter, model=model, name="production", signature=sign(RELEASED)
+        )
+    assert Alias.objects.get(model=model, name="production").version == v2
+    assert counts()[1] == before[1] + 1  # only the move's signature
+
+
+def test_the_aliases_page_removes_production_with_a_signature(in_production, promoter, client_for):
+    model = in_production.model
+    client = client_for(promoter)
+    page = client.get(reverse("approvals:aliases", args=[model.slug])).content.decode()
+    url = reverse("approvals:alias_delete", args=[model.slug, "production"])
+    assert f'action="{url}"' in page and 'id="id_remove_production_password"' in page
+    before = counts()
+    unsigned = client.post(url, {"note": "Retired"})
+    assert unsigned.status_code == 400
+    assert "requires an electronic signature" in unsigned.content.decode()
+    wrong = client.post(url, {"note": "Retired", "password": "nope", "meaning": RELEASED})
+    assert wrong.status_code == 400 and "That password is not correct" in wrong.content.decode()
+    assert counts() == before
+    response = client.post(
+        url, {"note": "Retired", "password": factories.PASSWORD, "meaning": RELEASED}
+    )
+    assert response.status_code == 302
+    assert not Alias.objects.filter(model=model, name="production").exists()
+    signature = Signature.objects.get(action=Signature.Action.REMOVE)
+    # The version page's Decisions table shows the removal with its signature, as it does moves.
+    html = client.get(in_production.get_absolute_url()).content.decode()
+    table = html[html.index('id="decisions"') :]
+    table = table[: table.index("</table>")]
+    row = table[table.index("production removed from here") :]
+    row = row[: row.index("</tr>")]
+    assert f'data-signature="{signature.pk}"' in row and RELEASED in row
+    assert 'class="bad small"' not in row  # it verifies
+    sheet = client.get(
+        reverse("approvals:signatures", args=[model.slug, in_production.number])
+    ).content.decode()
+    assert f'id="signature-{signature.pk}"' in sheet
+
+
+def test_a_viewer_sees_no_remove_form(in_production, viewer, client_for):
+    factories.grant(viewer, in_production.model, "view")
+    page = (
+        client_for(viewer)
+        .get(reverse("approvals:aliases", args=[in_production.model.slug]))
+        .content.decode()
+    )
+    assert "Remove production" not in page

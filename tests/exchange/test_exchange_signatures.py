@@ -160,3 +160,26 @@ def test_an_archive_whose_signature_does_not_verify_is_refused(
     assert message in str(refused.value)
     assert state() == before
     assert not RegisteredModel.objects.exists() and not Signature.objects.exists()
+
+
+def test_a_signed_removal_of_production_round_trips_and_still_verifies(
+    signed_registry, owner, tmp_path
+):
+    reviews.alias_delete(
+        actor=owner, model=signed_registry, name="production", note="Retired.",
+        signature=factories.signing("Released for use under this alias"),
+    )  # fmt: skip
+    before_signatures = _signatures()
+    assert [s["action"] for s in before_signatures][-1] == "remove"
+    archive = export(tmp_path)
+    _wipe()
+    call_command("import_registry", str(archive), stdout=io.StringIO())
+
+    assert _signatures() == before_signatures
+    v1 = ModelVersion.objects.get(model__name="fraud", number=1)
+    shown = selectors.version_signatures(v1)
+    assert [(s.action, s.verifies) for s in shown] == [
+        ("approve", True), ("promote", True), ("remove", True),
+    ]  # fmt: skip
+    assert shown[2].alias_assignment.kind == "remove" and shown[2].version == v1
+    call_command("verify_signatures", stdout=io.StringIO())  # raises if any does not verify

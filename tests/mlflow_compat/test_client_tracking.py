@@ -23,7 +23,9 @@ from mlflow.entities import (
 from mlflow.exceptions import MlflowException
 
 from audit.models import AuditEvent
+from models_app.access import Role
 from tests import factories
+from tracking import services
 from tracking.models import Experiment, LoggedModel, Run, TrackedFile
 
 pytestmark = [
@@ -191,3 +193,48 @@ def test_another_user_cannot_read_or_write_someone_elses_experiment(
     assert client.search_experiments(filter_string="name = 'private-exp'") == []
     with pytest.raises(MlflowException):
         mlflow.artifacts.download_artifacts(f"models:/{info.model_id}", dst_path=str(tmp_path))
+
+
+def test_experiment_tags_through_the_client(as_user, scientist, live_server):
+    viewer = factories.user("viewer")
+    client = as_user(scientist)
+    mlflow.set_tracking_uri(live_server.url)
+    exp_id = client.create_experiment("tagged")
+    client.set_experiment_tag(exp_id, "team", "fraud")
+    client.set_experiment_tag(exp_id, "mlflow.note.content", "Nightly retraining.")
+    assert client.get_experiment(exp_id).tags == {
+        "team": "fraud",
+        "mlflow.note.content": "Nightly retraining.",
+    }
+    client.delete_experiment_tag(exp_id, "team")
+    assert client.get_experiment(exp_id).tags == {"mlflow.note.content": "Nightly retraining."}
+    with pytest.raises(MlflowException) as too_long:
+        client.set_experiment_tag(exp_id, "k" * 251, "v")
+    assert too_long.value.error_code == "INVALID_PARAMETER_VALUE"
+    with pytest.raises(MlflowException) as missing:
+        client.delete_experiment_tag(exp_id, "team")
+    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    with pytest.raises(MlflowException) as unknown:
+        client.set_experiment_tag("999999", "team", "fraud")
+    assert unknown.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+    experiment = Experiment.objects.get(pk=exp_id)
+    services.experiment_sharing_set(
+        actor=scientist, experiment=experiment, principal=viewer, roles={Role.VIEW}
+    )
+    reader = as_user(viewer)
+    assert reader.get_experiment(exp_id).tags == {"mlflow.note.content": "Nightly retraining."}
+    for call in (
+        lambda: reader.set_experiment_tag(exp_id, "team", "mine"),
+        lambda: reader.delete_experiment_tag(exp_id, "mlflow.note.content"),
+    ):
+        with pytest.raises(MlflowException) as refused:
+            call()
+        assert refused.value.error_code == "PERMISSION_DENIED"
+    outsider = as_user(factories.user("outsider"))
+    with pytest.raises(MlflowException) as hidden:
+        outsider.set_experiment_tag(exp_id, "team", "mine")
+    assert hidden.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert dict(experiment.tags.values_list("key", "value")) == {
+        "mlflow.note.content": "Nightly retraining."
+    }

@@ -147,7 +147,9 @@ def test_lineage_page_query_count_does_not_grow_with_the_graph(
         datasets = Dataset.objects.bulk_create(
             Dataset(name=f"d{i}", created_by=owner) for i in range(300)
         )
-        VersionDataset.objects.bulk_create(VersionDataset(version=v1, dataset=d) for d in datasets)
+        VersionDataset.objects.bulk_create(
+            VersionDataset(version=v1, model_id=v1.model_id, dataset=d) for d in datasets
+        )
 
     count = assert_constant_queries(request, grow)
     assert count <= 12, count
@@ -226,7 +228,7 @@ def test_impact_page_query_count_is_constant(
     def grow():
         users = bulk_versions(router, owner, 300, status="approved")
         VersionDataset.objects.bulk_create(
-            VersionDataset(version=v, dataset=dataset) for v in users
+            VersionDataset(version=v, model_id=v.model_id, dataset=dataset) for v in users
         )
         children = bulk_versions(router, owner, 300)
         VersionParent.objects.bulk_create(

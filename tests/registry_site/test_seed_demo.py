@@ -84,10 +84,50 @@ def test_the_demos_decisions_are_signatures_with_full_names(capsys):
 
     call_command("seed_demo")
     assert ReviewPolicy.objects.get(model__slug="card-fraud-detector").signatures_required
-    assert Signature.objects.count() == Review.objects.count() + 7  # 6 alias moves, 1 rollback
+    # Every decision but readmission-risk's, dated in the past where no signature can be.
+    signed_reviews = Review.objects.exclude(version__model__slug="readmission-risk")
+    assert Signature.objects.count() == signed_reviews.count() + 7  # 6 alias moves, 1 rollback
     assert set(Signature.objects.values_list("printed_name", flat=True)) == {
         "Rita Reviewer", "Ravi Reviewer", "Pat Promoter",
     }  # fmt: skip
     rollback = Signature.objects.get(action="rollback")
     assert rollback.meaning == "Rolled back to the previous version"
-    assert not Review.objects.filter(signature__isnull=True).exists()
+    assert not signed_reviews.filter(signature__isnull=True).exists()
+    assert not ReviewPolicy.objects.get(model__slug="readmission-risk").signatures_required
+
+
+@pytest.mark.django_db
+def test_the_demo_has_an_approval_due_for_revalidation(capsys, client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from approvals import expiry
+    from approvals.models import ReviewPolicy
+    from approvals.selectors import production_of
+    from audit.chain import verify_chain
+    from audit.models import AuditEvent
+    from models_app.models import ModelVersion, RegisteredModel
+    from registry_site import invariants
+
+    call_command("seed_demo")
+    model = RegisteredModel.objects.get(slug="readmission-risk")
+    assert ReviewPolicy.objects.get(model=model).approval_valid_days == 90
+    v2 = production_of(model)
+    assert v2.number == 2 and v2.status == "approved"
+    assert timezone.now() - v2.decided_at > timedelta(days=119)
+    assert v2.created_at < v2.decided_at  # registered, then approved: one dated story
+    assert expiry.due_among(ModelVersion.objects.all()) == [v2]  # the only one due
+    event = AuditEvent.objects.get(action="version.revalidation_due")
+    assert event.actor_username == "registry (scheduled)"
+    times = list(AuditEvent.objects.order_by("seq").values_list("created_at", flat=True))
+    assert times == sorted(times)  # the chain's times follow its order
+    assert verify_chain().ok and invariants.check_signatures() == []
+
+    client.force_login(User.objects.get(username="rita"))
+    inbox = client.get("/reviews/").content.decode()
+    assert 'id="revalidation-due"' in inbox and "readmission-risk v2" in inbox
+    page = client.get(v2.get_absolute_url()).content.decode()
+    assert 'class="pill due"' in page[page.index("<h1>") : page.index("</h1>")]
+    call_command("seed_demo")  # idempotent: nothing more is recorded
+    assert AuditEvent.objects.filter(action="version.revalidation_due").count() == 1

@@ -26,7 +26,14 @@ EXPERIMENT_VIEW, EXPERIMENT_EDIT, EXPERIMENT_MANAGE = (
     "experiment:manage",
 )
 RUN_VIEW, RUN_WRITE = "run:view", "run:write"
-RULES = {EXPERIMENT_VIEW, EXPERIMENT_EDIT, EXPERIMENT_MANAGE, RUN_VIEW, RUN_WRITE}
+# The run page (core.rules.RUN_PAGE): a run's viewers, and whoever may view a version registered
+# from it. The matrix asks for the world's run (no version names it: RUN_VIEW's answers) and
+# for a second run that the model's second version names (model viewers get in as well).
+RUN_PAGE, RUN_PAGE_REGISTERED = "run:page", "run:page:registered"
+RULES = {
+    EXPERIMENT_VIEW, EXPERIMENT_EDIT, EXPERIMENT_MANAGE, RUN_VIEW, RUN_WRITE, RUN_PAGE,
+    RUN_PAGE_REGISTERED,
+}  # fmt: skip
 EXPERIMENT_ROLES = {
     "viewer": {Role.VIEW},
     "reviewer": {Role.VIEW},
@@ -40,7 +47,9 @@ WRITERS = {"editor", "superuser"}  # the run's and logged model's creator, and s
 
 def build(world) -> None:
     users = world.users
-    experiment = services.experiment_create(actor=users["manager"], name="matrix-experiment")
+    experiment = services.experiment_create(
+        actor=users["manager"], name="matrix-experiment", tags=[("stage", "dev")]
+    )
     for persona, role in (
         ("viewer", Role.VIEW), ("reviewer", Role.VIEW), ("promoter", Role.VIEW),
         ("editor", Role.EDIT),
@@ -69,14 +78,23 @@ def build(world) -> None:
         source_run=run,
         tags=[("k", "v")],
     )
-    world.tracking = SimpleNamespace(experiment=experiment, run=run, logged=logged)
+    registered = services.run_create(actor=users["editor"], experiment=experiment)
+    # The model's second version was trained by that run (as registering from it records).
+    world.model.versions.exclude(pk=world.version.pk).update(source_run=registered.pk)
+    world.tracking = SimpleNamespace(
+        experiment=experiment, run=run, logged=logged, registered=registered
+    )
 
 
-def expected(need: str, persona: str) -> str:
+def expected(need: str, persona: str, model_roles: set[Role] = frozenset()) -> str:
+    """The answer for a persona holding these experiment roles (EXPERIMENT_ROLES) and, on the
+    world's model, ``model_roles``."""
+    if need == RUN_PAGE_REGISTERED and Role.VIEW in model_roles:
+        return "allowed"
     roles = EXPERIMENT_ROLES.get(persona, set())
     if Role.VIEW not in roles:
         return "404"
-    if need in (EXPERIMENT_VIEW, RUN_VIEW):
+    if need in (EXPERIMENT_VIEW, RUN_VIEW, RUN_PAGE, RUN_PAGE_REGISTERED):
         return "allowed"
     if need == RUN_WRITE:
         return "allowed" if persona in WRITERS else "403"
@@ -121,6 +139,14 @@ def _rows(api: str) -> dict:
         ),
         "experiment_restore": R(
             EXPERIMENT_MANAGE, "post", json=True, data=lambda w: {"experiment_id": _exp(w)}
+        ),
+        "experiment_set_tag": R(
+            EXPERIMENT_EDIT, "post", json=True,
+            data=lambda w: {"experiment_id": _exp(w), "key": "team", "value": "fraud"},
+        ),
+        "experiment_delete_tag": R(
+            EXPERIMENT_EDIT, "post", json=True,
+            data=lambda w: {"experiment_id": _exp(w), "key": "stage"},
         ),
         "run_create": R(
             EXPERIMENT_EDIT, "post", json=True, data=lambda w: {"experiment_id": _exp(w)}
@@ -196,6 +222,28 @@ def _routed(path: str) -> bool:
 ROUTES: dict = {f"mlflow:{name}": rule for name, rule in _rows("2.0").items()}
 if _routed("/api/3.0/mlflow/runs/get"):
     ROUTES.update({f"mlflow3:{name}": rule for name, rule in _rows("3.0").items()})
+
+ROUTES.update(
+    {
+        "tracking:experiment_list": R(LOGIN),
+        "tracking:experiment_detail": R(EXPERIMENT_VIEW, args=lambda w, u: [_exp(w)]),
+        "tracking:experiment_sharing": [
+            R(EXPERIMENT_MANAGE, args=lambda w, u: [_exp(w)]),
+            R(
+                EXPERIMENT_MANAGE, "post", args=lambda w, u: [_exp(w)],
+                data={"kind": "user", "name": "outsider", "roles": ["view"]},
+            ),
+        ],
+        "tracking:experiment_sharing_remove": R(
+            EXPERIMENT_MANAGE, "post", args=lambda w, u: [_exp(w)],
+            data={"kind": "user", "name": "viewer"},
+        ),
+        "tracking:run_detail": [
+            R(RUN_PAGE, args=lambda w, u: [_run(w)]),
+            R(RUN_PAGE_REGISTERED, args=lambda w, u: [w.tracking.registered.pk]),
+        ],
+    }
+)  # fmt: skip
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts/"
 # The artifact proxy's run and logged-model folders (the registry's rows are in

@@ -4,8 +4,10 @@ its audit event (one event per call)."""
 from tracking.services.experiments import (
     experiment_create,
     experiment_delete,
+    experiment_delete_tag,
     experiment_rename,
     experiment_restore,
+    experiment_set_tag,
 )
 from tracking.services.files import tracked_file_put
 from tracking.services.logged_models import (
@@ -34,8 +36,10 @@ __all__ = [
     "MetricIn",
     "experiment_create",
     "experiment_delete",
+    "experiment_delete_tag",
     "experiment_rename",
     "experiment_restore",
+    "experiment_set_tag",
     "experiment_sharing_set",
     "logged_model_create",
     "logged_model_delete_tag",

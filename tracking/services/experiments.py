@@ -1,4 +1,5 @@
-"""Experiments: create, rename, delete (hides its runs and logged models), restore."""
+"""Experiments: create, rename, delete (hides its runs and logged models), restore, set and
+delete tags."""
 
 import time
 
@@ -11,7 +12,7 @@ from tracking.access import require_experiment
 from tracking.models import Experiment, ExperimentTag, Lifecycle
 from tracking.services.limits import (
     MAX_EXPERIMENT_NAME,
-    MAX_TAG_VALUE,
+    MAX_EXPERIMENT_TAG_VALUE,
     check_key,
     check_value,
 )
@@ -45,7 +46,7 @@ def experiment_create(*, actor, name: str, tags: list[tuple[str, str]] = ()) -> 
     tags = dict(tags)
     for key, value in tags.items():
         check_key(key, "Tag")
-        check_value(value, MAX_TAG_VALUE, "Tag")
+        check_value(value, MAX_EXPERIMENT_TAG_VALUE, "Tag")
     with transaction.atomic():
         if Experiment.objects.filter(name=name).exists():
             raise _taken(name)
@@ -131,3 +132,51 @@ def experiment_restore(*, actor, experiment: Experiment) -> Experiment:
     return _set_lifecycle(
         actor=actor, experiment=experiment, stage=Lifecycle.ACTIVE, action="experiment.restored"
     )
+
+
+def _tags_writable(actor, experiment: Experiment) -> None:
+    """Edit role; the Default experiment (0), which every user may use, only by superusers, so
+    that no one user relabels it for all the others."""
+    require_experiment(actor, experiment, Role.MANAGE if experiment.is_default else Role.EDIT)
+
+
+def _locked_active(experiment: Experiment) -> Experiment:
+    row = _locked(experiment)
+    if row.lifecycle_stage != Lifecycle.ACTIVE:
+        raise ValidationError(f"Experiment {row.pk} is deleted; restore it first.")
+    return row
+
+
+def experiment_set_tag(*, actor, experiment: Experiment, key: str, value: str) -> None:
+    """Set (or overwrite) one tag of an active experiment. Edit role (see _tags_writable);
+    MLflow's limits on the key and value."""
+    _tags_writable(actor, experiment)
+    check_key(key, "Tag")
+    check_value(value, MAX_EXPERIMENT_TAG_VALUE, "Tag")
+    with transaction.atomic():
+        row = _locked_active(experiment)
+        _, created = ExperimentTag.objects.update_or_create(
+            experiment=row, key=key, defaults={"value": value}
+        )
+        row.last_update_time = now_ms()
+        row.save(update_fields=["last_update_time"])
+        chain.record(
+            actor=actor,
+            action="experiment.tag_set",
+            target=row,
+            after={"tag": key, "created": created},
+        )
+
+
+def experiment_delete_tag(*, actor, experiment: Experiment, key: str) -> None:
+    """Remove one tag of an active experiment (ExperimentTag.DoesNotExist for a tag it does not
+    have). Edit role, as for setting it."""
+    _tags_writable(actor, experiment)
+    with transaction.atomic():
+        row = _locked_active(experiment)
+        deleted, _ = ExperimentTag.objects.filter(experiment=row, key=key).delete()
+        if not deleted:
+            raise ExperimentTag.DoesNotExist(f"Experiment {row.pk} has no tag {key[:100]!r}.")
+        row.last_update_time = now_ms()
+        row.save(update_fields=["last_update_time"])
+        chain.record(actor=actor, action="experiment.tag_deleted", target=row, before={"tag": key})

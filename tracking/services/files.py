@@ -8,12 +8,11 @@ import uuid
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from audit import chain
-from core.errors import Conflict
 from models_app import quotas, storage
 from tracking.access import require_creator
 from tracking.models import Lifecycle, LoggedModel, Run, TrackedFile
@@ -38,15 +37,15 @@ def tracked_file_put(
     *, actor, owner: Run | LoggedModel, path: str, incoming: storage.IncomingFile
 ) -> TrackedFile:
     """Store a file at ``path`` under the run's or logged model's artifacts, replacing what
-    was there (the old bytes are deleted once the new row is committed). Its creator only,
+    was there (the old bytes are released once the new row is committed). Its creator only,
     while it (and its experiment) is not deleted."""
     is_run = isinstance(owner, Run)
     require_creator(actor, owner.creator_id, "run" if is_run else "logged model")
     _check_open(owner)
     key = new_storage_key(owner.experiment_id)
     owner_filter = {"run": owner} if is_run else {"logged_model": owner}
-    try:
-        storage.store(key, incoming)
+
+    def record() -> TrackedFile:
         with transaction.atomic():
             if quotas.user_limit():
                 # The user's row is locked first (as every quota check does), so two uploads
@@ -78,15 +77,13 @@ def tracked_file_put(
                 target=owner,
                 after={"path": path, "sha256": incoming.sha256, "size": incoming.size},
             )
-            if replaced:
-                transaction.on_commit(lambda: storage.delete_quietly([replaced]))
-    except IntegrityError:
-        storage.delete_quietly([key])
-        raise Conflict(f"{path} was uploaded by another request at the same moment.") from None
-    except BaseException:
-        storage.delete_quietly([key])
-        raise
-    finally:
-        storage.settle([key])
-        incoming.discard()
-    return found
+            if replaced:  # a version may have adopted the replaced bytes: kept then
+                storage.release_on_commit([replaced])
+        return found
+
+    return storage.store_then_record(
+        key,
+        incoming,
+        record,
+        conflict=f"{path} was uploaded by another request at the same moment.",
+    )

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 MAX_KEY = 250
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
+MAX_EXPERIMENT_TAG_VALUE = 20000  # an experiment's tags (its description among them) hold more
 MAX_EXPERIMENT_NAME = 500
 MAX_RUN_NAME = 250
 MAX_METRICS_PER_BATCH = 1000

@@ -10,7 +10,9 @@ class Command(BaseCommand):
         "Check what must hold whatever failed: every artifact's file is stored with its "
         "recorded size and SHA-256; no stored file without a row past the grace period; "
         "version numbers unique per model; one approved holder per protected alias; every "
-        "version, decision and alias move has its audit event and the audit chain verifies. "
+        "version, decision and alias move has its audit event and the audit chain verifies; "
+        "each run's latest metric values are its history's latest points, its outputs and "
+        "logged models' source runs are in their experiment, each tracked file has one owner. "
         "Names each violation and exits with status 1 if there is any."
     )
 

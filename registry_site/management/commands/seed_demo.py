@@ -16,7 +16,9 @@ class Command(BaseCommand):
         parser.add_argument("--quiet-logins", action="store_true", help="Do not print logins.")
 
     def handle(self, *args, quiet_logins=False, **options):
-        users = demo.seed_users()
+        # The demo's history starts with the teams, 120 days ago (demo.days_ago).
+        with demo.days_ago(demo.HISTORY_STARTS_DAYS_AGO):
+            users = demo.seed_users()
         # The demo's own review history would otherwise mail every demo user.
         with override_settings(MAILERS={"default": {"BACKEND": DUMMY_MAIL}}):
             models = demo.seed_catalogue(users)

@@ -1,4 +1,5 @@
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from pathlib import Path
 
 from django.conf import settings
@@ -6,20 +7,21 @@ from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from models_app.models import Artifact, PendingKey
-from registry_site.invariants import batches, walk
-from registry_site.mlflow_compat.models import StagedArtifact
+from models_app.models import PendingKey
+from models_app.storage import referenced
+from registry_site.invariants import PREFIXES, batches, walk
 from registry_site.mlflow_compat.services import staged_expire
 
-PREFIX = "artifacts"
 BATCH = 500
 STAGED_MAX_AGE = timedelta(days=1)  # files uploaded through the MLflow proxy, not registered
 
 
 class Command(BaseCommand):
     help = (
-        "Delete stored files under artifacts/ that no artifact row points at (left by uploads "
-        "that failed or were killed half-way). Files younger than --min-age-minutes are kept, "
+        "Delete stored files under artifacts/ and tracking/ that no row points at (no version's "
+        "artifact, staged upload or run's file: one stored file may back several of them), "
+        "left by uploads that failed or were killed half-way. Files younger than "
+        "--min-age-minutes are kept, "
         "since an upload in progress stores its files before it records them; so are files an "
         "operation declared it is storing (pending keys) until they are that old, however old "
         "the file looks. Deletes that failed earlier (storage down) are retried first. "
@@ -48,7 +50,7 @@ class Command(BaseCommand):
             )
         retried = 0 if dry_run else self._retry_deletes(storage)
         seen = referenced = recent = removed = 0
-        for keys in batches(walk(PREFIX), BATCH):
+        for keys in batches(chain.from_iterable(walk(p) for p in PREFIXES), BATCH):
             seen += len(keys)
             known = _referenced(keys)
             pending = dict(PendingKey.objects.filter(key__in=keys).values_list("key", "created_at"))
@@ -133,11 +135,8 @@ class Command(BaseCommand):
 
 
 def _referenced(keys: list[str]) -> set[str]:
-    return set(
-        Artifact.objects.filter(storage_key__in=keys).values_list("storage_key", flat=True)
-    ) | set(
-        StagedArtifact.objects.filter(storage_key__in=keys).values_list("storage_key", flat=True)
-    )
+    """Keys a version's artifact, a staged upload or a run's file names (one snapshot)."""
+    return referenced(keys)
 
 
 def _age(delta: timedelta) -> str:

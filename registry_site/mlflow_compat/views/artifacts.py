@@ -6,8 +6,12 @@ Files of runs and logged models (``<experiment>/<run>/artifacts/…``,
 model and written by its creator (tracking.access).
 
 Versions' files are read with the view role; staged uploads are written, listed, read and
-deleted with the edit role. Bodies are streamed both ways: uploads are spooled to a temporary
-file while hashed (never read into memory), downloads are read from storage chunk by chunk.
+deleted with the edit role. Uploads anywhere else (``team-x/uploads/abc/…``) belong to their
+first uploader: only they write, list, read and delete them (superusers list and read them
+too); for anyone else they do not exist (404, as a path nobody uploaded to).
+
+Bodies are streamed both ways: uploads are spooled to a temporary file while hashed (never
+read into memory), downloads are read from storage chunk by chunk.
 """
 
 import posixpath
@@ -24,7 +28,13 @@ from models_app.models import Artifact
 from registry_site.mlflow_compat import services as mlflow_services
 from registry_site.mlflow_compat.models import StagedArtifact
 from registry_site.mlflow_compat.protocol import ApiError, endpoint, invalid, not_found
-from registry_site.mlflow_compat.sources import Tracked, check_path, locate, locate_tracked
+from registry_site.mlflow_compat.sources import (
+    Tracked,
+    check_path,
+    locate,
+    locate_tracked,
+    locate_upload,
+)
 from registry_site.mlflow_compat.views.common import version_of
 from tracking import selectors as tracking_selectors
 from tracking import services as tracking_services
@@ -62,7 +72,10 @@ def artifact_list(request: HttpRequest) -> JsonResponse:
     """List a folder. Version folders: view role; staged uploads: edit role."""
     path = check_path(request.GET.get("path", "").removesuffix("/"))
     if path == "":
-        return JsonResponse({"files": [{"path": "registry", "is_dir": True}]})
+        tops = {p.split("/", 1)[0] for p in _uploads(request).values_list("path", flat=True)}
+        return JsonResponse(
+            {"files": [{"path": d, "is_dir": True} for d in sorted(tops | {"registry"})]}
+        )
     if path == "registry":
         slugs = visible_models(request.user).order_by("slug").values_list("slug", flat=True)
         return JsonResponse(
@@ -75,9 +88,10 @@ def artifact_list(request: HttpRequest) -> JsonResponse:
         owner = _tracked_owner(request, tracked, write=False)
         rows = tracking_selectors.files_of(owner).values_list("path", "size")
         return JsonResponse(_listing(rows, tracked.rest))
+    if locate_upload(path) is not None:  # only the caller's own (superusers: all)
+        rows = _uploads(request).filter(path__startswith=path).values_list("path", "size")
+        return JsonResponse(_listing(rows, path))
     parts = path.split("/")
-    if parts[0] != "registry":
-        return JsonResponse({})
     model = get_model_by_name_for_user(request.user, parts[1])
     if len(parts) == 2:
         entries = [
@@ -111,6 +125,8 @@ def artifact(request: HttpRequest, path: str) -> HttpResponse:
     tracked = locate_tracked(path)
     if tracked is not None:
         return _tracked_file(request, path, tracked)
+    if locate_upload(path) is not None:
+        return _upload_anywhere(request, path)
     location = locate(path)
     if request.method == "GET":
         return _download(request, path, location)
@@ -168,7 +184,7 @@ def _tracked_file(request: HttpRequest, path: str, tracked: Tracked) -> HttpResp
     return JsonResponse({})
 
 
-def _spooled(request: HttpRequest, path: str) -> storage.IncomingFile:
+def _spooled(request: HttpRequest, path: str, *, freed_user: int = 0) -> storage.IncomingFile:
     """The request body in a temporary file, hashed, within the upload size limit."""
     limit = settings.REGISTRY_MAX_UPLOAD_BYTES
     try:
@@ -178,7 +194,7 @@ def _spooled(request: HttpRequest, path: str) -> storage.IncomingFile:
     if declared > limit:
         raise ApiError("INVALID_PARAMETER_VALUE", f"Uploads are limited to {limit:,} bytes.", 413)
     if declared and quotas.user_limit():  # over quota: refused before the body is read too
-        quotas.precheck(user=request.user, model=None, incoming=declared)
+        quotas.precheck(user=request.user, model=None, incoming=declared, freed_user=freed_user)
     local_path, size, sha256 = storage.spool_stream(request, max_bytes=limit)
     return storage.IncomingFile(
         path=path,
@@ -253,4 +269,38 @@ def _upload(request: HttpRequest, model, upload_path: str) -> JsonResponse:
         owned=True,
     )
     mlflow_services.staged_put(actor=request.user, model=model, path=upload_path, incoming=incoming)
+    return JsonResponse({})
+
+
+def _uploads(request: HttpRequest):
+    return mlflow_services.uploads_of(request.user)
+
+
+def _upload_anywhere(request: HttpRequest, path: str) -> HttpResponse:
+    """An upload outside registry/ and the runs' locations: its owner reads, replaces and
+    deletes it; superusers read it; for anyone else it does not exist."""
+    if request.method == "GET":
+        found = _uploads(request).filter(path=path).first()
+        if found is None:
+            raise not_found(f"No file at {path[:200]}.")
+        return _file_response(found)
+    if request.method == "DELETE":
+        mlflow_services.staged_delete(actor=request.user, model=None, prefix=path)
+        return JsonResponse({})
+    if "/" not in path:
+        raise invalid(
+            f"Name the file inside a folder ({path[:100]}/<file>), then register the folder "
+            "as a version's source."
+        )
+    try:
+        validate_artifact_path(path)
+    except ValidationError as e:
+        raise invalid(" ".join(e.messages)) from None
+    # Someone else's path answers as a missing one before the body is read (and again, under
+    # lock, in the service).
+    taken = StagedArtifact.objects.filter(model__isnull=True, path=path).first()
+    if taken is not None and taken.uploaded_by_id != request.user.pk:
+        raise not_found(f"No file at {path[:200]}.")
+    incoming = _spooled(request, path, freed_user=taken.size if taken else 0)
+    mlflow_services.staged_put(actor=request.user, model=None, path=path, incoming=incoming)
     return JsonResponse({})

@@ -7,12 +7,12 @@ from django.http import HttpRequest, JsonResponse
 from core.rules import EXPERIMENT_VIEW, LOGIN, access
 from models_app.access import Role
 from registry_site.mlflow_compat import filters
-from registry_site.mlflow_compat.protocol import Params, endpoint, invalid
+from registry_site.mlflow_compat.protocol import Params, endpoint, invalid, not_found
 from registry_site.mlflow_compat.tracking_serializers import describe_experiment
 from registry_site.mlflow_compat.views.tracking_common import for_experiment
 from tracking import selectors, services
 from tracking.access import get_experiment_by_name_for_user, visible_experiments
-from tracking.models import Experiment, Lifecycle
+from tracking.models import Experiment, ExperimentTag, Lifecycle
 from tracking.services.limits import MAX_EXPERIMENT_NAME
 
 MAX_RESULTS = 50000
@@ -149,4 +149,31 @@ def delete(request: HttpRequest, params: Params, experiment: Experiment) -> Json
 @for_experiment(Role.MANAGE)
 def restore(request: HttpRequest, params: Params, experiment: Experiment) -> JsonResponse:
     services.experiment_restore(actor=request.user, experiment=experiment)
+    return JsonResponse({})
+
+
+@endpoint("POST")
+@for_experiment(Role.EDIT)
+def set_tag(request: HttpRequest, params: Params, experiment: Experiment) -> JsonResponse:
+    """Set one tag (``key``, ``value``). Edit role; on the Default experiment, superusers."""
+    key = params.text("key", required=True, max_length=10000)
+    value = params.data.get("value", "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise invalid("'value' must be a string.")
+    services.experiment_set_tag(actor=request.user, experiment=experiment, key=key, value=value)
+    return JsonResponse({})
+
+
+@endpoint("POST")
+@for_experiment(Role.EDIT)
+def delete_tag(request: HttpRequest, params: Params, experiment: Experiment) -> JsonResponse:
+    """Remove one tag (``key``); one the experiment does not have is RESOURCE_DOES_NOT_EXIST,
+    as in MLflow. Edit role; on the Default experiment, superusers."""
+    key = params.text("key", required=True, max_length=10000)
+    try:
+        services.experiment_delete_tag(actor=request.user, experiment=experiment, key=key)
+    except ExperimentTag.DoesNotExist as e:
+        raise not_found(str(e)) from None
     return JsonResponse({})

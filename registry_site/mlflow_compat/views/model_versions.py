@@ -55,8 +55,9 @@ def _answer(version: ModelVersion) -> JsonResponse:
 @for_model(Role.EDIT)
 def create(request: HttpRequest, params: Params, model: RegisteredModel) -> JsonResponse:
     """Register a draft version. Edit role. The source is files staged through the artifact
-    proxy (they become the version's files) or an external object-store URI (recorded,
-    unverified, no files)."""
+    proxy (they become the version's files), the caller's own uploads elsewhere in the proxy
+    (superusers: anyone's; shared by reference, the uploads stay) or an external object-store
+    URI (recorded, unverified, no files)."""
     source = parse_source(
         params.text("source", required=True, max_length=MAX_SOURCE_LENGTH),
         host=request.get_host(),
@@ -66,8 +67,10 @@ def create(request: HttpRequest, params: Params, model: RegisteredModel) -> Json
     tags = dict(check_tag(k, v) for k, v in params.tags())
     if source.tracked is not None:
         return _create_from_tracking(request, model, source, run_id, description, tags)
-    prefix = None
-    if not source.external:
+    prefix = upload = None
+    if source.upload:
+        upload = source.upload  # the caller's own uploads (version_register checks)
+    elif not source.external:
         uploaded_for = get_model_by_name_for_user(
             request.user, source.location.model_ref, Role.EDIT
         )
@@ -82,7 +85,11 @@ def create(request: HttpRequest, params: Params, model: RegisteredModel) -> Json
         tags[VERIFIED_TAG] = "false"
     metadata = parse_metadata({"description": description, "source_run": run_id, "tags": tags})
     version = mlflow_services.version_register(
-        actor=request.user, model=model, metadata=metadata, staged_prefix=prefix
+        actor=request.user,
+        model=model,
+        metadata=metadata,
+        staged_prefix=prefix,
+        upload_prefix=upload,
     )
     return JsonResponse({"model_version": describe_created(version, metadata.tags)})
 

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("models_app", "0023_artifact_key_shared"),
+        ("models_app", "0024_version_source_run_idx"),
     ]
 
     operations = [

@@ -1,0 +1,1 @@
+"""The dashboard's pages of experiment tracking: experiments, their sharing, runs."""
