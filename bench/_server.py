@@ -45,13 +45,21 @@ def base_env(data_dir: str, **extra) -> dict:
 
 
 @contextmanager
-def gunicorn(env: dict, *, workers: int = 1, worker_class: str = "sync", threads: int = 1):
+def gunicorn(
+    env: dict,
+    *,
+    workers: int = 1,
+    worker_class: str = "sync",
+    threads: int = 1,
+    access_log: Path | None = None,
+):
     """Serve the registry with gunicorn.conf.py, the production settings, and these overrides;
     yields (base_url, master_pid). Stops it by PID on exit.
 
-    The access log is written as in production, to stdout, which goes nowhere here so that it
-    costs what it costs in production without mixing into the benchmark's output. The long
-    timeout is for sync workers, which it limits per request (a 1 GiB upload)."""
+    The access log is written as in production, to stdout, which goes nowhere here (or to the
+    file ``access_log``, to count requests) so that it costs what it costs in production without
+    mixing into the benchmark's output. The long timeout is for sync workers, which it limits
+    per request (a 1 GiB upload)."""
     port = free_port()
     args = [
         str(Path(PYTHON).parent / "gunicorn"), "-c", "gunicorn.conf.py",
@@ -59,7 +67,8 @@ def gunicorn(env: dict, *, workers: int = 1, worker_class: str = "sync", threads
         "--worker-class", worker_class, "--threads", str(threads),
         "--timeout", "600", "--log-level", "warning",
     ]  # fmt: skip
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    out = open(access_log, "ab") if access_log else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -77,6 +86,8 @@ def gunicorn(env: dict, *, workers: int = 1, worker_class: str = "sync", threads
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        if access_log:
+            out.close()
 
 
 def children(pid: int) -> list[int]:

@@ -26,6 +26,7 @@ import argparse
 import json as _json
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -36,13 +37,14 @@ import time
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import (  # noqa: E402
     ROOT,
     base_env,
+    descendants,
     free_port,
     gunicorn,
     manage,
@@ -207,9 +209,17 @@ WORKER_CLASSES = {
 
 
 @contextmanager
-def registry_server(backend: str, worker_class: str = "balanced"):
+def registry_server(
+    backend: str,
+    worker_class: str = "balanced",
+    *,
+    database: str = "registry_bench",
+    access_log: Path | None = None,
+):
+    """The registry under gunicorn, with a user ``bench`` holding a write token; on PostgreSQL
+    in the fresh database ``database``. ``access_log``: a file for gunicorn's access log."""
     data = temp_data_dir()
-    db = fresh_pg_database("registry_bench") if backend == "postgres" else ""
+    db = fresh_pg_database(database) if backend == "postgres" else ""
     # Versions name an external source in the benchmark's bucket, as against MLflow.
     env = base_env(
         data, REGISTRY_EXTERNAL_SOURCES="s3://bench-bucket/", **({"DATABASE_URL": db} if db else {})
@@ -223,13 +233,13 @@ def registry_server(backend: str, worker_class: str = "balanced"):
     # docs/deploy.md: gthread workers with one thread each keep the client's connections open
     # (the registry's own class also spreads them over the workers); sync workers close every
     # one after its response.
-    with gunicorn(env, workers=2, worker_class=WORKER_CLASSES[worker_class], threads=1) as (
-        url,
-        pid,
-    ):
+    with gunicorn(
+        env, workers=2, worker_class=WORKER_CLASSES[worker_class], threads=1,
+        access_log=access_log,
+    ) as (url, pid):  # fmt: skip
         yield Server(
             "registry", url, pid, {"Authorization": f"Bearer {token}"},
-            database="registry_bench" if db else "",
+            database=database if db else "",
         )  # fmt: skip
 
 
@@ -247,39 +257,52 @@ def ensure_mlflow_venv() -> Path:
 
 
 @contextmanager
-def mlflow_server(backend: str):
+def mlflow_server(backend: str, *, database: str = "mlflow_bench", access_log: Path | None = None):
+    """Stock ``mlflow server`` with its artifact proxy (files in a temp dir); on PostgreSQL in the
+    fresh database ``database``. ``access_log``: a file for uvicorn's access log (its stdout)."""
     exe = ensure_mlflow_venv()
     workdir = tempfile.mkdtemp(prefix="mlflow-bench-")
     if backend == "postgres":
-        store = fresh_pg_database("mlflow_bench").replace("postgres://", "postgresql+psycopg2://")
+        store = fresh_pg_database(database).replace("postgres://", "postgresql+psycopg2://")
     else:
         store = f"sqlite:///{workdir}/mlflow.db"
     port = free_port()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    out = open(access_log, "ab") if access_log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [str(exe), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-         "--backend-store-uri", store, "--artifacts-destination", f"{workdir}/artifacts"],
-        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+         "--backend-store-uri", store, "--serve-artifacts",
+         "--artifacts-destination", f"{workdir}/artifacts"],
+        cwd=workdir, env=env, stdout=out, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
+        # Its workers import the server after the parent has started: 12 s of CPU each, minutes
+        # on a busy machine. They listen only once they have.
+        deadline = time.monotonic() + 600
+        while True:
             try:
                 urllib.request.urlopen(url + "/health", timeout=2)
                 break
             except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("mlflow server did not start") from None
                 time.sleep(0.2)
-        else:
-            raise RuntimeError("mlflow server did not start")
         yield Server(
-            "mlflow", url, proc.pid, {}, database="mlflow_bench" if backend == "postgres" else ""
+            "mlflow", url, proc.pid, {}, database=database if backend == "postgres" else ""
         )
     finally:
+        tree = descendants(proc.pid)  # uvicorn and its workers, which may outlive mlflow
         proc.terminate()
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        for pid in tree:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if access_log:
+            out.close()
 
 
 # ---------------------------------------------------------------------------------------------
