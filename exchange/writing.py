@@ -469,7 +469,10 @@ def _imported_history(
 
 def _signatures(signed: list[tuple], users: dict, batch: RegistryImport) -> None:
     """The signatures, verbatim (reading.Contents checked each against the archive's audit
-    history and its version's content digest), naming their events in the imported batch."""
+    history and its version's content digest), naming their events in the imported batch.
+    Written in the order of the audit chain, so that signatures made within one database
+    transaction (the same ``signed_at``) keep their order after an import as they had before."""
+    signed = sorted(signed, key=lambda pair: pair[1]["audit_seq"])
     Signature.objects.bulk_create(
         Signature(
             version=_signed_version(decision),

@@ -150,10 +150,12 @@ def _bare_request() -> HttpRequest:
 
 
 def _database_now() -> datetime:
-    """The database's clock, in UTC."""
+    """The database's clock, in UTC: on PostgreSQL the time of this statement, not ``now()``
+    (the start of the transaction), so that signatures given one after another in a longer
+    transaction keep their order (as Django's ``Now()`` reads it)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT now()")
+            cursor.execute("SELECT statement_timestamp()")
             value = cursor.fetchone()[0]
         else:
             cursor.execute("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
