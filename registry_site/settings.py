@@ -208,8 +208,18 @@ def _database(url: str) -> dict:
         # models-list plan (EXPLAIN ANALYZE), 40 % of a page's budget for any plan estimated
         # over the threshold, while page totals with it on or off were within this shared
         # machine's noise. Off unless DATABASE_JIT=1.
-        if not env_bool("DATABASE_JIT", False):
-            config.setdefault("OPTIONS", {})["options"] = "-c jit=off"
+        settings_sent = [] if env_bool("DATABASE_JIT", False) else ["-c jit=off"]
+        # A prepared statement switches to one generic plan after five runs when PostgreSQL
+        # judges it no dearer than the custom ones; for skewed data (a model of 100,000
+        # versions among models of 100) that plan walks the big model's rows for every model:
+        # the big model's page went from 35 ms of queries in its first requests to 100-120 ms
+        # from the sixth (bench/pages.py --repeat 20). Each run is planned for its own values;
+        # parsing is still saved. DATABASE_PLAN_CACHE_MODE=auto restores PostgreSQL's default.
+        plan_cache = os.environ.get("DATABASE_PLAN_CACHE_MODE", "force_custom_plan")
+        if plan_cache != "auto":
+            settings_sent.append(f"-c plan_cache_mode={plan_cache}")
+        if settings_sent:
+            config.setdefault("OPTIONS", {})["options"] = " ".join(settings_sent)
     return config
 
 

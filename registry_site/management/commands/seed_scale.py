@@ -10,7 +10,7 @@ class Command(BaseCommand):
         "Load a registry at scale for benchmarks (bench/README.md): N models of M versions "
         "(plus one model of V versions), 4 metrics, 3 parameters and datasets per version, "
         "statuses, reviews, aliases with history, audit events, teams and grants. Bulk SQL "
-        "(COPY on PostgreSQL) in one transaction, then ANALYZE."
+        "(COPY on PostgreSQL) in one transaction, then VACUUM (ANALYZE)."
     )
 
     def add_arguments(self, parser):
