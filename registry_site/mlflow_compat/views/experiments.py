@@ -9,7 +9,7 @@ from models_app.access import Role
 from registry_site.mlflow_compat import filters
 from registry_site.mlflow_compat.protocol import Params, endpoint, invalid, not_found
 from registry_site.mlflow_compat.tracking_serializers import describe_experiment
-from registry_site.mlflow_compat.views.tracking_common import for_experiment
+from registry_site.mlflow_compat.views.tracking_common import for_experiment, pair
 from tracking import selectors, services
 from tracking.access import get_experiment_by_name_for_user, visible_experiments
 from tracking.models import Experiment, ExperimentTag, Lifecycle
@@ -156,12 +156,7 @@ def restore(request: HttpRequest, params: Params, experiment: Experiment) -> Jso
 @for_experiment(Role.EDIT)
 def set_tag(request: HttpRequest, params: Params, experiment: Experiment) -> JsonResponse:
     """Set one tag (``key``, ``value``). Edit role; on the Default experiment, superusers."""
-    key = params.text("key", required=True, max_length=10000)
-    value = params.data.get("value", "")
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise invalid("'value' must be a string.")
+    key, value = pair(params)
     services.experiment_set_tag(actor=request.user, experiment=experiment, key=key, value=value)
     return JsonResponse({})
 

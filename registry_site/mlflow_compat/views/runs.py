@@ -21,6 +21,7 @@ from registry_site.mlflow_compat.views.tracking_common import (
     integer,
     metric_in,
     objects,
+    pair,
     pairs,
 )
 from tracking import selectors, services
@@ -113,28 +114,17 @@ def log_metric(request: HttpRequest, params: Params, run: Run) -> JsonResponse:
     return JsonResponse({})
 
 
-def _pair(params: Params) -> tuple[str, str]:
-    """``key`` and ``value`` of a single param or tag (limits: the service's)."""
-    key = params.text("key", required=True, max_length=10000)
-    value = params.data.get("value", "")
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise invalid("'value' must be a string.")
-    return key, value
-
-
 @endpoint("POST")
 @for_run(write=True)
 def log_parameter(request: HttpRequest, params: Params, run: Run) -> JsonResponse:
-    services.run_log_batch(actor=request.user, run=run, params=[_pair(params)])
+    services.run_log_batch(actor=request.user, run=run, params=[pair(params)])
     return JsonResponse({})
 
 
 @endpoint("POST")
 @for_run(write=True)
 def set_tag(request: HttpRequest, params: Params, run: Run) -> JsonResponse:
-    services.run_log_batch(actor=request.user, run=run, tags=[_pair(params)])
+    services.run_log_batch(actor=request.user, run=run, tags=[pair(params)])
     return JsonResponse({})
 
 

@@ -129,6 +129,17 @@ def metric_in(row, where: str) -> MetricIn:
     )
 
 
+def pair(params: Params) -> tuple[str, str]:
+    """``key`` and ``value`` of a single param or tag (limits: the service's)."""
+    key = params.text("key", required=True, max_length=10000)
+    value = params.data.get("value", "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise invalid("'value' must be a string.")
+    return key, value
+
+
 def pairs(params: Params, name: str) -> list[tuple[str, str]]:
     """``[{key, value}]`` (params, tags); values must be strings."""
     return params.tags(name)
