@@ -110,6 +110,8 @@ def write_import(
         _model_settings(model, data, users, groups)
     rows, versions = _versions(plan, models, users)
     _version_details(plan, rows, versions, datasets)
+    # The models' summaries, framework and metric counts, from the rows just written.
+    summary.recompute(model.pk for model, _ in models.values())
     _artifacts(plan, versions)
     _cards(rows, users)
     signed = _reviews(rows, users)
@@ -121,14 +123,14 @@ def write_import(
     )
     _signatures(signed, users, batch)
 
-    summary = plan.contents.audit_summary
+    audit = plan.contents.audit_summary
     report.models = [data["name"] for _, data in models.values()]
     report.skipped = plan.skipped
     report.versions = len(rows)
     report.artifacts = len(plan.artifacts)
     report.artifact_bytes = sum(item.record["size"] for item in plan.artifacts)
-    report.audit_events = summary.events
-    report.audit_head_hash = summary.head_hash
+    report.audit_events = audit.events
+    report.audit_head_hash = audit.head_hash
     report.batch_id = batch.pk
     chain.record(
         actor=actor,
@@ -142,8 +144,8 @@ def write_import(
             "files": report.artifacts,
             "users_created": report.users_created,
             "audit_scope": batch.audit_scope,
-            "audit_events": summary.events,
-            "audit_head_hash": summary.head_hash,
+            "audit_events": audit.events,
+            "audit_head_hash": audit.head_hash,
         },
     )
 
@@ -254,7 +256,6 @@ def _versions(plan: Plan, models: dict, users: dict) -> tuple[list, dict]:
         )  # fmt: skip
         rows.append((version, v))
     ModelVersion.objects.bulk_create([version for version, _ in rows])
-    summary.recompute(model.pk for model, _ in models.values())
     for version, v in rows:
         version.created_at, version.updated_at = v["created_at"], v["updated_at"]
         versions[(v["model"], v["number"])] = version

@@ -202,6 +202,35 @@ class ModelFramework(models.Model):
         return f"{self.framework} ×{self.versions}"
 
 
+class ModelMetricKey(models.Model):
+    """How many of a model's versions carry a metric (name and split): the model page's sort
+    menu, and whether a grid sorted by the metric has versions without it to show last, read
+    from here instead of every version's metrics. Kept by the services that add, delete or
+    edit versions (models_app.summary), in their transaction; check_invariants compares it
+    with the metrics."""
+
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="metric_counts"
+    )
+    name = models.CharField(max_length=250)
+    split = models.CharField(max_length=100, blank=True)
+    versions = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "name", "split"], name="model_metric_key_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name}@{self.split} ×{self.versions}"
+            if self.split
+            else f"{self.name} ×{self.versions}"
+        )
+
+
 class ModelTag(models.Model):
     model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="tags")
     key = models.CharField(max_length=250)

@@ -9,14 +9,19 @@ model's row with F() expressions, so concurrent changes add up instead of overwr
 other. ``check_invariants`` compares the columns with the versions (``wrong_counts``).
 
 The frameworks of a model's versions are counted the same way, in ModelFramework rows
-(``framework_changed``; ``wrong_frameworks`` for check_invariants)."""
+(``framework_changed``; ``wrong_frameworks`` for check_invariants), and so are the metrics
+its versions carry, in ModelMetricKey rows (``metrics_changed``; ``wrong_metric_keys``)."""
+
+from collections.abc import Iterable
+from functools import reduce
+from operator import or_
 
 from django.db import connection
 from django.db.models import Count, F, IntegerField, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from core import sql
-from models_app.models import ModelFramework, ModelVersion, RegisteredModel
+from models_app.models import Metric, ModelFramework, ModelMetricKey, ModelVersion, RegisteredModel
 
 S = ModelVersion.Status
 
@@ -102,17 +107,70 @@ def _framework_kept(model_ids=None) -> dict[tuple[int, str], int]:
 def wrong_frameworks() -> dict[int, tuple[dict, dict]]:
     """The models whose ModelFramework rows differ from their versions: model id →
     (kept {framework: count}, the versions' {framework: count})."""
-    truth, kept = _framework_truth(), _framework_kept()
+    return _differences(_framework_kept(), _framework_truth())
+
+
+MetricKey = tuple[str, str]  # (name, split)
+
+
+def metrics_changed(model_id: int, before: Iterable[MetricKey], after: Iterable[MetricKey]) -> None:
+    """One version of the model went from the metrics ``before`` to ``after`` (each a
+    (name, split) pair; a version added has none before, one deleted none after): one UPDATE
+    and one DELETE for the metrics it lost, one INSERT for those it gained."""
+    before, after = set(before), set(after)
+    gone, added = sorted(before - after), sorted(after - before)
+    if gone:
+        counted = ModelMetricKey.objects.filter(model=model_id).filter(
+            reduce(or_, (Q(name=name, split=split) for name, split in gone))
+        )
+        counted.update(versions=F("versions") - 1)
+        counted.filter(versions=0).delete()
+    if added:
+        table = sql.table(ModelMetricKey)
+        rows = ", ".join(["(%s, %s, %s, 1)"] * len(added))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (model_id, name, split, versions) VALUES {rows} "  # noqa: S608 (core/sql.py)
+                "ON CONFLICT (model_id, name, split) "
+                f"DO UPDATE SET versions = {table}.versions + 1",
+                [value for name, split in added for value in (model_id, name, split)],
+            )
+
+
+def _metric_truth(model_ids=None) -> dict[tuple[int, MetricKey], int]:
+    metrics = Metric.objects.all()
+    if model_ids is not None:
+        metrics = metrics.filter(version__model__in=model_ids)
+    counted = metrics.order_by().values("version__model", "name", "split").annotate(n=Count("pk"))
+    return {
+        (row["version__model"], (row["name"], row["split"])): row["n"] for row in counted.iterator()
+    }
+
+
+def _metric_kept(model_ids=None) -> dict[tuple[int, MetricKey], int]:
+    kept = ModelMetricKey.objects.all()
+    if model_ids is not None:
+        kept = kept.filter(model__in=model_ids)
+    rows = kept.values_list("model", "name", "split", "versions").iterator()
+    return {(model, (name, split)): n for model, name, split, n in rows}
+
+
+def wrong_metric_keys() -> dict[int, tuple[dict, dict]]:
+    """The models whose ModelMetricKey rows differ from their versions' metrics: model id →
+    (kept {(name, split): count}, the metrics' {(name, split): count})."""
+    return _differences(_metric_kept(), _metric_truth())
+
+
+def _differences(kept: dict, truth: dict) -> dict[int, tuple[dict, dict]]:
+    """Per model whose counts differ anywhere: (kept {key: count}, true {key: count})."""
     wrong: dict[int, tuple[dict, dict]] = {}
-    for model, framework in truth.keys() | kept.keys():
-        if truth.get((model, framework)) != kept.get((model, framework)):
+    for model, key in truth.keys() | kept.keys():
+        if truth.get((model, key)) != kept.get((model, key)):
             wrong.setdefault(model, ({}, {}))
-    for (model, framework), n in kept.items():
-        if model in wrong:
-            wrong[model][0][framework] = n
-    for (model, framework), n in truth.items():
-        if model in wrong:
-            wrong[model][1][framework] = n
+    for side, counts in enumerate((kept, truth)):
+        for (model, key), n in counts.items():
+            if model in wrong:
+                wrong[model][side][key] = n
     return wrong
 
 
@@ -135,18 +193,28 @@ def _truth():
 
 def recompute(model_ids=None) -> int:
     """Set the summary of these models (every model for None) from their versions, in one
-    UPDATE (and their ModelFramework rows): after a bulk write (an import, a delete) and in
-    the migration that adds the columns. Returns how many models it set."""
+    UPDATE, and their ModelFramework and ModelMetricKey rows: after a bulk write (an import,
+    a delete) and in the migration that adds the columns. Returns how many models it set."""
     models = RegisteredModel.objects.all()
     kept = ModelFramework.objects.all()
+    kept_metrics = ModelMetricKey.objects.all()
     if model_ids is not None:
         model_ids = list(model_ids)
         models = models.filter(pk__in=model_ids)
         kept = kept.filter(model__in=model_ids)
+        kept_metrics = kept_metrics.filter(model__in=model_ids)
     kept.delete()
     ModelFramework.objects.bulk_create(
         ModelFramework(model_id=model, framework=framework, versions=n)
         for (model, framework), n in _framework_truth(model_ids).items()
+    )
+    kept_metrics.delete()
+    ModelMetricKey.objects.bulk_create(
+        (
+            ModelMetricKey(model_id=model, name=name, split=split, versions=n)
+            for (model, (name, split)), n in _metric_truth(model_ids).items()
+        ),
+        batch_size=5000,
     )
     return models.update(**_truth())
 

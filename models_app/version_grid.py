@@ -110,15 +110,24 @@ def _decode(token: str, sort: VersionSort) -> list:
 
 
 def grid_page(
-    model: RegisteredModel, sort: VersionSort, *, after: str = "", before: str = ""
+    model: RegisteredModel,
+    sort: VersionSort,
+    *,
+    after: str = "",
+    before: str = "",
+    some_lack_metric: bool = True,
 ) -> GridPage:
     """One page of the model's versions in ``sort`` order: from the start, after the row
     ``after`` names, or ending before the row ``before`` names. Versions come with
-    ``created_by`` and ``metrics`` loaded; a metric sort also sets ``sort_value``."""
+    ``created_by`` and ``metrics`` loaded; a metric sort also sets ``sort_value``.
+    ``some_lack_metric=False`` (every version has the sort's metric, as the model's
+    ModelMetricKey count says) skips looking for versions without it."""
     backward = bool(before) and not after
     cursor = _decode(after or before, sort) if (after or before) else None
     if sort.field == "metric":
-        ids = _metric_sorted_ids(model, sort, cursor, backward, PAGE_SIZE + 1)
+        ids = _metric_sorted_ids(
+            model, sort, cursor, backward, PAGE_SIZE + 1, some_lack_metric=some_lack_metric
+        )
         more = len(ids) > PAGE_SIZE
         ids = ids[:PAGE_SIZE]
         by_id = model.versions.for_grid().in_bulk([pk for pk, _ in ids])
@@ -169,16 +178,30 @@ def _after(keys: list[tuple[str, bool]], values: list) -> Q:
 
 
 def _metric_sorted_ids(
-    model: RegisteredModel, sort: VersionSort, cursor: list | None, backward: bool, limit: int
+    model: RegisteredModel,
+    sort: VersionSort,
+    cursor: list | None,
+    backward: bool,
+    limit: int,
+    *,
+    some_lack_metric: bool = True,
 ) -> list[tuple[int, float | None]]:
-    query, args = metric_page_sql(model, sort, cursor, backward, limit)
+    query, args = metric_page_sql(
+        model, sort, cursor, backward, limit, some_lack_metric=some_lack_metric
+    )
     with connection.cursor() as c:
         c.execute(query, args)
         return [(pk, value) for pk, value in c.fetchall()]
 
 
 def metric_page_sql(
-    model: RegisteredModel, sort: VersionSort, cursor: list | None, backward: bool, limit: int
+    model: RegisteredModel,
+    sort: VersionSort,
+    cursor: list | None,
+    backward: bool,
+    limit: int,
+    *,
+    some_lack_metric: bool = True,
 ) -> tuple[str, list]:
     """The SQL (and its parameters) of a page in a metric's order: (version id, value) of
     the versions with the metric by value (the number breaking ties, newest first), then
@@ -187,7 +210,12 @@ def metric_page_sql(
     not full yet. Each part is ordered and limited on its own; UNION ALL appends them in
     order (PostgreSQL's Append and SQLite's compound SELECT run their parts one after the
     other) and the outer LIMIT stops before the second part when the first fills the page.
-    Backward (``before``), everything is read in reverse."""
+    Backward (``before``), everything is read in reverse.
+
+    The part without the metric checks every version of the model that the page reaches for
+    the metric (an anti-join, newest first). On the last page of a model whose versions all
+    have it, that is every version: 100,000 index probes, 170 ms. ``some_lack_metric=False``
+    leaves that part out."""
     name, split = sort.metric
     # Table names from the models' metadata, values as parameters (as in core/sql.py).
     metric, version = sql.table(Metric), sql.table(ModelVersion)
@@ -198,14 +226,15 @@ def metric_page_sql(
     number_op = "<" if number_desc else ">"
     with_metric_cond, with_metric_args = "", []
     without_cond, without_args = "", []
-    read_with, read_without = True, True
+    read_with, read_without = True, some_lack_metric
     if cursor is not None:
         value, number = cursor
         if value is None:  # the cursor is among the versions without the metric
             read_with = backward
+            read_without = True  # (the cursor came from one: read on from it)
             without_cond, without_args = f" AND v.number {number_op} %s", [number]
         else:
-            read_without = not backward
+            read_without = read_without and not backward
             with_metric_cond = (
                 f" AND m.value {value_op}= %s"
                 f" AND (m.value {value_op} %s OR v.number {number_op} %s)"

@@ -91,6 +91,7 @@ def check_all(*, grace: timedelta = DEFAULT_GRACE, verify_digests: bool = True) 
         *check_numbers(),
         *check_summaries(),
         *check_frameworks(),
+        *check_metric_keys(),
         *check_dataset_links(),
         *check_aliases(),
         *check_audit(),
@@ -280,6 +281,26 @@ def check_frameworks() -> list[Violation]:
         Violation(
             "wrong_frameworks",
             f"{names.get(model, model)}: frameworks {kept} (the versions say {true})",
+        )
+        for model, (kept, true) in sorted(wrong.items())
+    ]
+
+
+def check_metric_keys() -> list[Violation]:
+    """Each model's ModelMetricKey rows (how many of its versions carry each metric: kept by
+    the services, models_app.summary) equal what its versions' metrics say."""
+    wrong = summary.wrong_metric_keys()
+    names = dict(RegisteredModel.objects.filter(pk__in=list(wrong)).values_list("pk", "name"))
+
+    def shown(counts: dict) -> dict:
+        return {
+            f"{name}@{split}" if split else name: n for (name, split), n in sorted(counts.items())
+        }
+
+    return [
+        Violation(
+            "wrong_metric_keys",
+            f"{names.get(model, model)}: metrics {shown(kept)} (the versions say {shown(true)})",
         )
         for model, (kept, true) in sorted(wrong.items())
     ]

@@ -82,6 +82,11 @@ def _metadata_rows(version: ModelVersion, meta: VersionMetadata) -> list[list]:
     ]
 
 
+def _metric_keys(metrics) -> list[tuple[str, str]]:
+    """(name, split) of each metric, given as metadata or as version_state's dicts."""
+    return [(m["name"], m["split"]) if isinstance(m, dict) else (m.name, m.split) for m in metrics]
+
+
 def _write_parents(version: ModelVersion, parents) -> None:
     """The version's parent links, in one INSERT (each keeps its parent's name and number)."""
     if any(parent.pk == version.pk for parent, _ in parents):
@@ -225,6 +230,7 @@ def version_create(
             if head is None:
                 raise Conflict(f"Model {model.name} was deleted meanwhile.")
             summary.framework_changed(model.pk, "", version.framework)
+            summary.metrics_changed(model.pk, (), _metric_keys(metadata.metrics))
             number = version.number
             _write_parents(version, parents)
             Artifact.objects.bulk_create(
@@ -304,6 +310,9 @@ def version_update(*, actor, version: ModelVersion, metadata: VersionMetadata) -
         _apply_scalars(locked, metadata)
         locked.save()
         summary.framework_changed(locked.model_id, before["framework"], locked.framework)
+        summary.metrics_changed(
+            locked.model_id, _metric_keys(before["metrics"]), _metric_keys(metadata.metrics)
+        )
         for related in ("metrics", "params", "tags", "dependencies", "dataset_links"):
             getattr(locked, related).all().delete()
         # Links to deleted parents, and to parents the actor may not view, stay: they could
@@ -415,14 +424,16 @@ def version_delete(*, actor, version: ModelVersion) -> None:
         if held:
             raise Conflict(f"Version {locked.number} holds {', '.join(held)}; move it first.")
         keys = list(locked.artifacts.values_list("storage_key", flat=True))
+        state = version_state(locked)
         chain.record(
             actor=actor,
             action="version.deleted",
             target=locked,
             model=locked.model,
-            before=version_state(locked),
+            before=state,
         )
         locked.delete()
         summary.version_removed(locked.model_id, locked.status)
         summary.framework_changed(locked.model_id, locked.framework, "")
+        summary.metrics_changed(locked.model_id, _metric_keys(state["metrics"]), ())
         storage.release_on_commit(keys)

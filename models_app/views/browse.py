@@ -42,7 +42,6 @@ from tracking import selectors as tracking_selectors
 
 PAGE_SIZE = 25
 MAX_OFFSET_PAGE = 40  # ?page=N of the model list, beyond which only cursors page
-SORT_MENU_VERSIONS = 1000  # the sort menu offers the metrics of this many recent versions
 CHART_VERSIONS = 50  # charts show the most recent versions only
 MAX_CHARTS = 12
 MAX_METRIC_SORTS = 200
@@ -126,24 +125,28 @@ def _model_page(request: HttpRequest, models: QuerySet, keys) -> keyset.Page:
 # Model page
 
 
-def _recent_metric_keys(model: RegisteredModel) -> list[MetricKey]:
-    """The metrics of the model's most recent versions: what the sort menu offers. Reading
-    every version's metrics for it took half a second on a 100,000-version model."""
-    recent = model.versions.order_by("-number").values("pk")[:SORT_MENU_VERSIONS]
-    keys = Metric.objects.filter(version__in=recent).values_list("name", "split").distinct()
-    return list(keys.order_by("name", "split")[:MAX_METRIC_SORTS])
+def _metric_counts(model: RegisteredModel) -> dict[MetricKey, int]:
+    """The metrics the model's versions carry, by name and split, each with how many versions
+    carry it: what the sort menu offers, read from the model's ModelMetricKey rows (kept by
+    the services) rather than from every version's metrics."""
+    counts = model.metric_counts.order_by("name", "split").values_list("name", "split", "versions")
+    return {(name, split): n for name, split, n in counts[:MAX_METRIC_SORTS]}
 
 
 def _known_sort(
-    model: RegisteredModel, requested: str, menu: list[MetricKey]
-) -> VersionSort | None:
-    """The requested sort if it is well formed and, for a metric, some version has it."""
+    model: RegisteredModel, requested: str, menu: dict[MetricKey, int]
+) -> tuple[VersionSort | None, int]:
+    """The requested sort if it is well formed and, for a metric, some version has it; with
+    how many versions have that metric (for a metric sort; 0 otherwise)."""
     sort = version_grid.parse_sort(requested)
-    if sort is None or sort.field != "metric" or sort.metric in menu:
-        return sort
+    if sort is None or sort.field != "metric":
+        return sort, 0
+    if sort.metric in menu:
+        return sort, menu[sort.metric]
     name, split = sort.metric
-    exists = Metric.objects.filter(version__model=model, name=name, split=split).exists()
-    return sort if exists else None
+    counted = model.metric_counts.filter(name=name, split=split).values_list("versions", flat=True)
+    having = next(iter(counted), 0)
+    return (sort if having else None), having
 
 
 def metric_sort_value(key: MetricKey) -> str:
@@ -168,9 +171,9 @@ def _charts(model: RegisteredModel, specs: dict[str, bool]) -> tuple[list[charts
 def model_detail(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
     """Anyone who may view the model (404 otherwise); buttons follow the user's roles."""
     specs = dict(model.metric_specs.values_list("name", "higher_is_better"))
-    metric_keys = _recent_metric_keys(model)
+    metric_counts = _metric_counts(model)
     requested = request.GET.get("sort", "")
-    sort = _known_sort(model, requested or "-number", metric_keys)
+    sort, having_metric = _known_sort(model, requested or "-number", metric_counts)
     sort_ignored = sort is None
     sort = sort or version_grid.parse_sort("-number")
     # A cursor belongs to the sort it was made for: with an ignored sort, start over.
@@ -179,6 +182,7 @@ def model_detail(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
         sort,
         after="" if sort_ignored else request.GET.get("after", ""),
         before="" if sort_ignored else request.GET.get("before", ""),
+        some_lack_metric=having_metric < model.version_count,
     )
     panel = alias_panel(model, at=request.GET.get("at", ""), alias=request.GET.get("alias", ""))
     shown = with_approval_expiry(page.versions, panel["approval_valid_days"])
@@ -205,7 +209,7 @@ def model_detail(request: HttpRequest, model: RegisteredModel) -> HttpResponse:
                 for k in columns
             ],
             "rows": [(v, [m.get(k) for k in columns]) for v, m in maps],
-            "metric_sorts": [(metric_label(k), metric_sort_value(k)) for k in metric_keys],
+            "metric_sorts": [(metric_label(k), metric_sort_value(k)) for k in metric_counts],
             "charts": made_charts,
             "charts_left_out": charts_left_out,
         },

@@ -262,4 +262,4 @@ def test_registering_a_logged_model_is_constant_in_queries(
     assert count <= PINNED, count
 
 
-PINNED = 30  # measured: 30 on SQLite
+PINNED = 31  # measured: 31 on SQLite (30 before the metric counts, models_app.summary)

@@ -6,10 +6,13 @@ import datetime
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from models_app import version_grid
+from approvals.services import alias_set
+from models_app import summary, version_grid
 from models_app.models import Metric, ModelVersion
 from tests import factories
 from tests.models_app.test_browse import bulk_versions
@@ -49,6 +52,7 @@ def tied(model, owner):
         for v in versions
         if v.number % 8
     )
+    summary.recompute([model.pk])  # (the services keep the metric counts; rows written here do not)
     return model
 
 
@@ -145,18 +149,52 @@ def test_a_cursor_is_ignored_with_an_unknown_sort(client_for, owner, tied):
     assert "Unknown sort" in response.content.decode()
 
 
-def test_a_metric_only_old_versions_have_still_sorts(client_for, owner, model, monkeypatch):
-    """The sort menu offers the recent versions' metrics; an older metric still sorts."""
-    monkeypatch.setattr("models_app.views.browse.SORT_MENU_VERSIONS", 2)
+def test_the_menu_offers_every_metric_and_one_past_its_cap_still_sorts(
+    client_for, owner, model, monkeypatch
+):
+    """The sort menu offers the metrics any version carries, old ones included, up to its cap;
+    a metric past the cap still sorts when asked for."""
     old = bulk_versions(model, owner, 3, metrics=("old_metric",))
     bulk_versions(model, owner, 3, metrics=("accuracy",))
     url = reverse("models_app:model_detail", args=[model.slug])
     html = client_for(owner).get(url).content.decode()
-    assert "metric:old_metric" not in html  # not in the menu
+    assert "metric:old_metric@test" in html and "metric:accuracy@test" in html
+    monkeypatch.setattr("models_app.views.browse.MAX_METRIC_SORTS", 1)  # by name: accuracy
+    html = client_for(owner).get(url).content.decode()
+    assert "metric:old_metric@test" not in html  # not in the menu
     html = client_for(owner).get(url, {"sort": "-metric:old_metric@test"}).content.decode()
     assert "Unknown sort" not in html
     numbers = re.findall(r'/versions/(\d+)/">v\d+</a>', html)
     assert numbers[:3] == [str(v.number) for v in reversed(old)]
+    html = client_for(owner).get(url, {"sort": "-metric:never_logged"}).content.decode()
+    assert "Unknown sort" in html
+
+
+def test_the_last_page_looks_for_versions_without_the_metric_only_if_some_lack_it(
+    client_for, owner, model
+):
+    """When the model's counts say every version has the metric, the last page of that sort
+    does not check each version for it (an anti-join over every version of a large model);
+    when one lacks it, the last page still shows it, after the others."""
+    bulk_versions(model, owner, 30, metrics=("accuracy",))
+    url = reverse("models_app:model_detail", args=[model.slug])
+    c = client_for(owner)
+
+    def last_page() -> tuple[list[int], str]:
+        html = c.get(url, {"sort": "-metric:accuracy@test"}).content.decode()
+        link = re.search(r'<a href="\?([^"]*)" rel="next">', html)
+        with CaptureQueriesContext(connection) as queries:
+            html = c.get(url + "?" + link.group(1).replace("&amp;", "&")).content.decode()
+        numbers = [int(n) for n in re.findall(r'/versions/(\d+)/">v\d+</a>', html)]
+        return numbers, " ".join(q["sql"] for q in queries.captured_queries)
+
+    numbers, sql = last_page()
+    assert numbers == [5, 4, 3, 2, 1]  # the lowest values: 0.500 to 0.504
+    assert "NOT EXISTS" not in sql
+    bulk_versions(model, owner, 1, metrics=())  # v31, without the metric
+    numbers, sql = last_page()
+    assert numbers == [5, 4, 3, 2, 1, 31]  # 31 versions: 25 + 6
+    assert "NOT EXISTS" in sql
 
 
 @pytest.mark.parametrize("sort", ["-number", "status", "-created_at", "-metric:accuracy@test"])
@@ -183,3 +221,24 @@ def test_model_page_queries_are_the_same_at_any_size_and_depth(
     deep_page = assert_constant_queries(lambda: page(after=first.next_cursor), grow)
     back_page = assert_constant_queries(lambda: page(before=second.previous_cursor), grow)
     assert first_page == deep_page == back_page <= 15
+
+
+def test_model_page_queries_do_not_grow_with_its_aliases(
+    client_for, owner, model, assert_constant_queries
+):
+    """Each alias links its version: the link's model comes with the page, not a query each."""
+    versions = bulk_versions(model, owner, 4, metrics=("accuracy",))
+    alias_set(actor=owner, model=model, name="candidate", version=versions[0])
+    url = reverse("models_app:model_detail", args=[model.slug])
+    c = client_for(owner)
+
+    def page():
+        response = c.get(url)
+        assert response.status_code == 200
+        assert response.content.decode().count('/versions/1/">v1</a>') >= 1
+
+    def grow():
+        for i, v in enumerate(versions[1:]):
+            alias_set(actor=owner, model=model, name=f"shadow-{i}", version=v)
+
+    assert_constant_queries(page, grow)
