@@ -125,6 +125,12 @@ class Targets:
     holdout_id: int
     big_train_id: int
     big_train_last: str  # the cursor whose next page is the big training set's last
+    # Cursors whose next page is the last one (the pages' Next links are cursors; a ?page=N
+    # deep in the list is ignored, so it would measure the first page again).
+    models_last: str
+    models_latest_last: str
+    big_last: str
+    big_metric_last: str
     team: str
     owner: str
 
@@ -143,9 +149,26 @@ def find_targets(env: dict) -> Targets:
         "team = M.objects.filter(team__isnull=False).order_by('pk').first()\n"
         "bt = D.objects.get(name=s.BIG_TRAIN)\n"
         "oldest = bt.version_links.order_by('version_id', 'role')[25]\n"
+        "from models_app.selectors import MODEL_SORTS\n"
+        "from models_app import version_grid as g\n"
+        "def before_last(sort):\n"
+        "    keys = MODEL_SORTS[sort][1]\n"
+        "    row = M.objects.order_by(*keyset.ordering(keys, reverse=True))[25]\n"
+        "    return keyset.encode(row, keys)\n"
+        "def grid_before_last(sort):\n"
+        "    sort = g.parse_sort(sort)\n"
+        "    if sort.field == 'number':\n"
+        "        row = big.versions.order_by('number')[25]\n"
+        "        return g._cursor(row, sort)\n"
+        "    pk, value = g._metric_sorted_ids(big, sort, None, True, 26)[25]\n"
+        "    row = V.objects.get(pk=pk)\n"
+        "    row.sort_value = value\n"
+        "    return g._cursor(row, sort)\n"
         "print(big.name, review.number if review else 0, top[0][0], top[0][1], top[1][1],\n"
         "      D.objects.get(name=s.HOLDOUT).pk, D.objects.get(name=s.BIG_TRAIN).pk,\n"
-        "      team.team.name, team.owner.username, keyset.encode(oldest, LINK_KEYS))\n"
+        "      team.team.name, team.owner.username, keyset.encode(oldest, LINK_KEYS),\n"
+        "      before_last('name'), before_last('-latest'), grid_before_last('-number'),\n"
+        "      grid_before_last('-metric:auc@test'))\n"
     )
     out = manage(env, "shell", "-v0", "-c", script).splitlines()[-1].split()
     return Targets(
@@ -158,6 +181,10 @@ def find_targets(env: dict) -> Targets:
         team=out[7],
         owner=out[8],
         big_train_last=out[9],
+        models_last=out[10],
+        models_latest_last=out[11],
+        big_last=out[12],
+        big_metric_last=out[13],
     )
 
 
@@ -171,12 +198,15 @@ def pages(t: Targets) -> list[tuple[str, str, bool]]:
     rows = [
         ("dashboard", "/"),
         ("models list", "/models/"),
-        ("models list, last page", "/models/?page=100000"),
+        ("models list, last page", f"/models/?after={t.models_last}"),
         ("models sorted by name", "/models/?sort=name"),
         ("models sorted by recently updated", "/models/?sort=-updated_at"),
         ("models sorted by newest", "/models/?sort=-created_at"),
         ("models sorted by latest version", "/models/?sort=-latest"),
-        ("models sorted by latest version, last page", "/models/?sort=-latest&page=100000"),
+        (
+            "models sorted by latest version, last page",
+            f"/models/?sort=-latest&after={t.models_latest_last}",
+        ),
         ("models filtered by team", f"/models/?team={q(t.team)}"),
         ("models filtered by owner", f"/models/?owner={q(t.owner)}"),
         ("models filtered by framework", "/models/?framework=xgboost"),
@@ -197,8 +227,11 @@ def pages(t: Targets) -> list[tuple[str, str, bool]]:
         ),
         ("big model", big),
         ("big model sorted by a metric", f"{big}?sort=-metric:auc@test"),
-        ("big model, last page", f"{big}?page=100000"),
-        ("big model sorted by a metric, last page", f"{big}?sort=-metric:auc@test&page=100000"),
+        ("big model, last page", f"{big}?after={t.big_last}"),
+        (
+            "big model sorted by a metric, last page",
+            f"{big}?sort=-metric:auc@test&after={t.big_metric_last}",
+        ),
         ("version page", version),
         ("review page", review),
         ("aliases", f"{big}aliases/"),
