@@ -279,7 +279,11 @@ def version_register_from_tracking(
             adopt = [dataclasses.replace(adopt[0], path=prefix.rsplit("/", 1)[-1])]
         with transaction.atomic(savepoint=False):
             version = services.version_create(
-                actor=actor, model=model, metadata=metadata, adopt=adopt
+                actor=actor,
+                model=model,
+                metadata=metadata,
+                adopt=adopt,
+                source_model=source.get("logged_model") or "",
             )
         chain.record(
             actor=actor,
