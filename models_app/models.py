@@ -321,6 +321,10 @@ class ModelVersion(models.Model):
     content_digest = models.CharField(max_length=71, blank=True, editable=False)
 
     source_run = models.CharField("training run", max_length=500, blank=True)
+    # The MLflow logged model whose files the version was registered from (its id, "m-…":
+    # MLflow 3's ModelVersion.model_id), set once at registration. Not a foreign key: the
+    # catalogue imports nothing of tracking, and the version outlives the logged model.
+    source_model = models.CharField("logged model", max_length=64, blank=True, editable=False)
     source_repository = models.CharField("code repository", max_length=500, blank=True)
     source_commit = models.CharField("commit", max_length=64, blank=True)
 

@@ -2,9 +2,12 @@
 
 ``settings.REGISTRY_QUOTA_USER_BYTES`` and ``REGISTRY_QUOTA_MODEL_BYTES`` (0: unlimited). A
 user's usage is the size of the artifacts they uploaded (``Artifact.uploaded_by``); a model's is
-the size of its versions' artifacts. Other apps add what they hold on top through ``count``
-(the MLflow API's staged uploads, registered in its AppConfig.ready(): this module imports no
-higher layer).
+the size of its versions' artifacts. Usage counts what storage holds: several rows may name the
+same stored bytes (one upload or run file registered as several versions), so each storage key
+counts once per user and once per model (``charged_keys``). Other apps add what they hold on
+top through ``count`` (the MLflow API's staged uploads, the runs' files, registered in their
+AppConfig.ready(): this module imports no higher layer), leaving out keys an artifact charged to
+the same user already counts.
 
 Each upload is checked twice: ``precheck`` from the size the request declares, before its body
 is read, and ``check`` inside the transaction that records the files, after locking the model's
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Sum
+from django.db.models import Exists, Max, OuterRef, QuerySet, Sum
 
 from core.errors import QuotaExceeded
 from models_app.models import Artifact, RegisteredModel
@@ -40,13 +43,28 @@ def model_limit() -> int:
     return settings.REGISTRY_QUOTA_MODEL_BYTES
 
 
+def distinct_bytes(rows: QuerySet) -> int:
+    """The bytes ``rows`` (of any table with ``storage_key`` and ``size``) name, each stored key
+    once: one query, grouped by key in SQL."""
+    per_key = rows.order_by().values("storage_key").annotate(key_size=Max("size"))
+    return per_key.aggregate(n=Sum("key_size"))["n"] or 0
+
+
+def charged_to(user_id: int) -> Exists:
+    """For other apps' counters (filter or exclude on it): an artifact charged to ``user_id``
+    names the row's storage key, so its bytes count there already."""
+    return Exists(
+        Artifact.objects.filter(uploaded_by_id=user_id, storage_key=OuterRef("storage_key"))
+    )
+
+
 def user_usage(user_id: int) -> int:
-    own = Artifact.objects.filter(uploaded_by_id=user_id).aggregate(n=Sum("size"))["n"] or 0
+    own = distinct_bytes(Artifact.objects.filter(uploaded_by_id=user_id))
     return own + sum(by_user(user_id) for by_user, _ in _counters)
 
 
 def model_usage(model_id: int) -> int:
-    own = Artifact.objects.filter(version__model_id=model_id).aggregate(n=Sum("size"))["n"] or 0
+    own = distinct_bytes(Artifact.objects.filter(version__model_id=model_id))
     return own + sum(by_model(model_id) for _, by_model in _counters)
 
 

@@ -173,13 +173,15 @@ def version_create(
     metadata: VersionMetadata,
     files: list[storage.IncomingFile] = (),
     adopt: list[storage.StoredFile] = (),
+    source_model: str = "",
 ) -> ModelVersion:
     """Register a new version (a draft) with its metadata and files. The number is the next
     one of the model, assigned under a row lock, never reused.
 
     ``adopt``: files already in storage under server-made keys (e.g. uploaded through the
     MLflow artifact proxy); the version takes their keys over. They are not deleted when the
-    registration fails: their owner keeps them."""
+    registration fails: their owner keeps them. ``source_model``: the id of the MLflow logged
+    model they come from, if any."""
     require(actor, model, Role.EDIT)
     files = list(files)
     adopted = list(adopt)
@@ -204,7 +206,7 @@ def version_create(
             quotas.check(user=actor, model=model, incoming=incoming)
             # New datasets first: their rows are registry-wide, not the model's.
             datasets_write(datasets, actor=actor)
-            version = ModelVersion(model=model, created_by=actor)
+            version = ModelVersion(model=model, created_by=actor, source_model=source_model)
             _apply_scalars(version, metadata)
             # The number, the version, its metadata rows and dataset links in one statement on
             # PostgreSQL: the model's row stays locked from here to the commit, so the fewer

@@ -70,11 +70,11 @@ User = get_user_model()
 # The columns of a version that its MLflow shape needs, with its model's name and slug, its
 # creator's username and its policy's approval_valid_days: (id, model_id, number, status,
 # description, created_at, updated_at, source_run, model name, model slug, username,
-# content_digest, decided_at, approval_valid_days).
+# content_digest, decided_at, approval_valid_days, source_model).
 _VERSION_COLUMNS = (
     "v.id, v.model_id, v.number, v.status, v.description, v.created_at, v.updated_at, "
     "v.source_run, m.name, m.slug, u.username, v.content_digest, v.decided_at, "
-    "p.approval_valid_days"
+    "p.approval_valid_days, v.source_model"
 )
 
 
@@ -124,7 +124,7 @@ def _expiry_tags(status: str, decided, valid_days) -> list[dict]:
 
 def _version_json(row: tuple, tags: list, aliases: list[str], as_datetime) -> dict:
     (_pk, _model_id, number, status, description, created, updated, run, name, slug, user,
-     digest, decided, valid_days) = row  # fmt: skip
+     digest, decided, valid_days, logged_model) = row  # fmt: skip
     source = next((value for key, value in tags if key == SOURCE_TAG), None)
     if source is None:
         source = f"mlflow-artifacts:/registry/{slug}/{number}"
@@ -148,6 +148,8 @@ def _version_json(row: tuple, tags: list, aliases: list[str], as_datetime) -> di
     }
     if aliases:
         data["aliases"] = sorted(aliases)
+    if logged_model:  # registered from a logged model (MLflow 3's ModelVersion.model_id)
+        data["model_id"] = logged_model
     return data
 
 
@@ -192,6 +194,7 @@ def describe_created(version: ModelVersion, tags: dict[str, str]) -> dict:
         version.content_digest,
         version.decided_at,
         None,  # a version just created is a draft: its approval cannot expire
+        version.source_model,
     )
     return _version_json(row, sorted(tags.items()), [], lambda value: value)
 

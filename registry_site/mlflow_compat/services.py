@@ -14,7 +14,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Sum
 from django.http import Http404
 from django.utils import timezone
 
@@ -25,18 +25,17 @@ from core.errors import Conflict
 from models_app import quotas, services, storage
 from models_app.access import Role, require
 from models_app.metadata import VersionMetadata, parse_metadata
-from models_app.models import Artifact, ModelVersion, RegisteredModel
+from models_app.models import ModelVersion, RegisteredModel
 from registry_site.mlflow_compat.models import StagedArtifact
 from tracking.models import TrackedFile
 
 
 def staged_bytes_of_user(user_id: int) -> int:
-    """Bytes a user staged that no version refers to yet (once a version adopts an upload,
-    its bytes count as the version's artifacts: not twice)."""
-    adopted = Artifact.objects.filter(storage_key=OuterRef("storage_key"))
+    """Bytes a user staged that none of their versions' files refers to yet (once a version
+    adopts an upload, its bytes count as the version's artifacts: not twice)."""
     return (
         StagedArtifact.objects.filter(uploaded_by_id=user_id)
-        .exclude(Exists(adopted))
+        .exclude(quotas.charged_to(user_id))
         .aggregate(n=Sum("size"))["n"]
         or 0
     )
@@ -280,7 +279,11 @@ def version_register_from_tracking(
             adopt = [dataclasses.replace(adopt[0], path=prefix.rsplit("/", 1)[-1])]
         with transaction.atomic(savepoint=False):
             version = services.version_create(
-                actor=actor, model=model, metadata=metadata, adopt=adopt
+                actor=actor,
+                model=model,
+                metadata=metadata,
+                adopt=adopt,
+                source_model=source.get("logged_model") or "",
             )
         chain.record(
             actor=actor,

@@ -115,6 +115,53 @@ def test_a_logged_model_registers_with_the_run_resume(scientist, target):
     assert detail.json()["metrics"] == [{"name": "auc", "value": 0.93, "split": "", "step": 1}]
 
 
+def test_every_reply_describing_a_version_names_the_logged_model_it_came_from(scientist, target):
+    """MLflow 3's ModelVersion.model_id, read with MLflow's own messages (the installed
+    client's ModelVersion entity does not copy it from the reply yet)."""
+    from google.protobuf import json_format
+    from mlflow.protos import model_registry_pb2 as registry
+
+    run, model = trained(scientist)
+    me = Caller(scientist)
+    from_model = me.create({"name": "churn-predictor", "source": f"models:/{model.pk}"})
+    assert from_model.status_code == 200, from_model.content
+    run_files = me.create({"name": "churn-predictor", "source": f"runs:/{run.pk}/model"})
+    assert run_files.status_code == 200, run_files.content  # the run's logged model "model"
+    services.tracked_file_put(
+        actor=scientist, owner=run, path="notes/a.txt",
+        incoming=storage.incoming_from_bytes("a.txt", b"a run file"),
+    )  # fmt: skip
+    plain = me.create({"name": "churn-predictor", "source": f"runs:/{run.pk}/notes"})
+    assert plain.status_code == 200, plain.content
+    alias = {"name": "churn-predictor", "alias": "champion", "version": "1"}
+    assert me.client.post(
+        f"{API}/registered-models/alias", json.dumps(alias), content_type="application/json"
+    ).status_code == 200  # fmt: skip
+
+    def read(answer, message):
+        assert answer.status_code == 200, answer.content
+        return json_format.Parse(answer.content, message(), ignore_unknown_fields=True)
+
+    name = {"name": "churn-predictor"}
+    get = me.client.get(f"{API}/model-versions/get", {**name, "version": "1"})
+    assert read(get, registry.GetModelVersion.Response).model_version.model_id == model.pk
+    by_alias = me.client.get(f"{API}/registered-models/alias", {**name, "alias": "champion"})
+    assert read(by_alias, registry.GetModelVersionByAlias.Response).model_version.model_id == (
+        model.pk
+    )
+    search = me.client.get(f"{API}/model-versions/search", {"filter": "name='churn-predictor'"})
+    found = read(search, registry.SearchModelVersions.Response).model_versions
+    assert {v.version: v.model_id for v in found} == {"1": model.pk, "2": model.pk, "3": ""}
+    latest = me.client.post(
+        f"{API}/registered-models/get-latest-versions", json.dumps(name),
+        content_type="application/json",
+    )  # fmt: skip
+    [newest] = read(latest, registry.GetLatestVersions.Response).model_versions
+    assert (newest.version, newest.HasField("model_id")) == ("3", False)
+    created = read(from_model, registry.CreateModelVersion.Response).model_version
+    assert created.model_id == model.pk
+
+
 def test_non_finite_metrics_are_left_out_and_named_in_a_tag(scientist, target):
     run, model = trained(scientist)
     services.run_log_batch(

@@ -7,11 +7,14 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
 from guardian.core import ObjectPermissionChecker
 
 from models_app.access import Role, roles_for
 from models_app.models import (
     Artifact,
+    ModelMetricKey,
+    ModelVersion,
     RegisteredModel,
     RegisteredModelGroupObjectPermission,
     RegisteredModelUserObjectPermission,
@@ -204,5 +207,63 @@ def test_existing_artifacts_count_against_their_versions_creator():
         )
         migrate()
         assert Artifact.objects.get().uploaded_by_id == user.pk
+    finally:
+        migrate()
+
+
+def test_versions_registered_from_a_logged_model_get_its_id_from_their_audit_event():
+    """0028: MLflow 3's ModelVersion.model_id for versions registered before it was kept."""
+    try:
+        apps = migrate([("models_app", "0027_model_metric_key")])
+        user = apps.get_model("auth", "User").objects.create(username="maker")
+        model = apps.get_model("models_app", "RegisteredModel").objects.create(
+            name="m", name_key="m", slug="m", owner=user
+        )
+        versions = [
+            apps.get_model("models_app", "ModelVersion").objects.create(
+                model=model, number=n, created_by=user
+            )
+            for n in (1, 2, 3)
+        ]
+        logged = "m-" + "a" * 32
+        for seq, (version, after) in enumerate(
+            [
+                (versions[0], {"source": f"models:/{logged}", "run": "", "logged_model": logged}),
+                (versions[1], {"source": "runs:/r1/files", "run": "r1", "logged_model": ""}),
+            ],
+            start=1,
+        ):
+            apps.get_model("audit", "AuditEvent").objects.create(
+                seq=seq, created_at=timezone.now(), action="version.registered_from_run",
+                target_type="modelversion", target_id=str(version.pk), after=after,
+                prev_hash="0" * 64, hash=f"{seq:064d}",
+            )  # fmt: skip
+        migrate()
+        assert dict(ModelVersion.objects.values_list("number", "source_model")) == {
+            1: logged, 2: "", 3: ""
+        }  # fmt: skip
+    finally:
+        migrate()
+
+
+def test_each_model_gets_the_counts_of_the_metrics_its_versions_carry():
+    """0027: ModelMetricKey rows from the metrics already there."""
+    try:
+        apps = migrate([("models_app", "0026_version_dataset_model")])
+        user = apps.get_model("auth", "User").objects.create(username="maker")
+        Model = apps.get_model("models_app", "RegisteredModel")
+        Version = apps.get_model("models_app", "ModelVersion")
+        Metric = apps.get_model("models_app", "Metric")
+        for name, metrics in (("a", [["auc@test", "loss"], ["auc@test"]]), ("b", [["auc@test"]])):
+            model = Model.objects.create(name=name, name_key=name, slug=name, owner=user)
+            for number, keys in enumerate(metrics, start=1):
+                version = Version.objects.create(model=model, number=number, created_by=user)
+                for key in keys:
+                    metric, _, split = key.partition("@")
+                    Metric.objects.create(version=version, name=metric, split=split, value=0.5)
+        migrate()
+        assert set(
+            ModelMetricKey.objects.values_list("model__name", "name", "split", "versions")
+        ) == {("a", "auc", "test", 2), ("a", "loss", "", 1), ("b", "auc", "test", 1)}
     finally:
         migrate()

@@ -8,7 +8,7 @@ from django.test import Client
 from django.test.client import MULTIPART_CONTENT
 from django.urls import reverse
 
-from models_app import quotas
+from models_app import quotas, services
 from models_app.metadata import parse_metadata
 from models_app.models import Artifact
 from registry_site.mlflow_compat import services as mlflow_services
@@ -17,6 +17,8 @@ from registry_site.tokens import token_create
 from tests import factories
 from tests.models_app.test_register import stored_keys, use_local_storage, version_data
 from tests.models_app.test_uploads import MustNotBeRead
+from tracking import services as tracking_services
+from tracking.models import TrackedFile
 
 pytestmark = pytest.mark.django_db
 
@@ -211,6 +213,88 @@ def test_registering_staged_files_does_not_count_them_twice(settings, editor, mo
     )
     assert version.artifacts.get().uploaded_by == editor
     assert quotas.user_usage(editor.pk) == 10 and quotas.model_usage(model.pk) == 10
+
+
+# ---------------------------------------------------------------------------------------------
+# Stored bytes several versions share: counted once per user and once per model
+
+
+def upload(user, path: str, content: bytes):
+    """An MLflow upload outside registry/ (registrable by reference, as often as wanted)."""
+    response = with_token(user).generic(
+        "PUT",
+        f"/api/2.0/mlflow-artifacts/artifacts/{path}",
+        content,
+        content_type="application/octet-stream",
+    )
+    assert response.status_code == 200, response.content
+
+
+def register_upload(user, model, prefix: str = "team-x/up"):
+    return mlflow_services.version_register(
+        actor=user, model=model, metadata=parse_metadata({}), upload_prefix=prefix
+    )
+
+
+def test_the_same_upload_registered_twice_counts_once_for_the_user_and_the_model(editor, model):
+    upload(editor, "team-x/up/a.bin", b"a" * 10)
+    first, second = register_upload(editor, model), register_upload(editor, model)
+    assert first.artifacts.get().storage_key == second.artifacts.get().storage_key
+    assert quotas.user_usage(editor.pk) == 10
+    assert quotas.model_usage(model.pk) == 10
+
+
+def test_another_model_registering_the_same_bytes_counts_them_for_itself(owner, editor, model):
+    other = factories.registered_model(owner, "churn")
+    factories.grant(editor, other, "edit")
+    upload(editor, "team-x/up/a.bin", b"a" * 10)
+    register_upload(editor, model)
+    register_upload(editor, other)
+    register_upload(editor, other)
+    assert quotas.model_usage(model.pk) == 10
+    assert quotas.model_usage(other.pk) == 10
+    assert quotas.user_usage(editor.pk) == 10
+
+
+def test_deleting_one_of_two_versions_sharing_bytes_leaves_the_usage_unchanged(editor, model):
+    upload(editor, "team-x/up/a.bin", b"a" * 10)
+    first = register_upload(editor, model)
+    register_upload(editor, model)
+    before = (quotas.user_usage(editor.pk), quotas.model_usage(model.pk))
+    services.version_delete(actor=editor, version=first)
+    assert (quotas.user_usage(editor.pk), quotas.model_usage(model.pk)) == before == (10, 10)
+
+
+def test_registering_the_same_bytes_again_leaves_the_rest_of_the_quota_free(
+    settings, editor, model
+):
+    settings.REGISTRY_QUOTA_USER_BYTES = 15
+    settings.REGISTRY_QUOTA_MODEL_BYTES = 15
+    upload(editor, "team-x/up/a.bin", b"a" * 10)
+    register_upload(editor, model)
+    draft = register_upload(editor, model)
+    # 10 bytes stored: 5 left for the user and the model, however often they were registered.
+    assert add_files(editor, draft, {"b.bin": b"b" * 5}).status_code == 302
+    assert add_files(editor, draft, {"c.bin": b"c"}).status_code == 507
+    assert quotas.user_usage(editor.pk) == quotas.model_usage(model.pk) == 15
+
+
+def test_a_runs_file_registered_as_versions_counts_once_for_its_uploader(editor, model):
+    experiment = tracking_services.experiment_create(actor=editor, name="churn")
+    run = tracking_services.run_create(actor=editor, experiment=experiment, name="nightly")
+    upload(editor, f"{experiment.pk}/{run.pk}/artifacts/a.bin", b"a" * 10)  # the run's file
+    file_ids = list(TrackedFile.objects.values_list("pk", flat=True))
+    for _ in range(2):
+        mlflow_services.version_register_from_tracking(
+            actor=editor,
+            model=model,
+            metadata=parse_metadata({}),
+            file_ids=file_ids,
+            prefix="",
+            source={"source": f"runs:/{run.pk}", "run": run.pk, "logged_model": ""},
+        )
+    assert quotas.user_usage(editor.pk) == 10  # the run's file, the versions' files: one key
+    assert quotas.model_usage(model.pk) == 10
 
 
 def test_quotas_off_by_default_limit_nothing(editor, draft):

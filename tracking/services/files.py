@@ -19,7 +19,14 @@ from tracking.models import Lifecycle, LoggedModel, Run, TrackedFile
 
 
 def tracked_bytes_of_user(user_id: int) -> int:
-    return TrackedFile.objects.filter(uploaded_by_id=user_id).aggregate(n=Sum("size"))["n"] or 0
+    """Bytes of the user's runs' and logged models' files that none of their versions' files
+    refers to (a version registered from a run names the same stored bytes: not twice)."""
+    return (
+        TrackedFile.objects.filter(uploaded_by_id=user_id)
+        .exclude(quotas.charged_to(user_id))
+        .aggregate(n=Sum("size"))["n"]
+        or 0
+    )
 
 
 def new_storage_key(experiment_id: int) -> str:

@@ -127,8 +127,6 @@ def _create_from_tracking(
     described = describe_created(version, metadata.tags)
     if run is not None:
         described["run_id"] = run.pk
-    if found.logged_model is not None:
-        described["model_id"] = found.logged_model.pk
     return JsonResponse({"model_version": described})
 
 
