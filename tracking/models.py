@@ -157,7 +157,11 @@ class Metric(models.Model):
 
     class Meta:
         ordering = ["run", "key", "step", "timestamp", "pk"]
-        indexes = [models.Index(fields=["run", "key"], name="metric_run_key_idx")]
+        # In the order histories are read (MLflow's get-history, the run page's charts): a
+        # chart probes it at evenly spaced steps instead of sorting every point.
+        indexes = [
+            models.Index(fields=["run", "key", "step", "timestamp"], name="metric_history_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.key}@{self.step}"

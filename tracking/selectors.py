@@ -3,6 +3,7 @@ run page and registration from a run later): each in a constant number of querie
 
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
@@ -130,21 +131,68 @@ class Series:
 
 
 def metric_series(run: Run, keys: list[str], *, points: int = CHART_POINTS) -> list[Series]:
-    """Each metric's history, downsampled in the database to one point every
-    ceil(total / points) (and always the last one), in one query: a run with 100,000 values
-    of a metric sends at most ``points`` + 1 of them here."""
+    """Each metric's history for a chart, in one query whose cost does not grow with it.
+
+    A history of at most ``points`` + 1 values comes whole. A longer one comes as its first
+    and last points and, for ``points`` steps spread evenly between its first and last step,
+    the first point logged at or after each (fewer where steps are sparse): evenly spread
+    over the steps, not the minimum and maximum of each stretch, so a spike between two
+    samples may not show. Each is one probe of the (run, key, step, timestamp) index, as are
+    the first and last step, so 100,000 values cost what 1,000 do (the count aside, read from
+    that index alone). A history logged at one step (MLflow's default step is 0) is spread
+    over its timestamps instead. Probes order by the index alone (step, timestamp), so among
+    points logged at the same step and millisecond any one may be drawn."""
     if not keys:
         return []
     key, stamp = sql.quote("key"), sql.quote("timestamp")
-    where, params = sql.among(f"m.{key}", keys)
+    metric, latest = sql.table(Metric), sql.table(LatestMetric)
+    where, params = sql.among(f"l.{key}", keys)
+    n, whole = int(points), int(points) + 1  # (integers from here, written into the SQL)
+    of_key = f"FROM {metric} m WHERE m.run_id = s.run_id AND m.{key} = s.k"  # s: one metric
+
+    def spread(lo: str, hi: str) -> str:
+        # lo + floor((hi - lo) * t.i / n), without the product overflowing a bigint
+        return f"s.{lo} + (s.{hi} - s.{lo}) / {n} * t.i + (s.{hi} - s.{lo}) %% {n} * t.i / {n}"
+
+    # (On PostgreSQL a LATERAL join in the index's order: it says how few rows each key has
+    # and makes them an index range, where a plain join for a run holding most of the table's
+    # rows may be planned as a scan of all of them.)
+    history = f"SELECT m.id {of_key} ORDER BY m.step, m.{stamp} LIMIT {whole}"
+    if connection.vendor == "postgresql":
+        short = f"CROSS JOIN LATERAL ({history}) m"
+    else:
+        short = f"JOIN {metric} m ON m.run_id = s.run_id AND m.{key} = s.k"
+    picked = sql.among_selected("m.id", "SELECT id FROM picks")
     rows = sql.fetch(
-        f"SELECT k, step, value, is_nan, n FROM ("  # noqa: S608 (names from metadata)
-        f"SELECT m.{key} AS k, m.step, m.value, m.is_nan, "
-        f"ROW_NUMBER() OVER (PARTITION BY m.{key} ORDER BY m.step, m.{stamp}, m.id) AS rn, "
-        f"COUNT(*) OVER (PARTITION BY m.{key}) AS n "
-        f"FROM {sql.table(Metric)} m WHERE m.run_id = %s AND {where}"
-        ") t WHERE (rn - 1) %% ((n + %s - 1) / %s) = 0 OR rn = n ORDER BY k, rn",
-        [run.pk, *params, points, points],
+        "WITH RECURSIVE ticks(i) AS (SELECT 0 UNION ALL "  # noqa: S608 (names from metadata)
+        f"SELECT i + 1 FROM ticks WHERE i < {n - 1}), "
+        # the run's metrics are the rows of LatestMetric (one per key, kept by the services)
+        f"named AS (SELECT l.run_id, l.{key} AS k FROM {latest} l "
+        f"WHERE l.run_id = %s AND {where}), "
+        f"bounds AS (SELECT s.run_id, s.k, (SELECT COUNT(*) {of_key}) AS n, "
+        f"(SELECT MIN(m.step) {of_key}) AS lo, (SELECT MAX(m.step) {of_key}) AS hi "
+        "FROM named s), "
+        f"spans AS (SELECT s.*, (SELECT MIN(m.{stamp}) {of_key} AND m.step = s.lo) AS t0, "
+        f"(SELECT MAX(m.{stamp}) {of_key} AND m.step = s.lo) AS t1 FROM bounds s), "
+        "picks(id) AS ("
+        # a short history: every point
+        f"SELECT m.id FROM spans s {short} WHERE s.n <= {whole} "
+        # a long one: its last point,
+        f"UNION SELECT (SELECT m.id {of_key} "
+        f"ORDER BY m.step DESC, m.{stamp} DESC LIMIT 1) "
+        f"FROM spans s WHERE s.n > {whole} "
+        # the first at or after each of n evenly spaced steps (t.i = 0: the first point),
+        f"UNION SELECT (SELECT m.id {of_key} AND m.step >= {spread('lo', 'hi')} "
+        f"ORDER BY m.step, m.{stamp} LIMIT 1) FROM spans s, ticks t "
+        f"WHERE s.n > {whole} AND s.lo < s.hi "
+        # or, all at one step, the first at or after each of n evenly spaced timestamps
+        f"UNION SELECT (SELECT m.id {of_key} AND m.step = s.lo "
+        f"AND m.{stamp} >= {spread('t0', 't1')} ORDER BY m.step, m.{stamp} LIMIT 1) "
+        f"FROM spans s, ticks t WHERE s.n > {whole} AND s.lo = s.hi) "
+        f"SELECT m.{key}, m.step, m.value, m.is_nan, (SELECT s.n FROM spans s WHERE s.k = m.{key}) "
+        f"FROM {metric} m WHERE {picked} "
+        f"ORDER BY m.{key}, m.step, m.{stamp}, m.id",
+        [run.pk, *params],
     )
     by_key: dict[str, Series] = {}
     for k, step, value, is_nan, total in rows:

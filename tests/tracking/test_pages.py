@@ -213,6 +213,52 @@ def test_a_long_history_is_charted_from_a_bounded_number_of_points(
     assert f"{len(series.samples)} of 10000 values drawn" in html
 
 
+def _log(actor, run, key: str, steps, *, stamp=lambda s: s) -> None:
+    services.run_log_batch(
+        actor=actor, run=run, metrics=[MetricIn(key, s / 7, stamp(s), s) for s in steps]
+    )
+
+
+def test_a_long_history_is_sampled_at_evenly_spread_steps_with_its_first_and_last(
+    scientist, experiment, django_assert_num_queries
+):
+    run = services.run_create(actor=scientist, experiment=experiment)
+    # steps logged densely at first and sparsely later, the last one off the even grid
+    _log(scientist, run, "loss", [*range(0, 300), *range(300, 1000, 7), 1001])
+    _log(scientist, run, "auc", range(5))  # a short history alongside, drawn whole
+    with django_assert_num_queries(1):
+        auc, loss = selectors.metric_series(run, ["auc", "loss"], points=10)
+    assert auc.total == 5 and [s.step for s in auc.samples] == [0, 1, 2, 3, 4]
+    assert loss.total == 401
+    steps = [s.step for s in loss.samples]
+    # the first point logged at or after each of 0, 100, 200, …, 900, and the last one
+    assert steps == [0, 100, 200, 300, 405, 503, 601, 706, 804, 902, 1001]
+    assert [s.value for s in loss.samples] == [step / 7 for step in steps]
+
+
+def test_a_long_history_logged_at_one_step_is_spread_over_its_timestamps(scientist, experiment):
+    run = services.run_create(actor=scientist, experiment=experiment)
+    # MLflow logs at step 0 when the script names none
+    services.run_log_batch(
+        actor=scientist,
+        run=run,
+        metrics=[MetricIn("loss", i / 7, 1_000 + i, 0) for i in range(101)],
+    )
+    (loss,) = selectors.metric_series(run, ["loss"], points=10)
+    assert loss.total == 101
+    assert [s.value for s in loss.samples] == [i / 7 for i in range(0, 101, 10)]
+
+
+def test_a_history_of_points_plus_one_values_is_drawn_whole(scientist, experiment):
+    run = services.run_create(actor=scientist, experiment=experiment)
+    _log(scientist, run, "loss", [0, 1, 2, 3, 50, 51, 52, 53, 54, 99, 100])  # 11 values
+    (loss,) = selectors.metric_series(run, ["loss"], points=10)
+    assert [s.step for s in loss.samples] == [0, 1, 2, 3, 50, 51, 52, 53, 54, 99, 100]
+    _log(scientist, run, "loss", [101])  # one more: sampled, 1 / 10 of the steps apart
+    (loss,) = selectors.metric_series(run, ["loss"], points=10)
+    assert [s.step for s in loss.samples] == [0, 50, 99, 101]
+
+
 def test_nan_values_are_listed_but_not_drawn(client_for, scientist, experiment):
     run = services.run_create(actor=scientist, experiment=experiment)
     services.run_log_batch(
