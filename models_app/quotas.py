@@ -9,6 +9,11 @@ top through ``count`` (the MLflow API's staged uploads, the runs' files, registe
 AppConfig.ready(): this module imports no higher layer), leaving out keys an artifact charged to
 the same user already counts.
 
+A version may also adopt files already stored (``adopted``: MLflow uploads, a run's files,
+registered by reference): their uploader was charged when uploading, so they count against the
+model only, and only the keys the model does not count yet (the same files registered again
+add nothing).
+
 Each upload is checked twice: ``precheck`` from the size the request declares, before its body
 is read, and ``check`` inside the transaction that records the files, after locking the model's
 row and then the user's row, so two uploads at once cannot both take the last free bytes. Over
@@ -16,7 +21,7 @@ quota raises ``core.errors.QuotaExceeded`` (413 when this upload is larger than 
 507 when nothing is left); the callers delete what they stored.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -28,11 +33,22 @@ from models_app.models import Artifact, RegisteredModel
 
 # (bytes held for a user id, bytes held for a model id), from other apps.
 _counters: list[tuple[Callable[[int], int], Callable[[int], int]]] = []
+# The rows (with ``storage_key``) whose bytes those counters count for a model id.
+_model_rows: list[Callable[[int], QuerySet]] = []
 
 
-def count(*, by_user: Callable[[int], int], by_model: Callable[[int], int]) -> None:
-    """Add bytes another app stores for users and models (call from AppConfig.ready())."""
+def count(
+    *,
+    by_user: Callable[[int], int],
+    by_model: Callable[[int], int],
+    model_rows: Callable[[int], QuerySet] | None = None,
+) -> None:
+    """Add bytes another app stores for users and models (call from AppConfig.ready()).
+    ``model_rows``: the rows ``by_model`` counts, so that a version adopting their keys does
+    not count them again."""
     _counters.append((by_user, by_model))
+    if model_rows is not None:
+        _model_rows.append(model_rows)
 
 
 def user_limit() -> int:
@@ -68,6 +84,26 @@ def model_usage(model_id: int) -> int:
     return own + sum(by_model(model_id) for _, by_model in _counters)
 
 
+def new_to_model(model_id: int, adopted: Sequence) -> int:
+    """The bytes files a version adopts (``storage.StoredFile``) add to the model's usage: those
+    of keys that neither its versions' artifacts nor the rows other apps count for it name, each
+    key once. One query."""
+    sizes: dict[str, int] = {}
+    for f in adopted:
+        sizes[f.storage_key] = max(sizes.get(f.storage_key, 0), f.size)
+    if not sizes:
+        return 0
+    holding = [Artifact.objects.filter(version__model_id=model_id)]
+    holding += [rows(model_id) for rows in _model_rows]
+    held = [
+        rows.filter(storage_key__in=sizes).order_by().values_list("storage_key", flat=True)
+        for rows in holding
+    ]
+    # (The union takes the first model's Meta.ordering again unless told otherwise.)
+    counted = set(held[0].union(*held[1:]).order_by())
+    return sum(size for key, size in sizes.items() if key not in counted)
+
+
 @dataclass
 class Usage:
     used: int
@@ -95,7 +131,9 @@ def _lower(whose: str) -> str:
     return whose[0].lower() + whose[1:]
 
 
-def _refuse(whose: str, used: int, limit: int, incoming: int, setting: str) -> None:
+def _refuse(
+    whose: str, used: int, limit: int, incoming: int, setting: str, what: str = "This upload"
+) -> None:
     left = max(limit - used, 0)
     if incoming <= left:
         return
@@ -107,7 +145,7 @@ def _refuse(whose: str, used: int, limit: int, incoming: int, setting: str) -> N
             exhausted=True,
         )
     raise QuotaExceeded(
-        f"This upload ({_size(incoming)}) is larger than what is left of {_lower(whose)} "
+        f"{what} ({_size(incoming)}) is larger than what is left of {_lower(whose)} "
         f"storage quota: {_size(used)} of {_size(limit)} are used, {_size(left)} left. "
         f"Nothing was stored. {who}",
         exhausted=False,
@@ -119,14 +157,15 @@ def precheck(
     user,
     model: RegisteredModel | None,
     incoming: int,
+    adopted: Sequence = (),
     freed_user: int = 0,
     freed_model: int = 0,
 ) -> None:
-    """Refuse an upload of ``incoming`` bytes that cannot fit, before reading it (no locks:
-    ``check`` decides for good)."""
-    if incoming == 0:
+    """Refuse an upload of ``incoming`` bytes, or the ``adopted`` files, that cannot fit, before
+    reading or storing anything (no locks: ``check`` decides for good)."""
+    if incoming == 0 and not adopted:
         return
-    _compare(user, model, incoming, freed_user, freed_model)
+    _compare(user, model, incoming, adopted, freed_user, freed_model)
 
 
 def enabled() -> bool:
@@ -135,10 +174,11 @@ def enabled() -> bool:
 
 def lock(*, user, model: RegisteredModel) -> None:
     """Lock what the quotas in force count against: the model's row, then the user's (always in
-    this order, so two uploads never wait on each other crosswise)."""
+    this order, so two uploads never wait on each other crosswise). ``user=None``: the model's
+    row only."""
     if model_limit():
         RegisteredModel.objects.select_for_update().filter(pk=model.pk).values_list("pk").first()
-    if user_limit():
+    if user_limit() and user is not None:
         get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
 
 
@@ -147,29 +187,37 @@ def check(
     user,
     model: RegisteredModel,
     incoming: int,
+    adopted: Sequence = (),
     freed_user: int = 0,
     freed_model: int = 0,
 ) -> None:
-    """Inside the transaction that records ``incoming`` new bytes (``freed_*``: bytes the same
-    change removes, e.g. a replaced file): lock the model's row, then the user's, and refuse if
-    the quota does not leave room. Nothing is locked while quotas are off."""
-    if not (user_limit() or model_limit()) or incoming == 0:
+    """Inside the transaction that records ``incoming`` new bytes and the ``adopted`` files
+    (``freed_*``: bytes the same change removes, e.g. a replaced file): lock the model's row,
+    then the user's (only if new bytes come in: adopted files are not charged again), and
+    refuse if the quota does not leave room. Nothing is locked while quotas are off."""
+    if not (user_limit() or model_limit()) or (incoming == 0 and not adopted):
         return
-    lock(user=user, model=model)
-    _compare(user, model, incoming, freed_user, freed_model)
+    lock(user=user if incoming else None, model=model)
+    _compare(user, model, incoming, adopted, freed_user, freed_model)
 
 
-def _compare(user, model, incoming: int, freed_user: int, freed_model: int) -> None:
-    """Refuse ``incoming`` bytes if the model's quota, then the user's, leaves no room."""
+def _compare(
+    user, model, incoming: int, adopted: Sequence, freed_user: int, freed_model: int
+) -> None:
+    """Refuse ``incoming`` bytes and the ``adopted`` files' bytes new to the model if the
+    model's quota leaves no room, then ``incoming`` if the user's leaves none."""
     if model_limit() and model is not None:
-        _refuse(
-            f"The model {model.name}'s",
-            model_usage(model.pk) - freed_model,
-            model_limit(),
-            incoming,
-            "REGISTRY_QUOTA_MODEL_BYTES",
-        )
-    if user_limit():
+        to_model = incoming + new_to_model(model.pk, adopted)
+        if to_model:
+            _refuse(
+                f"The model {model.name}'s",
+                model_usage(model.pk) - freed_model,
+                model_limit(),
+                to_model,
+                "REGISTRY_QUOTA_MODEL_BYTES",
+                "This upload" if incoming else "This registration",
+            )
+    if user_limit() and incoming:
         _refuse(
             "Your",
             user_usage(user.pk) - freed_user,

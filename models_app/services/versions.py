@@ -194,16 +194,18 @@ def version_create(
     inspected = inspect_files(files, adopted)
     filled = fields_from_files(metadata_fields(metadata), inspected, files, adopted)
     metadata = dataclasses.replace(metadata, **filled)
-    # Adopted files are counted already (where they were staged): only new bytes are checked.
+    # Adopted files were charged to their uploader already: they count against the model only,
+    # and only where it does not hold their bytes yet (quotas.new_to_model).
     incoming = sum(f.size for f in files)
     stored_at = timezone.now()
     keys: list[str] = []
     try:
-        quotas.precheck(user=actor, model=model, incoming=incoming)  # before storing anything
+        # Before storing anything.
+        quotas.precheck(user=actor, model=model, incoming=incoming, adopted=adopted)
         keys = store_files(model, files)  # (removes what it stored if it fails)
         # No savepoint: every caller lets a failure roll back its whole transaction.
         with transaction.atomic(savepoint=False):
-            quotas.check(user=actor, model=model, incoming=incoming)
+            quotas.check(user=actor, model=model, incoming=incoming, adopted=adopted)
             # New datasets first: their rows are registry-wide, not the model's.
             datasets_write(datasets, actor=actor)
             version = ModelVersion(model=model, created_by=actor, source_model=source_model)

@@ -41,8 +41,12 @@ def staged_bytes_of_user(user_id: int) -> int:
     )
 
 
+def staged_for_model(model_id: int):
+    return StagedArtifact.objects.filter(model_id=model_id)
+
+
 def staged_bytes_of_model(model_id: int) -> int:
-    return StagedArtifact.objects.filter(model_id=model_id).aggregate(n=Sum("size"))["n"] or 0
+    return staged_for_model(model_id).aggregate(n=Sum("size"))["n"] or 0
 
 
 def _under(rows, prefix: str) -> list[StagedArtifact]:

@@ -282,6 +282,25 @@ def test_a_viewer_of_the_experiment_needs_edit_on_the_target_model(scientist, ta
     assert allowed.status_code == 200, allowed.content
 
 
+def test_a_logged_models_files_count_against_the_target_models_quota(scientist, target, settings):
+    """Refused like any upload over quota (413, then 507) with nothing written; the same files
+    registered again add nothing, so they pass at the limit."""
+    _, model = trained(scientist)
+    size = sum(TrackedFile.objects.filter(logged_model=model).values_list("size", flat=True))
+    me = Caller(scientist)
+    events = AuditEvent.objects.count()
+    register = {"name": "churn-predictor", "source": f"models:/{model.pk}"}
+    settings.REGISTRY_QUOTA_MODEL_BYTES = size - 1
+    refused = me.create(register)
+    assert refused.status_code == 413, refused.content
+    assert refused.json()["error_code"] == "RESOURCE_EXHAUSTED"
+    assert not ModelVersion.objects.exists() and AuditEvent.objects.count() == events
+    settings.REGISTRY_QUOTA_MODEL_BYTES = size
+    assert me.create(register).status_code == 200
+    assert me.create(register).status_code == 200  # the model holds them already: at its limit
+    assert ModelVersion.objects.count() == 2
+
+
 def test_registering_a_logged_model_is_constant_in_queries(
     scientist, target, assert_constant_queries
 ):

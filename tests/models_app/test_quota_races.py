@@ -6,6 +6,7 @@ from django.db import connection  # noqa: F401 (read by the skipif condition)
 
 from core.errors import QuotaExceeded
 from models_app import services, storage
+from models_app.metadata import parse_metadata
 from models_app.models import Artifact
 from registry_site.mlflow_compat import services as mlflow_services
 from registry_site.mlflow_compat.models import StagedArtifact
@@ -59,3 +60,27 @@ def test_a_staged_upload_and_a_version_upload_share_the_models_last_bytes(settin
     assert len([r for r in results if isinstance(r, QuotaExceeded)]) == 1, results
     assert Artifact.objects.count() + StagedArtifact.objects.count() == 1
     assert len(stored_keys()) == 1
+
+
+def test_two_registrations_by_reference_cannot_both_take_the_models_last_bytes(settings, owner):
+    model = factories.registered_model(owner, "fraud")
+    for i in range(2):  # two uploads outside registry/, charged to owner
+        mlflow_services.staged_put(
+            actor=owner,
+            model=None,
+            path=f"team-x/up{i}/m.bin",
+            incoming=storage.incoming_from_bytes("m.bin", b"x" * 60),
+        )
+    settings.REGISTRY_QUOTA_MODEL_BYTES = 100
+
+    def register(i: int):
+        return mlflow_services.version_register(
+            actor=owner, model=model, metadata=parse_metadata({}), upload_prefix=f"team-x/up{i}"
+        )
+
+    results = run_at_once(2, register)
+    refused = [r for r in results if isinstance(r, QuotaExceeded)]
+    assert len(refused) == 1, results
+    assert refused[0].status == 413
+    assert Artifact.objects.count() == 1
+    assert len(stored_keys()) == 2  # the refused registration's upload stays its owner's

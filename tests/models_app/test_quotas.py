@@ -8,9 +8,11 @@ from django.test import Client
 from django.test.client import MULTIPART_CONTENT
 from django.urls import reverse
 
+from audit.models import AuditEvent
+from core.errors import QuotaExceeded
 from models_app import quotas, services
 from models_app.metadata import parse_metadata
-from models_app.models import Artifact
+from models_app.models import Artifact, ModelVersion
 from registry_site.mlflow_compat import services as mlflow_services
 from registry_site.mlflow_compat.models import StagedArtifact
 from registry_site.tokens import token_create
@@ -295,6 +297,81 @@ def test_a_runs_file_registered_as_versions_counts_once_for_its_uploader(editor,
         )
     assert quotas.user_usage(editor.pk) == 10  # the run's file, the versions' files: one key
     assert quotas.model_usage(model.pk) == 10
+
+
+# ---------------------------------------------------------------------------------------------
+# Files a version adopts (uploads, a run's files): charged to their uploader already, they count
+# against the model's quota when the model holds their bytes for the first time
+
+
+def run_file(user, content: bytes) -> list[int]:
+    """A new run with one file of ``content`` (its uploader charged): the file's ids."""
+    experiment = tracking_services.experiment_create(actor=user, name=f"exp-{next(_tokens)}")
+    run = tracking_services.run_create(actor=user, experiment=experiment, name="nightly")
+    upload(user, f"{experiment.pk}/{run.pk}/artifacts/a.bin", content)
+    return list(TrackedFile.objects.filter(run=run).values_list("pk", flat=True))
+
+
+def register_run(user, model, file_ids: list[int]):
+    return mlflow_services.version_register_from_tracking(
+        actor=user,
+        model=model,
+        metadata=parse_metadata({}),
+        file_ids=file_ids,
+        prefix="",
+        source={"source": "runs:/x", "run": "x", "logged_model": ""},
+    )
+
+
+def test_a_runs_files_the_model_has_no_room_for_are_refused_and_nothing_is_written(
+    settings, editor, model
+):
+    settings.REGISTRY_QUOTA_MODEL_BYTES = 15
+    upload(editor, "team-x/up/a.bin", b"a" * 10)
+    register_upload(editor, model)
+    files = run_file(editor, b"r" * 6)
+    events, keys = AuditEvent.objects.count(), stored_keys()
+    with pytest.raises(QuotaExceeded) as larger:
+        register_run(editor, model, files)
+    assert larger.value.status == 413 and "5 bytes left" in str(larger.value)
+    settings.REGISTRY_QUOTA_MODEL_BYTES = 10
+    with pytest.raises(QuotaExceeded) as used_up:
+        register_run(editor, model, files)
+    assert used_up.value.status == 507
+    assert ModelVersion.objects.filter(model=model).count() == 1
+    assert AuditEvent.objects.count() == events
+    assert stored_keys() == keys  # the run's file stays its owner's
+    assert quotas.model_usage(model.pk) == 10
+
+
+def test_files_the_model_already_holds_register_again_at_its_limit(settings, editor, model):
+    files = run_file(editor, b"r" * 10)
+    register_run(editor, model, files)
+    upload(editor, "team-x/up/a.bin", b"a" * 5)
+    register_upload(editor, model)
+    new_file = run_file(editor, b"n")
+    settings.REGISTRY_QUOTA_MODEL_BYTES = 15
+    settings.REGISTRY_QUOTA_USER_BYTES = 16  # the uploader is not charged again either
+    register_run(editor, model, files)
+    register_upload(editor, model)
+    assert ModelVersion.objects.filter(model=model).count() == 4
+    assert (quotas.model_usage(model.pk), quotas.user_usage(editor.pk)) == (15, 16)
+    with pytest.raises(QuotaExceeded):  # but a file new to the model does not fit
+        register_run(editor, model, new_file)
+
+
+def test_a_model_under_its_limit_takes_adopted_files_and_its_usage_grows_by_them(
+    settings, editor, model
+):
+    settings.REGISTRY_QUOTA_MODEL_BYTES = 25
+    register_run(editor, model, run_file(editor, b"r" * 10))
+    upload(editor, "team-x/up/a.bin", b"a" * 10)
+    register_upload(editor, model)
+    assert quotas.model_usage(model.pk) == 20
+    upload(editor, "team-x/more/b.bin", b"b" * 6)
+    with pytest.raises(QuotaExceeded):  # 5 bytes left
+        register_upload(editor, model, "team-x/more")
+    assert ModelVersion.objects.filter(model=model).count() == 2
 
 
 def test_quotas_off_by_default_limit_nothing(editor, draft):
