@@ -84,7 +84,7 @@ def load(points: int):
         last = n - 1
         LatestMetric.objects.create(
             run=run, key=key, value=1 / (1 + last) + 0.01 * math.sin(last),
-            timestamp=start + last, step=last,
+            timestamp=start + last, step=last, history_count=n,
         )  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")

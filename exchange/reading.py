@@ -563,6 +563,8 @@ class Contents:
             "revalidation_marked_at": r.when("revalidation_marked_at", optional=True),
             "content_digest": r.text("content_digest", 71, optional=True),
             "source_run": r.text("source_run", 500, optional=True),
+            # Archives from before versions kept their MLflow logged model have none.
+            "source_model": r.text("source_model", 64, optional=True),
             "source_repository": r.text("source_repository", 500, optional=True),
             "source_commit": r.text("source_commit", 64, optional=True),
             "metrics": metrics,

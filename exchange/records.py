@@ -242,6 +242,7 @@ def version_record(version: ModelVersion, names: Names, member_of=None) -> dict:
         "revalidation_marked_at": when(version.revalidation_marked_at),
         "content_digest": version.content_digest,
         "source_run": version.source_run,
+        "source_model": version.source_model,
         "source_repository": version.source_repository,
         "source_commit": version.source_commit,
         "metrics": [

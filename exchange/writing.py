@@ -251,8 +251,9 @@ def _versions(plan: Plan, models: dict, users: dict) -> tuple[list, dict]:
             submitted_by=users[v["submitted_by"]] if v["submitted_by"] else None,
             submitted_at=v["submitted_at"], decided_at=v["decided_at"],
             review_round=v["review_round"], revalidation_marked_at=v["revalidation_marked_at"],
-            source_run=v["source_run"], source_repository=v["source_repository"],
-            source_commit=v["source_commit"], content_digest=v["content_digest"],
+            source_run=v["source_run"], source_model=v["source_model"],
+            source_repository=v["source_repository"], source_commit=v["source_commit"],
+            content_digest=v["content_digest"],
         )  # fmt: skip
         rows.append((version, v))
     ModelVersion.objects.bulk_create([version for version, _ in rows])

@@ -20,9 +20,9 @@
   ``manage.py verify_signatures``: ``approvals.selectors.signature_problems``);
 - the tracking data holds together: each run's latest value of a metric is the latest point of
   that metric's history (by step, then timestamp, then value, NaN lowest, as MLflow ranks
-  them: ``tracking.services.runs._rank``), and each metric with a history has one; a run's
-  output and a logged model's source run are in the logged model's experiment; a tracked file
-  belongs to exactly one run or logged model.
+  them: ``tracking.services.runs._rank``) and its number of values is the history's; each
+  metric with a history has one; a run's output and a logged model's source run are in the
+  logged model's experiment; a tracked file belongs to exactly one run or logged model.
 
 Versions and aliases that came in with ``import_registry`` keep their history in the imported
 audit batch rather than in this registry's chain, so their events are not looked for here
@@ -491,19 +491,22 @@ LATEST_FIRST = ("-step", "-timestamp", "is_nan", "-value", "-pk")
 
 
 def check_latest_metrics() -> list[Violation]:
-    """Each LatestMetric row equals the latest point of its metric's history (one query per
-    batch: the latest point comes from the (run, key) index), and each metric logged to a run
-    has its LatestMetric row."""
+    """Each LatestMetric row equals the latest point of its metric's history and counts its
+    points (one query per batch: both come from the (run, key, step, timestamp) index), and
+    each metric logged to a run has its LatestMetric row."""
     found = []
-    top = Metric.objects.filter(run=OuterRef("run"), key=OuterRef("key")).order_by(*LATEST_FIRST)
+    history = Metric.objects.filter(run=OuterRef("run"), key=OuterRef("key"))
+    top = history.order_by(*LATEST_FIRST)
+    counted = history.order_by().values("run").annotate(n=Count("*")).values("n")
     latest = LatestMetric.objects.annotate(
         **{
             f"top_{f}": Subquery(top.values(f)[:1])
             for f in ("step", "timestamp", "is_nan", "value")
-        }
+        },
+        true_count=Subquery(counted),
     )
-    fields = ["run_id", "key", "step", "timestamp", "is_nan", "value"]
-    tops = ["top_step", "top_timestamp", "top_is_nan", "top_value"]
+    fields = ["run_id", "key", "step", "timestamp", "is_nan", "value", "history_count"]
+    tops = ["top_step", "top_timestamp", "top_is_nan", "top_value", "true_count"]
     for rows in _by_pk(latest, fields + tops):
         for r in rows:
             label = f"run {r['run_id']} metric {r['key']!r}"
@@ -526,6 +529,14 @@ def check_latest_metrics() -> list[Violation]:
                         f"{label}: latest {_shown(kept[3], kept[2])} at step {kept[0]}, "
                         f"time {kept[1]}; the history says {_shown(true[3], true[2])} at step "
                         f"{true[0]}, time {true[1]}",
+                    )
+                )
+            if r["history_count"] != r["true_count"]:
+                found.append(
+                    Violation(
+                        "metric_count",
+                        f"{label}: {r['history_count']} values counted; the history holds "
+                        f"{r['true_count']}",
                     )
                 )
     unkept = (

@@ -169,7 +169,8 @@ class Metric(models.Model):
 
 class LatestMetric(models.Model):
     """The latest value of each metric of a run (highest step, then timestamp, then value, as
-    MLflow picks it), kept up to date by the services so reads take one row per key."""
+    MLflow picks it) and how many points its history holds, kept up to date by the services
+    so reads take one row per key (the run page's "N of M values drawn" counts nothing)."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="latest_metrics")
     key = models.CharField(max_length=250)
@@ -177,6 +178,7 @@ class LatestMetric(models.Model):
     is_nan = models.BooleanField(default=False)
     timestamp = models.BigIntegerField()
     step = models.BigIntegerField(default=0)
+    history_count = models.PositiveBigIntegerField(default=0)  # the Metric rows of (run, key)
 
     class Meta:
         ordering = ["key"]

@@ -138,10 +138,11 @@ def metric_series(run: Run, keys: list[str], *, points: int = CHART_POINTS) -> l
     the first point logged at or after each (fewer where steps are sparse): evenly spread
     over the steps, not the minimum and maximum of each stretch, so a spike between two
     samples may not show. Each is one probe of the (run, key, step, timestamp) index, as are
-    the first and last step, so 100,000 values cost what 1,000 do (the count aside, read from
-    that index alone). A history logged at one step (MLflow's default step is 0) is spread
-    over its timestamps instead. Probes order by the index alone (step, timestamp), so among
-    points logged at the same step and millisecond any one may be drawn."""
+    the first and last step, so 100,000 values cost what 1,000 do (the number of values is
+    not counted: LatestMetric.history_count, kept by the services). A history logged at one
+    step (MLflow's default step is 0) is spread over its timestamps instead. Probes order by
+    the index alone (step, timestamp), so among points logged at the same step and
+    millisecond any one may be drawn."""
     if not keys:
         return []
     key, stamp = sql.quote("key"), sql.quote("timestamp")
@@ -166,10 +167,11 @@ def metric_series(run: Run, keys: list[str], *, points: int = CHART_POINTS) -> l
     rows = sql.fetch(
         "WITH RECURSIVE ticks(i) AS (SELECT 0 UNION ALL "  # noqa: S608 (names from metadata)
         f"SELECT i + 1 FROM ticks WHERE i < {n - 1}), "
-        # the run's metrics are the rows of LatestMetric (one per key, kept by the services)
-        f"named AS (SELECT l.run_id, l.{key} AS k FROM {latest} l "
+        # the run's metrics are the rows of LatestMetric (one per key, with its number of
+        # points: both kept by the services)
+        f"named AS (SELECT l.run_id, l.{key} AS k, l.history_count AS n FROM {latest} l "
         f"WHERE l.run_id = %s AND {where}), "
-        f"bounds AS (SELECT s.run_id, s.k, (SELECT COUNT(*) {of_key}) AS n, "
+        "bounds AS (SELECT s.run_id, s.k, s.n, "
         f"(SELECT MIN(m.step) {of_key}) AS lo, (SELECT MAX(m.step) {of_key}) AS hi "
         "FROM named s), "
         f"spans AS (SELECT s.*, (SELECT MIN(m.{stamp}) {of_key} AND m.step = s.lo) AS t0, "

@@ -26,7 +26,7 @@ from exchange.history import verify_imported
 from exchange.importing import import_registry
 from exchange.models import ImportedAuditEvent, RegistryImport
 from models_app import services, storage
-from models_app.metadata import VersionMetadata
+from models_app.metadata import VersionMetadata, parse_metadata
 from models_app.models import (
     Dataset,
     ModelFramework,
@@ -239,6 +239,50 @@ def test_round_trip_of_a_gzipped_archive_on_an_existing_registry(registry, tmp_p
     fraud = RegisteredModel.objects.get(name="fraud")
     assert fraud.versions.count() == 3
     assert Alias.objects.get(model=fraud, name="production").version.number == 1
+
+
+def registered_from_a_logged_model(owner) -> tuple[str, str]:
+    """A version registered from an MLflow run's logged model; its run and logged model ids."""
+    run_id, logged_model = "a" * 32, "m-" + "b" * 32
+    services.version_create(
+        actor=owner,
+        model=factories.registered_model(owner, "churn"),
+        metadata=parse_metadata({"source_run": run_id}),
+        source_model=logged_model,
+    )
+    return run_id, logged_model
+
+
+def test_a_version_keeps_its_run_and_logged_model_through_the_round_trip(owner, tmp_path):
+    run_id, logged_model = registered_from_a_logged_model(owner)
+    archive = export(tmp_path)
+    wipe_registry()
+    import_registry(str(archive))
+    assert ModelVersion.objects.values_list("source_run", "source_model").get() == (
+        run_id,
+        logged_model,
+    )
+
+
+def test_an_archive_from_before_versions_kept_their_logged_model_imports_without_it(
+    owner, tmp_path
+):
+    run_id, _ = registered_from_a_logged_model(owner)
+    archive = export(tmp_path)
+
+    def drop_source_model(name, data):
+        if name != "versions.jsonl":
+            return data
+        records = [json.loads(line) for line in data.decode().splitlines()]
+        for record in records:
+            del record["source_model"]
+        return "".join(json.dumps(r) + "\n" for r in records).encode()
+
+    rewrite(archive, drop_source_model)
+    fix_manifest(archive)
+    wipe_registry()
+    import_registry(str(archive))
+    assert ModelVersion.objects.values_list("source_run", "source_model").get() == (run_id, "")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -231,6 +231,18 @@ def test_consistent_tracking_data_passes(tracked):
     assert invariants.check_tracking() == []
 
 
+def test_a_metric_count_that_is_not_the_historys_length_is_named(tracked):
+    counts = dict(LatestMetric.objects.filter(run=tracked.run).values_list("key", "history_count"))
+    assert counts == {"auc": 3, "loss": 3}  # what the services counted, over two batches
+    LatestMetric.objects.filter(run=tracked.run, key="auc").update(history_count=2)
+    Metric.objects.create(run=tracked.run, key="loss", value=0.3, timestamp=1, step=0)
+    run_id = tracked.run.pk
+    assert violations() == [
+        f"metric_count: run {run_id} metric 'auc': 2 values counted; the history holds 3",
+        f"metric_count: run {run_id} metric 'loss': 3 values counted; the history holds 4",
+    ]
+
+
 def test_a_latest_metric_that_is_not_the_historys_latest_point_is_named(tracked):
     LatestMetric.objects.filter(run=tracked.run, key="auc").update(value=0.5, step=1)
     LatestMetric.objects.filter(run=tracked.run, key="loss").update(is_nan=True, value=0)

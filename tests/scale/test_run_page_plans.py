@@ -38,7 +38,9 @@ def run(db):
             Metric(run=owner, key=key, value=1 / (1 + t), timestamp=t, step=s)
             for s, t in zip(steps, stamps, strict=True)
         )
-        LatestMetric.objects.create(run=owner, key=key, value=0, timestamp=stamps[-1], step=0)
+        LatestMetric.objects.create(
+            run=owner, key=key, value=0, timestamp=stamps[-1], step=0, history_count=len(stamps)
+        )
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Metric._meta.db_table}, {LatestMetric._meta.db_table}")
     return run

@@ -1,11 +1,14 @@
 """Runs and what they log: parameters (immutable once logged), tags, metric history (with the
-latest value per key kept beside it), input datasets and output models."""
+latest value and the number of points per key kept beside it), input datasets and output
+models."""
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 
 from audit import chain
 from models_app.access import Role
@@ -289,6 +292,7 @@ def _log_metrics(run: Run, metrics: list[MetricIn]) -> None:
         if m.key not in newest or _rank(point) >= _rank(newest[m.key]):
             newest[m.key] = point
     Metric.objects.bulk_create(rows)
+    added = Counter(m.key for m in metrics)
     current = {
         held.key: held
         for held in LatestMetric.objects.select_for_update().filter(run=run, key__in=newest)
@@ -303,11 +307,17 @@ def _log_metrics(run: Run, metrics: list[MetricIn]) -> None:
                 is_nan=point.is_nan,
                 timestamp=point.timestamp,
                 step=point.step,
+                history_count=added[key],
             )
-        elif _rank(point) >= _rank(held):
+            continue
+        # the history's length grows with every batch, whether or not it moves the latest value
+        held.history_count = F("history_count") + added[key]
+        fields = ["history_count"]
+        if _rank(point) >= _rank(held):
             held.value, held.is_nan = point.value, point.is_nan
             held.timestamp, held.step = point.timestamp, point.step
-            held.save(update_fields=["value", "is_nan", "timestamp", "step"])
+            fields += ["value", "is_nan", "timestamp", "step"]
+        held.save(update_fields=fields)
 
 
 def run_delete_tag(*, actor, run: Run, key: str) -> None:
