@@ -30,6 +30,8 @@ class Among(Lookup):
         lhs, params = self.process_lhs(compiler, connection)
         if not self.rhs:
             return "1 = 0", params
+        if len(self.rhs) == 1:  # (an equality, which the planner reads as one)
+            return f"{lhs} = {self.rhs[0]}", params
         ids = ",".join(map(str, self.rhs))
         if connection.vendor == "postgresql":
             return f"{lhs} = ANY('{{{ids}}}'::bigint[])", params

@@ -41,3 +41,10 @@ def test_the_ids_are_written_in_not_bound(models):
 def test_anything_but_integers_is_refused(bad):
     with pytest.raises(TypeError, match="integer ids"):
         list(RegisteredModel.objects.filter(pk__among=bad))
+
+
+def test_one_id_is_an_equality(models):
+    with CaptureQueriesContext(connection) as queries:
+        found = list(RegisteredModel.objects.filter(pk__among=[models[1].pk]))
+    assert found == [models[1]]
+    assert f'= {models[1].pk}' in queries.captured_queries[0]["sql"]
